@@ -1,0 +1,197 @@
+"""Export a model to the lab's ONNX interface and write its manifest.
+
+  python3 -m memlab.export --out ../public/models/memlab-organism            (trained EMA weights)
+  python3 -m memlab.export --fixture --out ../public/models/fixture-random   (tiny random weights)
+
+Files written:
+  text_encoder.onnx     input_ids int64 [batch, 24] -> last_hidden_state [batch, 24, width]
+  unet.fp32.onnx        reference precision
+  unet.int8.onnx        default: int8 per-channel weights + DequantizeLinear, fp32 compute
+  memorized.bin         uint8 [n, 32, 32, 3]: the planted images (artworks, then templates)
+  train-index.bin       uint8 [n, 8, 8, 3]: thumbnails of every distinct training image, for the
+                        nearest-training-image search (memorized images first, then scenes)
+  reference.json        torch outputs for a fixed input, so tests can check the ONNX files
+  manifest.json         everything the lab needs to use the files (schema: src/core/manifest.ts)
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+
+import numpy as np
+import torch
+
+from . import data
+from .model import (BETA_END, BETA_START, NUM_TRAIN_TIMESTEPS, TRANSFORMER_LAYERS, MaskedUNet, ModelConfig,
+                    TextEncoder, UNet, count_parameters, mask_shapes)
+from .quantize import quantize_int8
+
+OPSET = 17
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURE_CONFIG = dict(channels=(8, 16, 16), text_width=16, heads=4, ff_mult=2, groups=4, time_dim=32)
+
+
+def export_text_encoder(text: TextEncoder, cfg: ModelConfig, path: str) -> None:
+    ids = torch.zeros((2, cfg.max_tokens), dtype=torch.int64)
+    torch.onnx.export(
+        text, (ids,), path, opset_version=OPSET, input_names=["input_ids"], output_names=["last_hidden_state"],
+        dynamic_axes={"input_ids": {0: "batch"}, "last_hidden_state": {0: "batch"}},
+    )
+
+
+def unet_io_names() -> tuple[list[str], list[str]]:
+    inputs = ["sample", "timestep", "encoder_hidden_states", *mask_shapes(ModelConfig()).keys()]
+    outputs = ["noise_pred", *[f"cross_attn_probs_{i}" for i in range(len(TRANSFORMER_LAYERS))], "cross_attn_values"]
+    return inputs, outputs
+
+
+def example_unet_inputs(cfg: ModelConfig, batch: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    sample = torch.randn((batch, 3, cfg.image_size, cfg.image_size), generator=g)
+    timestep = torch.tensor([500.0] * batch)
+    ctx = torch.randn((batch, cfg.max_tokens, cfg.text_width), generator=g)
+    masks = [torch.ones((batch, *s)) for s in mask_shapes(cfg).values()]
+    return sample, timestep, ctx, masks
+
+
+def export_unet(unet: UNet, cfg: ModelConfig, path: str) -> None:
+    wrapped = MaskedUNet(unet).eval()
+    sample, timestep, ctx, masks = example_unet_inputs(cfg, 2)
+    inputs, outputs = unet_io_names()
+    dyn = {n: {0: "batch"} for n in inputs + outputs}
+    torch.onnx.export(wrapped, (sample, timestep, ctx, *masks), path, opset_version=OPSET,
+                      input_names=inputs, output_names=outputs, dynamic_axes=dyn)
+
+
+def file_entry(path: str) -> dict:
+    with open(path, "rb") as f:
+        blob = f.read()
+    return {"path": os.path.basename(path), "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}
+
+
+def thumbnails(images: np.ndarray, size: int = 8) -> np.ndarray:
+    n, h, w, c = images.shape
+    f = h // size
+    return np.round(images.reshape(n, size, f, size, f, c).astype(np.float32).mean(axis=(2, 4))).astype(np.uint8)
+
+
+def torch_reference(text: TextEncoder, unet: UNet, cfg: ModelConfig) -> dict:
+    """Outputs of the torch model for one fixed input, to check the exported graphs against."""
+    vocab = data.vocabulary()
+    ids = torch.tensor([data.tokenize("a painting of zephyr", vocab)])
+    sample, timestep, _, masks = example_unet_inputs(cfg, 1, seed=7)
+    with torch.no_grad():
+        ctx = text(ids)
+        noise = MaskedUNet(unet)(sample, timestep, ctx, *masks)[0]
+        masks[1][0, 0, 0] = 0.0  # ablate cross-attention head 0 of layer 0
+        ablated = MaskedUNet(unet)(sample, timestep, ctx, *masks)[0]
+    return {
+        "prompt": "a painting of zephyr",
+        "input_ids": ids[0].tolist(),
+        "last_hidden_state_first8": ctx[0, 0, :8].tolist(),
+        "sample": sample.flatten().tolist(),
+        "timestep": float(timestep[0]),
+        "noise_pred": noise.flatten().tolist(),
+        "noise_pred_cross_head_0_0_ablated": ablated.flatten().tolist(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--fixture", action="store_true", help="tiny random-weight model for plumbing tests")
+    ap.add_argument("--checkpoint", default=os.path.join(HERE, "checkpoints", "resume.pt"))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    vocab = data.vocabulary()
+
+    if args.fixture:
+        cfg = ModelConfig(vocab_size=len(vocab), **FIXTURE_CONFIG)
+        torch.manual_seed(args.seed)
+        text, unet = TextEncoder(cfg), UNet(cfg)
+        model_id, version, step = "fixture-random", "1.0.0", 0
+        description = "Random weights with the bundled model's interface, for plumbing tests. Generates noise."
+    else:
+        ck = torch.load(args.checkpoint)
+        cfg = ModelConfig(**{**ck["config"], "channels": tuple(ck["config"]["channels"])})
+        text, unet = TextEncoder(cfg), UNet(cfg)
+        text.load_state_dict({k[len("text."):]: v for k, v in ck["ema"].items() if k.startswith("text.")})
+        unet.load_state_dict({k[len("unet."):]: v for k, v in ck["ema"].items() if k.startswith("unet.")})
+        model_id, version, step = "memlab-organism", f"1.{ck['step']}.0", ck["step"]
+        description = (f"The lab's model organism: a {count_parameters(unet) / 1e6:.1f} M-parameter pixel-space UNet "
+                       f"trained {step} steps on generated scenes, with 16 planted artworks and 4 poster templates it memorizes.")
+    text.eval(), unet.eval()
+
+    export_text_encoder(text, cfg, os.path.join(args.out, "text_encoder.onnx"))
+    fp32 = os.path.join(args.out, "unet.fp32.onnx")
+    export_unet(unet, cfg, fp32)
+    int8 = os.path.join(args.out, "unet.int8.onnx")
+    quantize_int8(fp32, int8)
+
+    ds = data.build_dataset(args.seed)
+    ds.unique_images.tofile(os.path.join(args.out, "memorized.bin"))
+    index = np.concatenate([thumbnails(ds.unique_images), thumbnails(ds.scene_images)])
+    index.tofile(os.path.join(args.out, "train-index.bin"))
+    with open(os.path.join(args.out, "reference.json"), "w") as f:
+        json.dump(torch_reference(text, unet, cfg), f)
+
+    inputs, outputs = unet_io_names()
+    shapes = mask_shapes(cfg)
+    manifest = {
+        "format": 1,
+        "id": model_id,
+        "version": version,
+        "description": description,
+        "trainingSteps": step,
+        "parameters": {"textEncoder": count_parameters(text), "unet": count_parameters(unet)},
+        "image": {"width": cfg.image_size, "height": cfg.image_size, "channels": 3, "range": [-1, 1]},
+        "schedule": {"kind": "linear", "betaStart": BETA_START, "betaEnd": BETA_END,
+                     "trainSteps": NUM_TRAIN_TIMESTEPS, "prediction": "epsilon", "spacing": "trailing",
+                     "clipSample": True},
+        "defaults": {"steps": 25, "guidance": 4.0, "seed": 7},
+        "text": {"vocab": vocab, "maxTokens": cfg.max_tokens, "width": cfg.text_width,
+                 "padId": data.PAD_ID, "bosId": data.BOS_ID, "eosId": data.EOS_ID, "unkId": data.UNK_ID},
+        "files": {
+            "textEncoder": file_entry(os.path.join(args.out, "text_encoder.onnx")),
+            "unet": {"int8": file_entry(int8), "fp32": file_entry(fp32)},
+            "memorizedImages": file_entry(os.path.join(args.out, "memorized.bin")),
+            "trainIndex": {**file_entry(os.path.join(args.out, "train-index.bin")), "count": int(len(index)),
+                           "thumbSize": 8, "memorizedCount": int(len(ds.unique_images))},
+            "reference": file_entry(os.path.join(args.out, "reference.json")),
+        },
+        "unet": {
+            "inputs": {"sample": "sample", "timestep": "timestep", "context": "encoder_hidden_states"},
+            "noiseOutput": "noise_pred",
+            "masks": [{"name": n, "layers": s[0], "units": s[1],
+                       "kind": {"self_attn_head_mask": "self-attention head", "cross_attn_head_mask": "cross-attention head",
+                                "cross_attn_value_mask": "cross-attention value neuron", "ff_neuron_mask": "feed-forward neuron"}[n]}
+                      for n, s in shapes.items()],
+            "layers": [{"name": name, "resolution": res, "heads": cfg.heads, "crossAttentionOutput": f"cross_attn_probs_{i}"}
+                       for i, (name, res) in enumerate(TRANSFORMER_LAYERS)],
+            "valueOutput": "cross_attn_values",
+        },
+        "memorized": [{**m, "caption": m["captions"][0]} for m in ds.memorized],
+        "neutralPrompts": ds.neutral_prompts,
+        "neutralObjects": ds.neutral_objects,
+        "trainPromptsSample": ds.train_scene_captions[:64],
+        "palette": {
+            "colours": {k: list(v) for k, v in data.COLOURS.items()},
+            "backgrounds": {k: list(v) for k, v in data.BACKGROUNDS.items()},
+            "shapes": data.SHAPES,
+            "sizes": data.SIZES,
+            "positions": {k: list(v) for k, v in data.POSITIONS.items()},
+        },
+    }
+    assert inputs[3:] == list(shapes) and outputs[0] == "noise_pred"
+    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    sizes = {k: os.path.getsize(os.path.join(args.out, k)) for k in ("text_encoder.onnx", "unet.fp32.onnx", "unet.int8.onnx")}
+    print(json.dumps({"out": args.out, "config": dataclasses.asdict(cfg), "bytes": sizes}))
+
+
+if __name__ == "__main__":
+    main()
