@@ -85,7 +85,7 @@ def torch_reference(text: TextEncoder, unet: UNet, cfg: ModelConfig) -> dict:
     sample, timestep, _, masks = example_unet_inputs(cfg, 1, seed=7)
     with torch.no_grad():
         ctx = text(ids)
-        noise = MaskedUNet(unet)(sample, timestep, ctx, *masks)[0]
+        noise = unet(sample, timestep, ctx)[0]  # the unmasked model: all-ones masks must match it
         masks[1][0, 0, 0] = 0.0  # ablate cross-attention head 0 of layer 0
         ablated = MaskedUNet(unet)(sample, timestep, ctx, *masks)[0]
     return {
