@@ -1,0 +1,179 @@
+/**
+ * ModelRunner over onnxruntime in Node: the native onnxruntime-node backend (the reference, used by
+ * the CLI) or onnxruntime-web's WASM backend running in Node (to check the browser's numbers
+ * without a browser). Loads a model directory through its manifest and refuses one whose manifest
+ * or files do not check out, with a message that says which.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as OrtNode from 'onnxruntime-node';
+import { type Manifest, parseManifest } from '../core/manifest';
+import type { ModelRunner, UNetFeeds, UNetOutputs, UNetWant } from '../core/pipeline';
+
+export type Precision = 'int8' | 'fp32';
+export type Backend = 'node' | 'wasm';
+
+/** The part of the onnxruntime API both packages share (both re-export onnxruntime-common). */
+type Ort = Pick<typeof OrtNode, 'InferenceSession' | 'Tensor'>;
+type Session = OrtNode.InferenceSession;
+type Tensor = OrtNode.Tensor;
+
+export interface NodeRunnerOptions {
+  precision?: Precision;
+  backend?: Backend;
+  /** intra-op threads (node) or WASM threads (wasm); default 2 */
+  threads?: number;
+}
+
+export interface NodeModel {
+  dir: string;
+  manifest: Manifest;
+  precision: Precision;
+  backend: Backend;
+  runner: ModelRunner;
+  /** the raw sessions, for benchmarks that compare against a bare session.run loop */
+  sessions: { text: Session; unet: Session };
+  release(): Promise<void>;
+}
+
+export class ModelDirError extends Error {
+  override name = 'ModelDirError';
+}
+
+/** Reads and validates dir/manifest.json. */
+export async function readManifest(dir: string): Promise<Manifest> {
+  const path = join(dir, 'manifest.json');
+  let raw: string;
+  try {
+    raw = await readFile(path, 'utf8');
+  } catch {
+    throw new ModelDirError(`no model at ${dir}: cannot read ${path}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (e) {
+    throw new ModelDirError(`${path} is not valid JSON (${(e as Error).message})`);
+  }
+  const parsed = parseManifest(json);
+  if (!parsed.ok) throw new ModelDirError(`${path} does not match the manifest schema:\n  ${parsed.problems.join('\n  ')}`);
+  return parsed.manifest;
+}
+
+/** Reads a model file, checking its size and sha256 against the manifest entry. */
+export async function readModelFile(dir: string, entry: { path: string; bytes: number; sha256: string }): Promise<Uint8Array> {
+  const path = join(dir, entry.path);
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => {
+      throw new ModelDirError(`${path} is missing (listed in manifest.json)`);
+    },
+  );
+  if (size !== entry.bytes) {
+    throw new ModelDirError(`${path} has ${size} bytes, manifest.json says ${entry.bytes}: incomplete or replaced file`);
+  }
+  const bytes = new Uint8Array(await readFile(path));
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  if (digest !== entry.sha256) throw new ModelDirError(`${path} does not match its sha256 in manifest.json: corrupt file`);
+  return bytes;
+}
+
+function checkNames(session: Session, file: string, inputs: string[], outputs: string[]): void {
+  const missingIn = inputs.filter((n) => !session.inputNames.includes(n));
+  const missingOut = outputs.filter((n) => !session.outputNames.includes(n));
+  if (missingIn.length || missingOut.length) {
+    throw new ModelDirError(
+      `${file} lacks inputs [${missingIn.join(', ')}] / outputs [${missingOut.join(', ')}] named in manifest.json`,
+    );
+  }
+}
+
+async function loadOrt(backend: Backend, threads: number): Promise<Ort> {
+  if (backend === 'node') return import('onnxruntime-node');
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = threads;
+  return ort as unknown as Ort;
+}
+
+/** Flat [b*T] or one row per prompt -> int64 ids. */
+function idsToInt64(ids: Int32Array | number[][]): BigInt64Array {
+  const flat = ids instanceof Int32Array ? Array.from(ids) : ids.flat();
+  return BigInt64Array.from(flat, (v) => BigInt(v));
+}
+
+/** A ModelRunner over two open sessions of a model described by `manifest`. */
+export function sessionRunner(ort: Ort, manifest: Manifest, text: Session, unet: Session): ModelRunner {
+  const { maxTokens, width } = manifest.text;
+  const { inputs, noiseOutput, masks, layers, valueOutput } = manifest.unet;
+  const { channels, height, width: imageWidth } = manifest.image;
+  const textOutput = text.outputNames[0];
+  const attentionOutputs = layers.map((l) => l.crossAttentionOutput);
+  const float = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
+
+  return {
+    async encodeText(ids) {
+      const data = idsToInt64(ids);
+      const batch = data.length / maxTokens;
+      if (!Number.isInteger(batch)) throw new Error(`token ids must come in rows of ${maxTokens}`);
+      const out = await text.run({ [text.inputNames[0]]: new ort.Tensor('int64', data, [batch, maxTokens]) });
+      return out[textOutput].data as Float32Array;
+    },
+
+    async runUNet(feeds: UNetFeeds, want: UNetWant): Promise<UNetOutputs> {
+      const b = feeds.batch;
+      const inputTensors: Record<string, Tensor> = {
+        [inputs.sample]: float(feeds.sample, [b, channels, height, imageWidth]),
+        [inputs.timestep]: float(feeds.timestep, [b]),
+        [inputs.context]: float(feeds.context, [b, maxTokens, width]),
+      };
+      for (const m of masks) inputTensors[m.name] = float(feeds.masks[m.name], [b, m.layers, m.units]);
+      const fetches = [noiseOutput];
+      if (want.attention) fetches.push(...attentionOutputs);
+      if (want.values) fetches.push(valueOutput);
+      const out = await unet.run(inputTensors, fetches);
+      const result: UNetOutputs = { noise: out[noiseOutput].data as Float32Array };
+      if (want.attention) result.crossAttention = attentionOutputs.map((n) => out[n].data as Float32Array);
+      if (want.values) result.values = out[valueOutput].data as Float32Array;
+      return result;
+    },
+  };
+}
+
+/** Opens a model directory: validated manifest, checked files, sessions at 'basic' graph optimisation. */
+export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}): Promise<NodeModel> {
+  const { precision = 'int8', backend = 'node', threads = 2 } = options;
+  const manifest = await readManifest(dir);
+  const unetEntry = manifest.files.unet[precision];
+  const [textBytes, unetBytes] = await Promise.all([
+    readModelFile(dir, manifest.files.textEncoder),
+    readModelFile(dir, unetEntry),
+  ]);
+  const ort = await loadOrt(backend, threads);
+  // 'basic': the default level fuses int8 MatMuls into kernels whose results differ from torch's.
+  const sessionOptions: OrtNode.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'basic',
+    executionProviders: [backend === 'node' ? 'cpu' : 'wasm'],
+    ...(backend === 'node' ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+  };
+  const text = await ort.InferenceSession.create(textBytes, sessionOptions);
+  const unet = await ort.InferenceSession.create(unetBytes, sessionOptions);
+  const u = manifest.unet;
+  checkNames(
+    unet,
+    unetEntry.path,
+    [u.inputs.sample, u.inputs.timestep, u.inputs.context, ...u.masks.map((m) => m.name)],
+    [u.noiseOutput, ...u.layers.map((l) => l.crossAttentionOutput), u.valueOutput],
+  );
+  return {
+    dir,
+    manifest,
+    precision,
+    backend,
+    runner: sessionRunner(ort, manifest, text, unet),
+    sessions: { text, unet },
+    async release() {
+      await Promise.all([text.release(), unet.release()]);
+    },
+  };
+}
