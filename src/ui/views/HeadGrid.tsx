@@ -1,0 +1,146 @@
+import { useMemo, useState } from 'react';
+import { format } from 'd3';
+import { ColorLegendBox } from './ColorLegend';
+import { autoDomain, colourFor, isDiverging, textOn, type Scheme } from './colour';
+import { moveFocus } from './selection';
+import { useCellToggles } from './useCellToggles';
+
+export interface HeadGridLayer {
+  name: string;
+  resolution: number;
+  heads: number;
+}
+
+export interface HeadRef {
+  layer: number;
+  head: number;
+  /** flat index in reading order (layer-major): the index into scores and pruned */
+  index: number;
+}
+
+export interface HeadGridProps {
+  /** rows, in manifest order (manifest.unet.layers fits) */
+  layers: readonly HeadGridLayer[];
+  /** one score per head, reading order (layer-major) */
+  scores: ArrayLike<number>;
+  /** one flag per head, reading order; true = pruned (mask 0) */
+  pruned: readonly boolean[];
+  onPrunedChange: (next: boolean[]) => void;
+  /** legend title, e.g. "attention on “zephyr”" */
+  scoreLabel: string;
+  /** colour domain; default [0, max] or symmetric around 0 when scores go negative */
+  scoreDomain?: readonly number[];
+  scheme?: Scheme;
+  formatScore?: (v: number) => string;
+  /** linked view: report the head under the pointer or focus */
+  onHover?: (head: HeadRef | null) => void;
+  /** linked view: a head to outline (e.g. the one shown in the heatmap) */
+  highlighted?: number | null;
+  /** accessible name and visible heading */
+  title?: string;
+}
+
+/**
+ * Layer x head grid of toggle buttons coloured by a score. Pruned heads are hatched and crossed
+ * (not shown by colour alone) and announced via aria-pressed and the label.
+ */
+export function HeadGrid({
+  layers,
+  scores,
+  pruned,
+  onPrunedChange,
+  scoreLabel,
+  scoreDomain,
+  scheme,
+  formatScore = format('.2f'),
+  onHover,
+  highlighted = null,
+  title = 'Cross-attention heads',
+}: HeadGridProps) {
+  const columns = Math.max(0, ...layers.map((l) => l.heads));
+  const cells = useMemo(() => {
+    const out: HeadRef[] = [];
+    layers.forEach((l, layer) => {
+      for (let head = 0; head < l.heads; head++) out.push({ layer, head, index: out.length });
+    });
+    return out;
+  }, [layers]);
+  const auto = useMemo(() => autoDomain(scores), [scores]);
+  const domain = scoreDomain ?? auto.domain;
+  const useScheme: Scheme = scheme ?? (domain.length === 3 || auto.diverging ? 'PuOr' : 'viridis');
+  const [hover, setHover] = useState<HeadRef | null>(null);
+
+  const report = (i: number | null) => {
+    const c = i === null ? null : cells[i];
+    setHover(c);
+    onHover?.(c);
+  };
+  const uniform = layers.every((l) => l.heads === columns);
+  const { cellProps, onLeave } = useCellToggles({
+    count: cells.length,
+    pruned,
+    onPrunedChange,
+    // Up/down by a row is exact only when every layer has the same head count; else step by one.
+    move: (i, key) => moveFocus(i, key, uniform ? columns : 1, cells.length),
+    onHover: report,
+  });
+
+  const describe = (c: HeadRef) =>
+    `layer ${layers[c.layer].name} head ${c.head}, score ${formatScore(scores[c.index])}${pruned[c.index] ? ', pruned' : ''}`;
+
+  return (
+    <section className="mv-view mv-headgrid" aria-label={title}>
+      <h3 className="mv-view-title">{title}</h3>
+      <div
+        className="mv-headgrid-grid"
+        style={{ gridTemplateColumns: `minmax(4.5em, auto) repeat(${columns}, minmax(2.75em, 1fr))` }}
+        onPointerLeave={onLeave}
+      >
+        <span className="mv-headgrid-corner" aria-hidden="true">
+          layer
+        </span>
+        {Array.from({ length: columns }, (_, h) => (
+          <span key={h} className="mv-headgrid-colhead" aria-hidden="true">
+            head {h}
+          </span>
+        ))}
+        {layers.map((l, li) => (
+          <div key={l.name} className="mv-headgrid-row" role="group" aria-label={`layer ${l.name}, ${l.resolution}×${l.resolution}`}>
+            <span className="mv-headgrid-rowhead" aria-hidden="true">
+              <strong>{l.name}</strong>
+              <small>
+                {l.resolution}×{l.resolution}
+              </small>
+            </span>
+            {cells
+              .filter((c) => c.layer === li)
+              .map((c) => {
+                const bg = colourFor(scores[c.index], domain, useScheme);
+                return (
+                  <button
+                    key={c.index}
+                    {...cellProps(c.index)}
+                    className={`mv-cell mv-headcell${pruned[c.index] ? ' mv-pruned' : ''}${highlighted === c.index ? ' mv-highlight' : ''}`}
+                    style={{ backgroundColor: bg, color: textOn(bg) }}
+                    aria-label={describe(c)}
+                  >
+                    {formatScore(scores[c.index])}
+                  </button>
+                );
+              })}
+          </div>
+        ))}
+      </div>
+      <p className="mv-readout" aria-hidden="true">
+        {hover ? describe(hover) : 'Click a head to prune it; shift-click prunes a range.'}
+      </p>
+      <div className="mv-legend-row">
+        <ColorLegendBox title={scoreLabel} scheme={useScheme} domain={domain} width={200} />
+        <span className="mv-key">
+          <span className="mv-cell mv-pruned mv-key-swatch" aria-hidden="true" /> pruned
+        </span>
+      </div>
+      {isDiverging(useScheme) && <p className="mv-note">Orange: positive score, purple: negative.</p>}
+    </section>
+  );
+}
