@@ -1,0 +1,96 @@
+/**
+ * Which onnxruntime-web execution provider to use, and why — the "why" is shown to the user, so a
+ * researcher on a machine without WebGPU knows the lab fell back on purpose and what it costs.
+ * The environment is passed in (not read from globals) so the decision is testable in Node.
+ */
+
+export type BackendName = 'webgpu' | 'wasm';
+/** What the user (or a test, through ?backend=) asked for. */
+export type BackendPreference = 'auto' | BackendName;
+export type UnetVariant = 'fp16' | 'int8';
+
+export interface BackendChoice {
+  backend: BackendName;
+  /** One sentence for the UI: why this backend, and any limitation that follows from it. */
+  reason: string;
+  unet: UnetVariant;
+  /** WASM threads; WebGPU still uses the WASM runtime for the few CPU-side ops. */
+  threads: number;
+  adapter?: string;
+}
+
+export interface BackendEnvironment {
+  gpu: GPU | undefined;
+  crossOriginIsolated: boolean;
+  hardwareConcurrency: number;
+}
+
+/** More than 4 threads does not help a 1 M-parameter UNet and takes cores from the UI. */
+const MAX_THREADS = 4;
+
+export function wasmThreads(env: Pick<BackendEnvironment, 'crossOriginIsolated' | 'hardwareConcurrency'>): number {
+  // SharedArrayBuffer (and so WASM threads) exists only on a cross-origin isolated page.
+  if (!env.crossOriginIsolated) return 1;
+  return Math.max(1, Math.min(MAX_THREADS, env.hardwareConcurrency || 1));
+}
+
+function threadNote(threads: number, isolated: boolean): string {
+  if (!isolated) return 'single-threaded because the page is not cross-origin isolated';
+  return threads === 1 ? '1 thread' : `${threads} threads`;
+}
+
+function wasmChoice(env: BackendEnvironment, why: string): BackendChoice {
+  const threads = wasmThreads(env);
+  return {
+    backend: 'wasm',
+    reason: `${why}; running on the CPU with WebAssembly (${threadNote(threads, env.crossOriginIsolated)}).`,
+    unet: 'int8',
+    threads,
+  };
+}
+
+function describeAdapter(adapter: GPUAdapter): string {
+  const info = adapter.info;
+  const parts = [info?.vendor, info?.architecture, info?.description].filter((p) => p && p.length > 0);
+  return parts.length > 0 ? parts.join(' ') : 'unnamed adapter';
+}
+
+/**
+ * Decide the backend. `hasFp16Model` says whether the manifest ships an fp16 UNet: fp16 is used only
+ * when the adapter has shader-f16 (without it the native WebGPU EP fails at session creation).
+ */
+export async function chooseBackend(
+  preference: BackendPreference,
+  env: BackendEnvironment,
+  hasFp16Model: boolean,
+): Promise<BackendChoice> {
+  if (preference === 'wasm') return wasmChoice(env, 'WebAssembly was requested');
+  if (!env.gpu) {
+    return wasmChoice(env, 'This browser does not expose WebGPU (navigator.gpu is missing)');
+  }
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await env.gpu.requestAdapter();
+  } catch (err) {
+    return wasmChoice(env, `WebGPU adapter request failed (${err instanceof Error ? err.message : String(err)})`);
+  }
+  if (!adapter) return wasmChoice(env, 'WebGPU is present but no GPU adapter is available');
+
+  const name = describeAdapter(adapter);
+  const f16 = adapter.features.has('shader-f16');
+  const threads = wasmThreads(env);
+  const unet: UnetVariant = f16 && hasFp16Model ? 'fp16' : 'int8';
+  const precision =
+    unet === 'fp16'
+      ? 'fp16 model (adapter supports shader-f16)'
+      : f16
+        ? 'int8-weight model (this model ships no fp16 variant)'
+        : 'int8-weight model (adapter lacks shader-f16)';
+  const asked = preference === 'webgpu' ? 'WebGPU was requested' : 'WebGPU adapter found';
+  return { backend: 'webgpu', reason: `${asked}: ${name}; ${precision}.`, unet, threads, adapter: name };
+}
+
+/** Parse the ?backend= query parameter; anything unknown means "auto". */
+export function parseBackendPreference(value: string | null): BackendPreference {
+  return value === 'wasm' || value === 'webgpu' ? value : 'auto';
+}

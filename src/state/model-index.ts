@@ -1,0 +1,33 @@
+/** public/models/index.json: which models the lab offers and which one opens by default. */
+import { z } from 'zod';
+
+const indexSchema = z.object({
+  default: z.string(),
+  models: z
+    .array(z.object({ id: z.string(), path: z.string(), label: z.string() }))
+    .min(1, 'lists no models'),
+});
+
+export type ModelIndex = z.infer<typeof indexSchema>;
+export type ModelEntry = ModelIndex['models'][number];
+
+export function parseModelIndex(json: unknown): { ok: true; index: ModelIndex } | { ok: false; problem: string } {
+  const parsed = indexSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { ok: false, problem: `${issue.path.join('.') || '(root)'}: ${issue.message}` };
+  }
+  if (!parsed.data.models.some((m) => m.id === parsed.data.default)) {
+    return { ok: false, problem: `the default model "${parsed.data.default}" is not in the list` };
+  }
+  return { ok: true, index: parsed.data };
+}
+
+/** The requested model if the index has it, else the default. */
+export function pickModel(index: ModelIndex, requested: string | null): ModelEntry {
+  return (
+    index.models.find((m) => m.id === requested) ??
+    index.models.find((m) => m.id === index.default) ??
+    index.models[0]
+  );
+}

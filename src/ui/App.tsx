@@ -1,0 +1,57 @@
+/**
+ * Page layout: controls on the left, the image and its trajectory in the middle, analysis on the
+ * right (run details now; heatmap, pruning and comparison panels join this column later).
+ */
+import { BackendBadge } from './BackendBadge';
+import { ErrorBoundary } from './ErrorBoundary';
+import { ImageView } from './ImageView';
+import { Notices } from './Notices';
+import { ProgressBar } from './ProgressBar';
+import { PromptForm } from './PromptForm';
+import { RunDetails } from './RunDetails';
+import { StepStrip } from './StepStrip';
+import { useLab } from './StoreContext';
+
+function ModelName() {
+  const model = useLab((s) => s.model);
+  const manifest = useLab((s) => s.manifest);
+  if (!model) return null;
+  return (
+    <p className="model" data-testid="model">
+      Model: <strong>{model.label}</strong>
+      {manifest ? <span className="hint"> · v{manifest.version} · {manifest.trainingSteps.toLocaleString('en-US')} training steps</span> : null}
+    </p>
+  );
+}
+
+export function App() {
+  return (
+    <div className="app">
+      <header className="top">
+        <div className="title">
+          <h1>Memorization Lab</h1>
+          <ModelName />
+        </div>
+        <BackendBadge />
+      </header>
+      <Notices />
+      <main className="layout">
+        <ErrorBoundary>
+          <PromptForm />
+        </ErrorBoundary>
+        <section className="panel stage" aria-label="Image">
+          <ErrorBoundary>
+            <ProgressBar />
+            <ImageView />
+            <StepStrip />
+          </ErrorBoundary>
+        </section>
+        <aside className="analysis" aria-label="Analysis" data-region="analysis">
+          <ErrorBoundary>
+            <RunDetails />
+          </ErrorBoundary>
+        </aside>
+      </main>
+    </div>
+  );
+}

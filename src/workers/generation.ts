@@ -1,0 +1,72 @@
+/**
+ * One generate request inside the worker: runs the core pipeline and turns its steps and result
+ * into protocol events (RGBA previews ready to draw, float images for exact comparison).
+ */
+import { chwToRgba } from '../core/image';
+import { allOnes } from '../core/masks';
+import { generate, type GenerateRequest } from '../core/pipeline';
+import type { LoadedModel } from './load-model';
+import type { GenerateParams, RgbaImage, WorkerEvent } from './protocol';
+
+export class Cancelled extends Error {
+  constructor() {
+    super('The generation was cancelled.');
+    this.name = 'Cancelled';
+  }
+}
+
+function rgba(model: LoadedModel, chw: Float32Array): RgbaImage {
+  const { width, height } = model.manifest.image;
+  return { width, height, data: chwToRgba(chw, width, height) };
+}
+
+export async function runGeneration(
+  model: LoadedModel,
+  id: number,
+  params: GenerateParams,
+  signal: AbortSignal,
+  emit: (event: WorkerEvent) => void,
+): Promise<void> {
+  const request: GenerateRequest = {
+    prompt: params.prompt,
+    seed: params.seed,
+    steps: params.steps,
+    guidance: params.guidance,
+    variants: [allOnes(model.manifest)],
+    captureAttention: params.captureAttention,
+  };
+  const steps = generate(model.runner, model.manifest, request, signal);
+  for (;;) {
+    // Checked here too: a superseded run must stop at the step boundary even if the pipeline
+    // itself does not look at the signal.
+    if (signal.aborted) {
+      await steps.return(undefined as never);
+      throw new Cancelled();
+    }
+    const next = await steps.next();
+    if (next.done) {
+      const result = next.value;
+      emit({
+        type: 'result',
+        id,
+        images: result.images.map((img) => rgba(model, img)),
+        raw: result.images.map((img) => Float32Array.from(img)),
+        noiseGaps: result.noiseGaps,
+        attention: result.attention?.map((step) => step.map((layer) => layer.map((a) => Float32Array.from(a)))),
+        tokens: result.tokens,
+        timings: result.timings,
+      });
+      return;
+    }
+    const step = next.value;
+    emit({
+      type: 'step',
+      id,
+      step: step.step,
+      of: step.of,
+      timestep: step.timestep,
+      previews: step.previews.map((p) => rgba(model, p)),
+      noiseGap: step.noiseGap,
+    });
+  }
+}

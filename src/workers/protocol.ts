@@ -1,0 +1,113 @@
+/**
+ * The one message protocol between the UI thread and the inference worker: a discriminated union
+ * of requests in and events out. Every request carries an id and every event names the request it
+ * answers, so the store can ignore events of a superseded run.
+ */
+import type { Manifest } from '../core/manifest';
+import type { GenerateTimings, TokenInfo } from '../core/pipeline';
+import type { BackendChoice, BackendPreference } from '../gpu/backend';
+import type { DownloadFailure } from '../gpu/download';
+
+/** 8-bit RGBA pixels, row-major; travels as a transferable. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8ClampedArray;
+}
+
+export interface GenerateParams {
+  prompt: string;
+  seed: number;
+  steps: number;
+  guidance: number;
+  captureAttention: boolean;
+}
+
+export type WorkerRequest =
+  /** modelUrl: the model directory, absolute, ending in '/' */
+  | { type: 'load'; id: number; modelUrl: string; backend: BackendPreference }
+  | { type: 'generate'; id: number; params: GenerateParams }
+  /** stop the generate with this id at its next step boundary */
+  | { type: 'cancel'; id: number };
+
+export type LoadPhase = 'manifest' | 'download' | 'session';
+
+export type ErrorKind =
+  /** a model file failed to download or verify: retrying the load may help */
+  | 'download'
+  /** the manifest or ONNX files are unusable: retrying will not help */
+  | 'model'
+  | 'generate'
+  /** the run was cancelled or superseded by a newer one; not a failure */
+  | 'cancelled'
+  | 'protocol';
+
+export type WorkerEvent =
+  | {
+      type: 'progress';
+      id: number;
+      phase: LoadPhase;
+      /** the file being fetched, or what is being prepared */
+      label: string;
+      loaded: number;
+      total: number;
+      fromCache: boolean;
+    }
+  | {
+      type: 'ready';
+      id: number;
+      manifest: Manifest;
+      backend: BackendChoice;
+      /** per file: bytes and whether it came from the Cache API */
+      files: { path: string; bytes: number; fromCache: boolean }[];
+      loadMs: number;
+    }
+  | {
+      type: 'step';
+      id: number;
+      step: number;
+      of: number;
+      timestep: number;
+      /** predicted clean image per variant */
+      previews: RgbaImage[];
+      noiseGap: number[];
+    }
+  | {
+      type: 'result';
+      id: number;
+      images: RgbaImage[];
+      /** the same images as CHW float32 in [-1, 1], for analysis and exact comparison */
+      raw: Float32Array[];
+      noiseGaps: number[][];
+      /** with captureAttention: [step][layer][variant] -> conditional probs [heads, pixels, T] */
+      attention?: Float32Array[][][];
+      tokens: TokenInfo;
+      timings: GenerateTimings;
+    }
+  | {
+      type: 'error';
+      id: number;
+      request: WorkerRequest['type'] | 'unknown';
+      kind: ErrorKind;
+      message: string;
+      failure?: DownloadFailure;
+    };
+
+/** Buffers to transfer (not copy) with an event. */
+export function transferables(event: WorkerEvent): Transferable[] {
+  switch (event.type) {
+    case 'step':
+      return event.previews.map((p) => p.data.buffer as ArrayBuffer);
+    case 'result': {
+      // A Set: listing one buffer twice makes postMessage throw.
+      // Buffers are fresh per message (never SharedArrayBuffer), so the casts hold.
+      const buffers = new Set<ArrayBuffer>();
+      for (const p of event.images) buffers.add(p.data.buffer as ArrayBuffer);
+      for (const r of event.raw) buffers.add(r.buffer as ArrayBuffer);
+      for (const step of event.attention ?? []) for (const layer of step) for (const a of layer) buffers.add(a.buffer as ArrayBuffer);
+      return [...buffers];
+    }
+    default:
+      return [];
+  }
+}
