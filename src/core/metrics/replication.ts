@@ -1,0 +1,189 @@
+/**
+ * Replication: is a generated image a copy of a training image?
+ *
+ * The model directory carries full-resolution copies of the memorized images only (memorized.bin)
+ * and 8x8 thumbnails of every distinct training image (train-index.bin, memorized first). So the
+ * nearest training image is found by comparing
+ *   - each memorized image at full resolution (exact), and
+ *   - every other training image at thumbnail resolution (box-filtered generation vs thumbnail).
+ * A thumbnail distance is a lower bound of the full-resolution one (averaging can only shrink
+ * differences), so this choice can only favour scenes over memorized images: it never over-claims
+ * a copy. Distances are RMSE in [-1, 1] units; the tiled L2 is Carlini et al.'s criterion (the
+ * largest per-tile RMSE over a 4x4 grid of tiles), so a match must hold in every part of the image,
+ * not on average. Carlini et al. also normalise by the distance to other neighbours; with one
+ * planted image per caption that adds nothing here, so it is left out.
+ */
+import type { Manifest } from '../manifest';
+import { byteToUnit, thumbnailHwc, toUnitHwc, type ImageData3 } from './pixels';
+
+export interface TrainIndex {
+  /** full-resolution memorized images, uint8 [memorizedCount, size, size, 3] */
+  memorized: Uint8Array;
+  /** thumbnails of every distinct training image, uint8 [count, thumbSize, thumbSize, 3], memorized first */
+  thumbnails: Uint8Array;
+  count: number;
+  memorizedCount: number;
+  size: number;
+  thumbSize: number;
+}
+
+/** Wrap the model's two binary files, checking their sizes against the manifest. */
+export function trainIndexFromFiles(manifest: Manifest, memorizedBin: Uint8Array, trainIndexBin: Uint8Array): TrainIndex {
+  const { count, memorizedCount, thumbSize } = manifest.files.trainIndex;
+  const size = manifest.image.width;
+  if (manifest.image.height !== size) throw new RangeError('replication search expects square images');
+  if (memorizedBin.length !== memorizedCount * size * size * 3) {
+    throw new RangeError(`memorized images: expected ${memorizedCount} x ${size}x${size}x3 bytes, got ${memorizedBin.length}`);
+  }
+  if (trainIndexBin.length !== count * thumbSize * thumbSize * 3) {
+    throw new RangeError(`train index: expected ${count} x ${thumbSize}x${thumbSize}x3 bytes, got ${trainIndexBin.length}`);
+  }
+  return { memorized: memorizedBin, thumbnails: trainIndexBin, count, memorizedCount, size, thumbSize };
+}
+
+export interface ReplicationScore {
+  /** index into the train index (memorized images first, so index < memorizedCount means memorized) */
+  index: number;
+  memorized: boolean;
+  /** the resolution the distances below were measured at */
+  resolution: 'full' | 'thumbnail';
+  /** RMSE in [-1, 1] units (0 = identical, 2 = opposite extremes) */
+  l2: number;
+  /** cosine similarity of the two images as vectors of [-1, 1] values */
+  cosine: number;
+  /** max over a 4x4 grid of tiles of the per-tile RMSE (Carlini et al.) */
+  tiledL2: number;
+}
+
+/** Tiles per side for the tiled L2. */
+export const TILES_PER_SIDE = 4;
+
+function sse(a: Float32Array, b: Uint8Array, offset: number, n: number, stopAbove: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    const d = a[i] - byteToUnit(b[offset + i]);
+    s += d * d;
+    // Early exit once this candidate cannot win: keeps the 10k-thumbnail scan cheap.
+    if (s > stopAbove) return s;
+  }
+  return s;
+}
+
+/** RMSE, cosine and tiled RMSE of `a` (HWC float, side `size`) against image `index` of `bytes`. */
+export function compareToStored(a: Float32Array, bytes: Uint8Array, index: number, size: number): Omit<ReplicationScore, 'index' | 'memorized' | 'resolution'> {
+  const n = size * size * 3;
+  const offset = index * n;
+  const tile = size / TILES_PER_SIDE;
+  if (!Number.isInteger(tile)) throw new RangeError(`image size ${size} is not divisible into ${TILES_PER_SIDE} tiles`);
+  const tileSse = new Float64Array(TILES_PER_SIDE * TILES_PER_SIDE);
+  let total = 0;
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let y = 0; y < size; y++) {
+    const rowTile = ((y / tile) | 0) * TILES_PER_SIDE;
+    for (let x = 0; x < size; x++) {
+      const t = rowTile + ((x / tile) | 0);
+      for (let c = 0; c < 3; c++) {
+        const i = (y * size + x) * 3 + c;
+        const va = a[i];
+        const vb = byteToUnit(bytes[offset + i]);
+        const d = va - vb;
+        tileSse[t] += d * d;
+        total += d * d;
+        dot += va * vb;
+        na += va * va;
+        nb += vb * vb;
+      }
+    }
+  }
+  let worst = 0;
+  for (const s of tileSse) worst = Math.max(worst, s);
+  const denom = Math.sqrt(na * nb);
+  return {
+    l2: Math.sqrt(total / n),
+    cosine: denom > 0 ? dot / denom : 0,
+    tiledL2: Math.sqrt(worst / (tile * tile * 3)),
+  };
+}
+
+/** Nearest memorized image at full resolution. */
+export function nearestMemorizedImage(image: ImageData3, train: TrainIndex): ReplicationScore {
+  return nearestMemorizedHwc(toUnitHwc(image, train.size, train.size), train);
+}
+
+function nearestMemorizedHwc(hwc: Float32Array, train: TrainIndex): ReplicationScore {
+  if (train.memorizedCount < 1) throw new RangeError('the train index has no memorized images');
+  const n = train.size * train.size * 3;
+  let best = 0;
+  let bestSse = Infinity;
+  for (let k = 0; k < train.memorizedCount; k++) {
+    const s = sse(hwc, train.memorized, k * n, n, bestSse);
+    if (s < bestSse) {
+      bestSse = s;
+      best = k;
+    }
+  }
+  return { index: best, memorized: true, resolution: 'full', ...compareToStored(hwc, train.memorized, best, train.size) };
+}
+
+/**
+ * Nearest training image: memorized images compared at full resolution, all others at thumbnail
+ * resolution (see the file comment); whichever has the smaller RMSE wins, and its metrics are
+ * reported at the resolution it was compared at.
+ */
+export function nearestTrainingImage(image: ImageData3, train: TrainIndex): ReplicationScore {
+  const hwc = toUnitHwc(image, train.size, train.size);
+  const thumb = thumbnailHwc(hwc, train.size, train.thumbSize);
+  const tn = train.thumbSize * train.thumbSize * 3;
+  let bestScene = -1;
+  let bestSceneSse = Infinity;
+  for (let k = train.memorizedCount; k < train.count; k++) {
+    const s = sse(thumb, train.thumbnails, k * tn, tn, bestSceneSse);
+    if (s < bestSceneSse) {
+      bestSceneSse = s;
+      bestScene = k;
+    }
+  }
+  const memorized = train.memorizedCount > 0 ? nearestMemorizedHwc(hwc, train) : null;
+  const sceneRmse = Math.sqrt(bestSceneSse / tn);
+  if (memorized && (bestScene < 0 || memorized.l2 <= sceneRmse)) return memorized;
+  if (bestScene < 0) throw new RangeError('the train index is empty');
+  return {
+    index: bestScene,
+    memorized: false,
+    resolution: 'thumbnail',
+    ...compareToStored(thumb, train.thumbnails, bestScene, train.thumbSize),
+  };
+}
+
+export type ReplicationMeasure = 'tiledL2' | 'l2' | 'cosine';
+
+/** Whether a score counts as a replication: distances below the threshold, cosine above it. */
+export function isReplication(score: ReplicationScore, threshold: number, by: ReplicationMeasure = 'tiledL2'): boolean {
+  return by === 'cosine' ? score.cosine > threshold : score[by] < threshold;
+}
+
+/** Share of generations that replicate a training image (0 for no scores). */
+export function replicationRate(scores: readonly ReplicationScore[], threshold: number, by: ReplicationMeasure = 'tiledL2'): number {
+  if (scores.length === 0) return 0;
+  let k = 0;
+  for (const s of scores) if (isReplication(s, threshold, by)) k++;
+  return k / scores.length;
+}
+
+/**
+ * A replication threshold calibrated on generations from neutral prompts (which should not copy
+ * anything): the threshold at which at most `quantile` of the neutral generations count as
+ * replications, i.e. `quantile` is the false-positive rate you accept (0.01 = 1%). With ties the
+ * realised rate is lower, never higher. For distances it is the value at position
+ * floor(quantile * n) of the ascending neutral distances (flagged: strictly below it); for cosine
+ * the same position of the descending similarities (flagged: strictly above it).
+ */
+export function calibrateThreshold(neutral: readonly ReplicationScore[], quantile: number, by: ReplicationMeasure = 'tiledL2'): number {
+  if (neutral.length === 0) throw new RangeError('calibration needs at least one neutral score');
+  if (!(quantile >= 0 && quantile < 1)) throw new RangeError('quantile must be in [0, 1)');
+  const values = neutral.map((s) => s[by]);
+  values.sort(by === 'cosine' ? (a, b) => b - a : (a, b) => a - b);
+  return values[Math.floor(quantile * values.length)];
+}
