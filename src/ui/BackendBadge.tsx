@@ -4,7 +4,8 @@ import { useLab } from './StoreContext';
 export function BackendBadge() {
   const backend = useLab((s) => s.backend);
   const files = useLab((s) => s.files);
-  if (!backend) return <div className="backend pending">Backend: choosing…</div>;
+  const failed = useLab((s) => s.status === 'failed');
+  if (!backend) return <div className="backend pending">{failed ? 'Backend: not started' : 'Backend: choosing…'}</div>;
   const cached = files.length > 0 && files.every((f) => f.fromCache);
   return (
     <div className="backend" data-testid="backend" data-backend={backend.backend}>

@@ -26,10 +26,17 @@ function idleText(status: Status): string {
     case 'loading':
       return 'Loading the model…';
     case 'failed':
-      return 'Not ready — see the message below.';
+      return 'Not ready — see the message above.';
     default:
       return 'Ready.';
   }
+}
+
+/** Full when ready, empty when failed, indeterminate (undefined) while something is under way. */
+function idleValue(status: Status): number | undefined {
+  if (status === 'ready') return 1;
+  if (status === 'failed') return 0;
+  return undefined;
 }
 
 export function ProgressBar() {
@@ -42,7 +49,7 @@ export function ProgressBar() {
       <progress
         aria-label="Progress"
         max={determinate ? progress.total : undefined}
-        value={determinate ? progress.loaded : status === 'ready' ? 1 : undefined}
+        value={determinate ? progress.loaded : idleValue(status)}
       />
       <span className="progress-text" aria-live="polite">
         {progress ? describeProgress(progress) : idleText(status)}

@@ -1,0 +1,47 @@
+/**
+ * WebGPU end to end on Chromium's SwiftShader adapter (--enable-unsafe-webgpu): the page picks
+ * WebGPU by itself and its image equals the Node reference. SwiftShader is ~50x slower than WASM,
+ * so this checks correctness over 3 steps, not speed.
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { generateImage, launch, readResultPixels, serve, waitReady, type Lab, type Served } from './harness';
+import { defaultModel } from './models';
+import { channelSpread, pixelDiff, referenceImage } from './reference';
+
+let server: Served;
+let lab: Lab;
+const model = defaultModel();
+
+beforeAll(async () => {
+  server = await serve();
+  lab = await launch({ webgpu: true });
+});
+
+afterAll(async () => {
+  await lab?.close();
+  await server?.close();
+});
+
+test('chooses WebGPU when an adapter exists and matches the Node reference', async () => {
+  const { page } = lab;
+  await page.goto(server.url);
+  await waitReady(page, 170_000);
+  await expect.poll(() => page.getByTestId('backend').getAttribute('data-backend')).toBe('webgpu');
+  await expect.poll(() => page.getByTestId('backend-reason').innerText()).toMatch(/WebGPU adapter found/);
+
+  const params = { prompt: model.manifest.memorized[0].caption, seed: 99, steps: 3, guidance: 4 };
+  const started = Date.now();
+  await generateImage(page, params, 170_000);
+  const seconds = (Date.now() - started) / 1000;
+  await lab.screenshot('webgpu-result');
+
+  const shown = await readResultPixels(page);
+  expect(channelSpread(shown.data)).toBeGreaterThan(5);
+  const reference = await referenceImage(model.id, params);
+  const diff = pixelDiff(shown.data, reference);
+  console.info(`webgpu: ${params.steps} steps in ${seconds.toFixed(1)} s; vs Node reference max ${diff.max}, mean ${diff.mean.toFixed(4)}, changed ${(diff.changed * 100).toFixed(2)}%`);
+  // GPU reductions sum in another order than the CPU: allow 2 levels of 255, almost all exact.
+  expect(diff.max).toBeLessThanOrEqual(2);
+  expect(diff.changed).toBeLessThan(0.02);
+  expect(lab.fatal).toEqual([]);
+});
