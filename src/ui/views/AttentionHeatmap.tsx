@@ -14,8 +14,10 @@ export interface AttentionHeatmapProps {
   map: Float32Array | null;
   mapWidth: number;
   mapHeight: number;
-  /** the heading drawn above the image, e.g. `"zephyr" · DAAM, all layers, 25 steps` */
+  /** the heading drawn above the image, e.g. `“zephyr”` */
   title: string;
+  /** a second, smaller line under the title, e.g. `DAAM · all layers · 25 steps` */
+  subtitle?: string;
   /** legend title, e.g. "attention (normalised)" */
   legendTitle?: string;
   /** overlay opacity 0..1 */
@@ -33,7 +35,7 @@ export interface AttentionHeatmapProps {
   svgRef?: Ref<SVGSVGElement>;
 }
 
-const TITLE_H = 22;
+const TITLE_LINE = 18;
 const fmt = format('.3~f');
 
 /**
@@ -48,6 +50,7 @@ export function AttentionHeatmap({
   mapWidth,
   mapHeight,
   title,
+  subtitle,
   legendTitle = 'attention',
   opacity,
   onOpacityChange,
@@ -83,7 +86,8 @@ export function AttentionHeatmap({
   }, [map, mapWidth, mapHeight, interpolation, size, drawnH, dom, scheme]);
 
   const legendW = Math.min(size - 12, 220);
-  const totalH = TITLE_H + drawnH + 10 + LEGEND_HEIGHT;
+  const titleH = TITLE_LINE * (subtitle ? 2 : 1) + 4;
+  const totalH = titleH + drawnH + 10 + LEGEND_HEIGHT;
 
   function onMove(e: React.PointerEvent<SVGRectElement>) {
     if (!map) return;
@@ -103,13 +107,18 @@ export function AttentionHeatmap({
         width={size}
         height={totalH}
         role="img"
-        aria-label={`${title}. ${map ? `Attention overlay, ${legendTitle}, from ${fmt(dom[0])} to ${fmt(dom[1])}.` : 'No attention map.'}`}
+        aria-label={`${title}${subtitle ? `, ${subtitle}` : ''}. ${map ? `Attention overlay, ${legendTitle}, from ${fmt(dom[0])} to ${fmt(dom[1])}.` : 'No attention map.'}`}
         xmlns="http://www.w3.org/2000/svg"
       >
-        <text x={0} y={15} fontSize={13} fontWeight={600} fill="currentColor" className="mv-heatmap-title">
+        <text x={0} y={14} fontSize={14} fontWeight={600} fill="currentColor" className="mv-heatmap-title">
           {title}
         </text>
-        <g transform={`translate(0,${TITLE_H})`}>
+        {subtitle && (
+          <text x={0} y={14 + TITLE_LINE} fontSize={12} fill="currentColor" opacity={0.75}>
+            {subtitle}
+          </text>
+        )}
+        <g transform={`translate(0,${titleH})`}>
           <image href={imageUrl} width={size} height={drawnH} preserveAspectRatio="none" />
           {overlayUrl && <image href={overlayUrl} width={size} height={drawnH} opacity={opacity} preserveAspectRatio="none" />}
           <rect
@@ -123,7 +132,7 @@ export function AttentionHeatmap({
             onPointerLeave={() => setProbe(null)}
           />
         </g>
-        {map && <ColorLegend title={legendTitle} scheme={scheme} domain={dom} width={legendW} x={6} y={TITLE_H + drawnH + 10} />}
+        {map && <ColorLegend title={legendTitle} scheme={scheme} domain={dom} width={legendW} x={6} y={titleH + drawnH + 10} />}
       </svg>
       <div className="mv-heatmap-controls">
         {onOpacityChange && (

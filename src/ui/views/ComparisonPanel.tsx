@@ -76,7 +76,7 @@ function Stats({ stats }: { stats?: readonly Stat[] }) {
   return (
     <dl className="mv-stats">
       {stats.map((s) => (
-        <div key={s.label} title={s.hint}>
+        <div key={s.label} title={s.hint} className="mv-stat">
           <dt>{s.label}</dt>
           <dd>
             {typeof s.value === 'number' ? format(s.format ?? '.3f')(s.value) : s.value}
@@ -105,7 +105,11 @@ export function ComparisonPanel({
 }: ComparisonPanelProps) {
   const mean = useMemo(() => meanAbsDiff(baseline, pruned), [baseline, pruned]);
   return (
-    <section className="mv-view mv-comparison" aria-label="Baseline and pruned images">
+    <section
+      className="mv-view mv-comparison"
+      aria-label="Baseline and pruned images"
+      style={{ ['--mv-image-size' as string]: `${size}px` }}
+    >
       <figure>
         <figcaption>{baselineLabel}</figcaption>
         <PixelImage rgba={baseline} width={width} height={height} size={size} label={`${baselineLabel} image`} />

@@ -124,7 +124,7 @@ export function HeadGrid({
                     style={{ backgroundColor: bg, color: textOn(bg) }}
                     aria-label={describe(c)}
                   >
-                    {formatScore(scores[c.index])}
+                    <span className="mv-cell-text">{formatScore(scores[c.index])}</span>
                   </button>
                 );
               })}

@@ -99,7 +99,9 @@ export function LayerSummaryChart({ layers, series, title, yDomain = [0, 1], val
           </g>
         </svg>
       </div>
-      <table className="mv-sr-only">
+      {/* The wrapper clips the table: a table will not shrink to the 1px of sr-only itself. */}
+      <div className="mv-sr-only">
+      <table>
         <caption>{title}</caption>
         <thead>
           <tr>
@@ -122,6 +124,7 @@ export function LayerSummaryChart({ layers, series, title, yDomain = [0, 1], val
           ))}
         </tbody>
       </table>
+      </div>
     </section>
   );
 }

@@ -27,7 +27,8 @@ export function PixelImage({ rgba, width, height, label, size = 192 }: PixelImag
       height={height}
       role="img"
       aria-label={label}
-      style={{ width: size, aspectRatio: `${width} / ${height}` }}
+      // Fluid up to `size`, so side-by-side images shrink together on narrow screens.
+      style={{ width: '100%', maxWidth: size, aspectRatio: `${width} / ${height}` }}
     />
   );
 }

@@ -34,10 +34,10 @@ export function useCellToggles({ count, pruned, onPrunedChange, move, onHover }:
       type: 'button' as const,
       tabIndex: i === focusable ? 0 : -1,
       'aria-pressed': Boolean(pruned[i]),
-      onClick: (e: MouseEvent<HTMLButtonElement>) => activate(i, e.shiftKey),
-      // Stop shift-click from selecting text across the grid.
-      onMouseDown: (e: MouseEvent<HTMLButtonElement>) => {
-        if (e.shiftKey) e.preventDefault();
+      onClick: (e: MouseEvent<HTMLButtonElement>) => {
+        activate(i, e.shiftKey);
+        // Some browsers do not focus buttons on click; keep keyboard moves starting from here.
+        e.currentTarget.focus();
       },
       onKeyDown: (e: KeyboardEvent<HTMLButtonElement>) => {
         const next = move(i, e.key);
