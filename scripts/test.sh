@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `npm test`: unit tests (Node) then end-to-end tests (built app in headless Chromium).
+# Both run through vitest's JSON reporter; the counts are summed and the last line is exactly
+# "N passed, N failed". Exits non-zero if any test failed or a suite crashed before reporting.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure-deps.sh --browser || { echo "dependency installation failed"; echo "0 passed, 1 failed"; exit 1; }
+
+reports="$(mktemp -d)"
+trap 'rm -rf "$reports"' EXIT
+status=0
+
+run_project() {
+  local project="$1"
+  echo "==> vitest project: $project"
+  npx vitest run --project "$project" --passWithNoTests \
+    --reporter=default --reporter=json --outputFile="$reports/$project.json"
+  local rc=$?
+  if [[ $rc != 0 ]]; then status=1; fi
+}
+
+run_project unit
+run_project e2e
+
+# Sum over both reports; a missing or unreadable report counts as a crashed suite.
+summary="$(node - "$reports" <<'JS'
+const fs = require('node:fs');
+const path = require('node:path');
+const dir = process.argv[2];
+let passed = 0, failed = 0, crashed = [];
+for (const project of ['unit', 'e2e']) {
+  const file = path.join(dir, `${project}.json`);
+  try {
+    const r = JSON.parse(fs.readFileSync(file, 'utf8'));
+    passed += r.numPassedTests;
+    failed += r.numFailedTests;
+    // A file that fails to load has no failed tests but a failed suite.
+    if (r.numFailedTestSuites > 0 || r.success === false) crashed.push(`${project}: ${r.numFailedTestSuites} failed suite(s)`);
+  } catch (e) {
+    crashed.push(`${project}: no report (${e.message})`);
+  }
+}
+for (const c of crashed) console.error(`crashed: ${c}`);
+console.log(`${passed} ${failed} ${crashed.length}`);
+JS
+)" || { summary="0 0 1"; }
+
+read -r passed failed crashed <<<"$summary"
+if [[ "$failed" != 0 || "$crashed" != 0 ]]; then status=1; fi
+echo "${passed} passed, ${failed} failed"
+exit $status

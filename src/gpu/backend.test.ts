@@ -1,0 +1,64 @@
+import { describe, expect, test } from 'vitest';
+import { chooseBackend, parseBackendPreference, wasmThreads, type BackendEnvironment } from './backend';
+
+function fakeGpu(adapter: { features: string[]; vendor?: string } | null | 'throws'): GPU {
+  return {
+    requestAdapter: async () => {
+      if (adapter === 'throws') throw new Error('adapter lost');
+      if (!adapter) return null;
+      return { features: new Set(adapter.features), info: { vendor: adapter.vendor ?? 'acme', architecture: '', description: '' } };
+    },
+  } as unknown as GPU;
+}
+
+const env = (gpu: GPU | undefined, isolated = true): BackendEnvironment => ({ gpu, crossOriginIsolated: isolated, hardwareConcurrency: 8 });
+
+describe('chooseBackend', () => {
+  test('uses WASM with the reason when navigator.gpu is missing', async () => {
+    const c = await chooseBackend('auto', env(undefined), true);
+    expect(c.backend).toBe('wasm');
+    expect(c.reason).toMatch(/does not expose WebGPU/);
+    expect(c.unet).toBe('int8');
+  });
+
+  test('uses WASM when WebGPU has no adapter or the request throws', async () => {
+    expect((await chooseBackend('auto', env(fakeGpu(null)), false)).reason).toMatch(/no GPU adapter/);
+    expect((await chooseBackend('auto', env(fakeGpu('throws')), false)).reason).toMatch(/adapter lost/);
+  });
+
+  test('honours a forced WASM preference even with a GPU', async () => {
+    const c = await chooseBackend('wasm', env(fakeGpu({ features: ['shader-f16'] })), true);
+    expect(c.backend).toBe('wasm');
+    expect(c.reason).toMatch(/requested/);
+  });
+
+  test('picks fp16 only with shader-f16 and an fp16 model', async () => {
+    expect((await chooseBackend('auto', env(fakeGpu({ features: ['shader-f16'] })), true)).unet).toBe('fp16');
+    expect((await chooseBackend('auto', env(fakeGpu({ features: ['shader-f16'] })), false)).unet).toBe('int8');
+    const noF16 = await chooseBackend('auto', env(fakeGpu({ features: [] })), true);
+    expect(noF16.backend).toBe('webgpu');
+    expect(noF16.unet).toBe('int8');
+    expect(noF16.reason).toMatch(/lacks shader-f16/);
+  });
+});
+
+describe('wasmThreads', () => {
+  test('is 1 without cross-origin isolation and capped at 4 with it', () => {
+    expect(wasmThreads({ crossOriginIsolated: false, hardwareConcurrency: 16 })).toBe(1);
+    expect(wasmThreads({ crossOriginIsolated: true, hardwareConcurrency: 16 })).toBe(4);
+    expect(wasmThreads({ crossOriginIsolated: true, hardwareConcurrency: 2 })).toBe(2);
+  });
+
+  test('the single-thread limitation is spelled out in the reason', async () => {
+    const c = await chooseBackend('wasm', env(undefined, false), false);
+    expect(c.threads).toBe(1);
+    expect(c.reason).toMatch(/not cross-origin isolated/);
+  });
+});
+
+test('parseBackendPreference accepts only known values', () => {
+  expect(parseBackendPreference('wasm')).toBe('wasm');
+  expect(parseBackendPreference('webgpu')).toBe('webgpu');
+  expect(parseBackendPreference('cuda')).toBe('auto');
+  expect(parseBackendPreference(null)).toBe('auto');
+});
