@@ -15,7 +15,7 @@ export type Precision = 'int8' | 'fp32';
 export type Backend = 'node' | 'wasm';
 
 /** The part of the onnxruntime API both packages share (both re-export onnxruntime-common). */
-type Ort = Pick<typeof OrtNode, 'InferenceSession' | 'Tensor'>;
+export type Ort = Pick<typeof OrtNode, 'InferenceSession' | 'Tensor'>;
 type Session = OrtNode.InferenceSession;
 type Tensor = OrtNode.Tensor;
 
@@ -32,7 +32,8 @@ export interface NodeModel {
   precision: Precision;
   backend: Backend;
   runner: ModelRunner;
-  /** the raw sessions, for benchmarks that compare against a bare session.run loop */
+  /** the onnxruntime module and raw sessions, for benchmarks that compare against a bare session.run loop */
+  ort: Ort;
   sessions: { text: Session; unet: Session };
   release(): Promise<void>;
 }
@@ -171,6 +172,7 @@ export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}
     precision,
     backend,
     runner: sessionRunner(ort, manifest, text, unet),
+    ort,
     sessions: { text, unet },
     async release() {
       await Promise.all([text.release(), unet.release()]);
