@@ -302,7 +302,7 @@ export function analyzeScene(image: ImageData3, palette: Palette, size = 32): Sc
  * at the top on a gray background"), or null when it is not one (two objects, missing words).
  */
 export function parseSceneCaption(caption: string, palette: Palette): SceneAttributes | null {
-  const words = caption.toLowerCase().match(/[a-z]+/g) ?? [];
+  const words: string[] = caption.toLowerCase().match(/[a-z]+/g) ?? [];
   if (words.includes('and')) return null;
   const find = (names: readonly string[]) => {
     const hits = words.filter((w) => names.includes(w));
