@@ -29,8 +29,10 @@ export function ColorLegend({ title, scheme, domain, width, x = 0, y = 0, ticks 
     domain.length === 3
       ? scaleLinear<number>().domain([lo, domain[1], hi]).range([0, width / 2, width])
       : scaleLinear<number>().domain([lo, hi]).range([0, width]);
-  const fmt = format ?? d3format(Math.abs(hi - lo) < 0.1 ? '.3f' : Math.abs(hi - lo) < 10 ? '.2~f' : '~s');
-  const tickValues = domain.length === 3 ? Array.from(new Set([lo, domain[1], hi])) : pos.ticks(ticks);
+  // About one label per 45 px so labels never collide; d3 picks the precision for the step.
+  const n = Math.max(2, Math.min(ticks, Math.floor(width / 45)));
+  const tickValues = domain.length === 3 ? Array.from(new Set([lo, domain[1], hi])) : pos.ticks(n);
+  const fmt = format ?? (domain.length === 3 ? d3format('.2~f') : pos.tickFormat(n));
   const stops = Array.from({ length: 17 }, (_, i) => i / 16);
   return (
     <g className="mv-legend" transform={`translate(${x},${y})`}>
