@@ -1,0 +1,2 @@
+export * from './experiment';
+export * from './url-codec';
