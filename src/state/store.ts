@@ -192,7 +192,8 @@ export function createLabStore(deps: LabDeps): LabStore {
         pendingParams: params,
         previews: [],
         progress: { phase: 'denoise', label: 'Denoising', loaded: 0, total: params.steps, fromCache: false },
-        notices: s.notices.filter((n) => n.action !== 'retry-generate'),
+        // A new run makes the last run's failure and info notes obsolete.
+        notices: s.notices.filter((n) => n.action !== 'retry-generate' && n.level !== 'info'),
       });
       deps.send({ type: 'generate', id, params });
     },

@@ -86,7 +86,7 @@ export function PromptForm() {
         </div>
       </div>
 
-      <NumberSlider label="Steps" value={steps} min={LIMITS.steps.min} max={50} step={1} onChange={actions.setSteps} testId="steps" />
+      <NumberSlider label="Steps" value={steps} min={LIMITS.steps.min} max={LIMITS.steps.max} step={1} onChange={actions.setSteps} testId="steps" />
       <NumberSlider
         label="Guidance"
         value={guidance}

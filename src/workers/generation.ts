@@ -7,6 +7,7 @@ import { allOnes } from '../core/masks';
 import { generate, type GenerateRequest } from '../core/pipeline';
 import type { LoadedModel } from './load-model';
 import type { GenerateParams, RgbaImage, WorkerEvent } from './protocol';
+import { yieldToEventLoop } from './yield';
 
 export class Cancelled extends Error {
   constructor() {
@@ -37,6 +38,7 @@ export async function runGeneration(
   };
   const steps = generate(model.runner, model.manifest, request, signal);
   for (;;) {
+    await yieldToEventLoop();
     // Checked here too: a superseded run must stop at the step boundary even if the pipeline
     // itself does not look at the signal.
     if (signal.aborted) {
