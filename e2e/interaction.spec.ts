@@ -67,6 +67,27 @@ test('Enter in the prompt generates, with the keyboard only', async () => {
   }
 });
 
+test('a crashed worker is restarted, the user is told, and generating works again', async () => {
+  const { page } = lab;
+  const worker = page.workers().find((w) => w.url().includes('inference.worker'));
+  expect(worker, 'the inference worker').toBeDefined();
+  // An uncaught error inside the worker is what a WASM abort looks like from the page.
+  await worker!.evaluate(() => {
+    setTimeout(() => {
+      throw new Error('simulated crash');
+    });
+  });
+  const notice = page.locator('.notice.error', { hasText: 'crashed' });
+  await notice.waitFor({ timeout: 30_000 });
+  expect(await notice.innerText()).toMatch(/restarted/);
+  await lab.screenshot('worker-crash');
+  await waitReady(page);
+  await page.getByTestId('seed').fill('77');
+  await page.getByTestId('generate').click();
+  await caption().filter({ hasText: 'seed 77' }).waitFor({ timeout: 60_000 });
+  expect(lab.fatal.filter((f) => !f.includes('simulated crash'))).toEqual([]);
+});
+
 test('the layout holds on a narrow screen', async () => {
   const { page } = lab;
   await page.setViewportSize({ width: 390, height: 844 });
