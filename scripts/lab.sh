@@ -10,4 +10,5 @@ echo
 echo "Memorization Lab: http://127.0.0.1:5173/"
 echo "(add ?backend=wasm or ?backend=webgpu to force a backend; Ctrl+C stops the server)"
 echo
-exec npx vite preview --host 127.0.0.1 --port 5173 --strictPort
+# exec node directly (not npx) so a signal to this script reaches the server itself.
+exec node node_modules/vite/bin/vite.js preview --host 127.0.0.1 --port 5173 --strictPort

@@ -99,6 +99,17 @@ describe('lab store', () => {
     expect(s.result?.meanStepMs).toBe(5);
   });
 
+  test('generate sends the current settings, attention capture included', async () => {
+    const { store, sent } = await ready();
+    store.getState().setCaptureAttention(true);
+    store.getState().setPrompt('  a painting of zephyr  ');
+    store.getState().generate();
+    expect(sent.at(-1)).toMatchObject({
+      type: 'generate',
+      params: { prompt: 'a painting of zephyr', seed: 11, steps: 20, guidance: 3, captureAttention: true },
+    });
+  });
+
   test('a failed generate keeps the model ready and offers to try again', async () => {
     const { store, sent, emit } = await ready();
     store.getState().generate();

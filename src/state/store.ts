@@ -61,6 +61,8 @@ export interface LabData {
   seed: number;
   steps: number;
   guidance: number;
+  /** ask the worker for cross-attention maps (for heatmap panels); off keeps runs lean */
+  captureAttention: boolean;
   status: Status;
   progress: Progress | null;
   previews: StepPreview[];
@@ -80,6 +82,7 @@ export interface LabActions {
   randomSeed(): void;
   setSteps(steps: number): void;
   setGuidance(guidance: number): void;
+  setCaptureAttention(on: boolean): void;
   generate(): void;
   cancel(): void;
   applyEvent(event: WorkerEvent): void;
@@ -127,6 +130,7 @@ export function createLabStore(deps: LabDeps): LabStore {
     seed: 7,
     steps: 25,
     guidance: 4,
+    captureAttention: false,
     status: 'starting',
     progress: null,
     previews: [],
@@ -171,6 +175,8 @@ export function createLabStore(deps: LabDeps): LabStore {
         guidance: clamp(Number.isFinite(guidance) ? guidance : get().guidance, LIMITS.guidance.min, LIMITS.guidance.max),
       }),
 
+    setCaptureAttention: (on) => set({ captureAttention: on }),
+
     generate() {
       const s = get();
       if (!s.manifest || (s.status !== 'ready' && s.status !== 'generating')) {
@@ -182,7 +188,7 @@ export function createLabStore(deps: LabDeps): LabStore {
         seed: s.seed,
         steps: s.steps,
         guidance: s.guidance,
-        captureAttention: false,
+        captureAttention: s.captureAttention,
       };
       const id = nextId++;
       // A running generate is superseded by the worker at its next step boundary.
