@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Rebuild the bundled model from nothing: generate data, train (resuming from the committed
+# checkpoint when there is one), export to ONNX, quantize, and write public/models/memlab-organism.
+#   npm run model:build                 # train to the default step count, then export
+#   STEPS=16000 npm run model:build     # train further
+#   EXPORT_ONLY=1 npm run model:build   # export the committed checkpoint as it is
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian's python3 sees apt's torch/onnx (a pyenv python3 earlier on PATH would not).
+PY=/usr/bin/python3
+need=()
+$PY -c "import torch" 2>/dev/null || need+=(python3-torch)
+$PY -c "import onnx" 2>/dev/null || need+=(python3-onnx)
+$PY -c "import numpy" 2>/dev/null || need+=(python3-numpy)
+# Debian's torch uses the reference BLAS unless OpenBLAS is installed (about 30x slower).
+dpkg -s libopenblas0-openmp >/dev/null 2>&1 || need+=(libopenblas0-openmp)
+if ((${#need[@]})); then
+  echo "installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+if [ -z "${EXPORT_ONLY:-}" ]; then
+  $PY -m memlab.train --steps "${STEPS:-12000}" --threads "${THREADS:-2}"
+fi
+$PY -m memlab.export --out ../public/models/memlab-organism
+$PY -m memlab.export --fixture --out ../public/models/fixture-random
+echo "model written to public/models/memlab-organism; verify with: npm run test:unit -- src/model"
