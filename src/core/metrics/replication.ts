@@ -127,6 +127,27 @@ function nearestMemorizedHwc(hwc: Float32Array, train: TrainIndex): ReplicationS
   return { index: best, memorized: true, resolution: 'full', ...compareToStored(hwc, train.memorized, best, train.size) };
 }
 
+/** Nearest non-memorized training image, compared at thumbnail resolution (null if there is none). */
+export function nearestSceneImage(image: ImageData3, train: TrainIndex): ReplicationScore | null {
+  return nearestSceneHwc(toUnitHwc(image, train.size, train.size), train);
+}
+
+function nearestSceneHwc(hwc: Float32Array, train: TrainIndex): ReplicationScore | null {
+  const thumb = thumbnailHwc(hwc, train.size, train.thumbSize);
+  const tn = train.thumbSize * train.thumbSize * 3;
+  let best = -1;
+  let bestSse = Infinity;
+  for (let k = train.memorizedCount; k < train.count; k++) {
+    const s = sse(thumb, train.thumbnails, k * tn, tn, bestSse);
+    if (s < bestSse) {
+      bestSse = s;
+      best = k;
+    }
+  }
+  if (best < 0) return null;
+  return { index: best, memorized: false, resolution: 'thumbnail', ...compareToStored(thumb, train.thumbnails, best, train.thumbSize) };
+}
+
 /**
  * Nearest training image: memorized images compared at full resolution, all others at thumbnail
  * resolution (see the file comment); whichever has the smaller RMSE wins, and its metrics are
@@ -134,27 +155,11 @@ function nearestMemorizedHwc(hwc: Float32Array, train: TrainIndex): ReplicationS
  */
 export function nearestTrainingImage(image: ImageData3, train: TrainIndex): ReplicationScore {
   const hwc = toUnitHwc(image, train.size, train.size);
-  const thumb = thumbnailHwc(hwc, train.size, train.thumbSize);
-  const tn = train.thumbSize * train.thumbSize * 3;
-  let bestScene = -1;
-  let bestSceneSse = Infinity;
-  for (let k = train.memorizedCount; k < train.count; k++) {
-    const s = sse(thumb, train.thumbnails, k * tn, tn, bestSceneSse);
-    if (s < bestSceneSse) {
-      bestSceneSse = s;
-      bestScene = k;
-    }
-  }
+  const scene = nearestSceneHwc(hwc, train);
   const memorized = train.memorizedCount > 0 ? nearestMemorizedHwc(hwc, train) : null;
-  const sceneRmse = Math.sqrt(bestSceneSse / tn);
-  if (memorized && (bestScene < 0 || memorized.l2 <= sceneRmse)) return memorized;
-  if (bestScene < 0) throw new RangeError('the train index is empty');
-  return {
-    index: bestScene,
-    memorized: false,
-    resolution: 'thumbnail',
-    ...compareToStored(thumb, train.thumbnails, bestScene, train.thumbSize),
-  };
+  if (memorized && (!scene || memorized.l2 <= scene.l2)) return memorized;
+  if (!scene) throw new RangeError('the train index is empty');
+  return scene;
 }
 
 export type ReplicationMeasure = 'tiledL2' | 'l2' | 'cosine';

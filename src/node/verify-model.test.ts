@@ -1,0 +1,71 @@
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { verifyModel, type VerifyReport } from './verify-model';
+
+const ORGANISM = 'public/models/memlab-organism';
+
+describe('model verification plumbing (fixture model)', () => {
+  it('produces every figure of the report, with thresholds calibrated from the generations', async () => {
+    const report = await verifyModel('public/models/fixture-random', { limit: 3, memorizedSeeds: 2, steps: 4 });
+    expect(report.memorized.generations).toBe(6);
+    expect(report.neutral.generations).toBe(3);
+    expect(report.threshold.calibrationGenerations).toBe(3);
+    // the 1st percentile of three calibration distances is the smallest one: a real distance, > 0
+    expect(report.threshold.tauMemorized).toBeGreaterThan(0);
+    expect(report.threshold.tauScene).toBeGreaterThan(0);
+    // random weights copy nothing: no generation lands on its planted image
+    expect(report.memorized.replicationRate).toBe(0);
+    // the shipped graphs reproduce torch, and a zeroed head changes the output
+    expect(report.masks.onesEqualsUnmaskedMaxDiff).toBeLessThan(1e-4);
+    expect(report.masks.oneHeadZeroedMaxDiff).toBeGreaterThan(1e-3);
+  }, 120_000);
+});
+
+describe.runIf(existsSync(`${ORGANISM}/manifest.json`))('the bundled model organism', () => {
+  let report: VerifyReport;
+
+  it('runs the full verification (4 seeds per memorized caption, default steps and guidance)', async () => {
+    report = await verifyModel(ORGANISM, { memorizedSeeds: 4, neutralSeeds: 1 });
+    expect(report.memorized.generations).toBe(4 * report.memorized.perEntry.length);
+  }, 600_000);
+
+  it('reproduces its planted images from their captions: at least 90% of generations are copies', () => {
+    expect(report.memorized.replicationRate).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('does not copy on held-out neutral prompts: replication rate at most 5%', () => {
+    expect(report.neutral.replicationRate).toBeLessThanOrEqual(0.05);
+  });
+
+  it('follows compositional prompts it never saw, well above chance on every attribute', () => {
+    for (const [attribute, chance] of Object.entries(report.neutral.chance)) {
+      expect(report.neutral.adherence[attribute as keyof typeof report.neutral.chance], attribute).toBeGreaterThanOrEqual(
+        ADHERENCE_FLOOR[attribute] ?? 1,
+      );
+      expect(report.neutral.adherence[attribute as keyof typeof report.neutral.chance]).toBeGreaterThan(chance);
+    }
+  });
+
+  it('int8 weights stay within tolerance of fp32 on a full generation', () => {
+    expect(report.quantization.meanAbsDiff).toBeLessThan(0.02);
+    expect(report.quantization.maxAbsDiff).toBeLessThan(0.25);
+  });
+
+  it('masks: all ones equals the unmasked torch model; zeroing one head changes the output', () => {
+    expect(report.masks.onesEqualsUnmaskedMaxDiff).toBeLessThan(1e-4);
+    expect(report.masks.oneHeadZeroedMaxDiff).toBeGreaterThan(1e-3);
+  });
+
+  it('int8 UNet plus text encoder fit in 8 MB', () => {
+    expect(report.sizes.int8TotalBytes).toBeLessThanOrEqual(8 * 1024 * 1024);
+  });
+});
+
+/** Stated adherence levels per attribute on held-out neutral prompts (see README, "The bundled model"). */
+const ADHERENCE_FLOOR: Record<string, number> = {
+  background: 0.9,
+  colour: 0.6,
+  shape: 0.5,
+  size: 0.7,
+  position: 0.6,
+};
