@@ -1,13 +1,18 @@
 /**
- * Entry point: builds the store and the inference worker client, wires worker events into the
- * store, and renders. Stray errors anywhere become notices instead of a silent console line.
+ * Entry point: builds the store and the two worker clients (inference, analysis), wires their
+ * events into the store, keeps the URL in step with the experiment, and renders. The page's link
+ * names its model (peekModel) before any manifest is loaded; it is decoded once the model is ready.
+ * Stray errors anywhere become notices instead of a silent console line.
  */
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { peekModel } from './core/experiment/url-codec';
 import { parseBackendPreference } from './gpu/backend';
 import { createLabStore, type LabStore } from './state/store';
+import { linkHasExperiment, startUrlSync } from './state/url-sync';
 import { App } from './ui/App';
 import { StoreProvider } from './ui/StoreContext';
+import { AnalysisClient } from './workers/analysis-client';
 import { InferenceClient } from './workers/client';
 import './ui/styles.css';
 
@@ -15,8 +20,10 @@ function createLab(): LabStore {
   const params = new URLSearchParams(location.search);
   // The client's callbacks need the store and the store's send needs the client: bind late.
   let client: InferenceClient | null = null;
+  let analysis: AnalysisClient | null = null;
   const store = createLabStore({
     send: (request) => client?.send(request),
+    analyze: (request) => analysis?.send(request),
     fetchJson: async (url) => {
       const response = await fetch(url, { cache: 'no-cache' });
       if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
@@ -24,12 +31,22 @@ function createLab(): LabStore {
     },
     pageUrl: location.href,
     backendPreference: parseBackendPreference(params.get('backend')),
-    requestedModel: params.get('model'),
+    requestedModel: peekModel(location.search)?.id ?? params.get('model'),
+    initialLink: location.search,
+    initialLinkRuns: linkHasExperiment(location.search),
     reloadPage: () => location.reload(),
   });
   client = new InferenceClient({
     onEvent: (event) => store.getState().applyEvent(event),
     onCrash: (message, reloading) => store.getState().workerCrashed(message, reloading),
+  });
+  analysis = new AnalysisClient({
+    onEvent: (event) => store.getState().applyAnalysis(event),
+    onCrash: (message) => store.getState().notify('warning', message),
+  });
+  startUrlSync(store, {
+    read: () => location.search,
+    write: (query) => history.replaceState(history.state, '', `${location.pathname}${query}${location.hash}`),
   });
   return store;
 }

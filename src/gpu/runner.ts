@@ -81,6 +81,14 @@ export class OrtRunner implements ModelRunner {
     return result;
   }
 
+  /**
+   * The UNet session and the ORT module behind this runner, for benchmarks that compare the
+   * pipeline against a bare session.run loop on the very same session. Not for generation.
+   */
+  get bare(): { ort: Ort; unet: InferenceSession } {
+    return { ort: this.ort, unet: this.unet };
+  }
+
   async release(): Promise<void> {
     await Promise.allSettled([this.text.release(), this.unet.release()]);
   }

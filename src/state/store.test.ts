@@ -1,24 +1,32 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { Manifest } from '../core/manifest';
+import { parseManifest, type Manifest } from '../core/manifest';
 import type { BackendChoice } from '../gpu/backend';
+import type { AnalysisRequest } from '../workers/analysis-protocol';
 import type { WorkerEvent, WorkerRequest } from '../workers/protocol';
 import { createLabStore } from './store';
 
-const manifest = {
-  version: '1',
-  defaults: { steps: 20, guidance: 3, seed: 11 },
-  memorized: [{ caption: 'a painting of zephyr' }],
-  trainPromptsSample: ['a red circle'],
-  image: { width: 2, height: 1 },
-} as unknown as Manifest;
+/** The fixture model's real manifest, with test defaults (so "defaults applied" is visible). */
+function fixtureManifest(): Manifest {
+  const json = JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8'));
+  const parsed = parseManifest(json);
+  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+  return { ...parsed.manifest, defaults: { steps: 20, guidance: 3, seed: 11 } };
+}
+const manifest = fixtureManifest();
 const backend: BackendChoice = { backend: 'wasm', reason: 'test', unet: 'int8', threads: 1 };
 const index = { default: 'm', models: [{ id: 'm', path: 'm', label: 'M' }] };
 const pixel = (v: number) => ({ width: 2, height: 1, data: new Uint8ClampedArray(8).fill(v) });
 
-function setup(json: unknown = index) {
+function setup(json: unknown = index, link = '') {
   const sent: WorkerRequest[] = [];
+  const analyzed: AnalysisRequest[] = [];
   const store = createLabStore({
     send: (r) => sent.push(r),
+    analyze: (r) => analyzed.push(r),
+    initialLink: link,
+    initialLinkRuns: link.includes('v='),
     fetchJson: async () => json,
     pageUrl: 'http://127.0.0.1:5173/',
     backendPreference: 'auto',
@@ -26,11 +34,11 @@ function setup(json: unknown = index) {
     reloadPage: () => undefined,
   });
   const emit = (e: WorkerEvent) => store.getState().applyEvent(e);
-  return { store, sent, emit };
+  return { store, sent, analyzed, emit };
 }
 
-async function ready() {
-  const s = setup();
+async function ready(link = '') {
+  const s = setup(index, link);
   await s.store.getState().init();
   const load = s.sent[0];
   s.emit({ type: 'ready', id: load.id, manifest, backend, files: [], loadMs: 1 });
@@ -132,5 +140,113 @@ describe('lab store', () => {
     s.setGuidance(Number.NaN);
     s.setSeed(-5);
     expect([store.getState().steps, store.getState().guidance, store.getState().seed]).toEqual([100, 4, 0]);
+  });
+});
+
+const raw = (v: number) => new Float32Array(3 * 32 * 32).fill(v);
+const img = (v: number) => ({ width: 32, height: 32, data: new Uint8ClampedArray(32 * 32 * 4).fill(v) });
+const tokens = { ids: [1, 2, 3], words: ['a'], unknownWords: [], truncated: false };
+
+describe('experiment, links and pruning', () => {
+  test('a link is decoded when the model is ready and generated at once', async () => {
+    const { store, sent } = await ready('?v=1&mid=fixture-random&p=a+red+circle&s=99&n=3&g=2.5&x.cross_attn_head_mask=i5');
+    const s = store.getState();
+    expect([s.prompt, s.seed, s.steps, s.guidance]).toEqual(['a red circle', 99, 3, 2.5]);
+    expect(s.masks.cross_attn_head_mask).toEqual([5]);
+    expect(s.experimentReady).toBe(true);
+    const run = sent.at(-1);
+    expect(run?.type).toBe('generate');
+    // something pruned: one request, baseline and pruned variants in one batch
+    if (run?.type !== 'generate') throw new Error('no generate');
+    expect(run.variants).toHaveLength(2);
+    expect(run.variants![0].cross_attn_head_mask[5]).toBe(1);
+    expect(run.variants![1].cross_attn_head_mask[5]).toBe(0);
+  });
+
+  test('a hostile or future link shows a plain message and the default experiment, and does not run', async () => {
+    for (const link of ['?v=1&p=%3Cimg+src%3Dx+onerror%3Dalert(1)%3E', '?v=99&p=x', '?v=1&x.cross_attn_head_mask=b']) {
+      const { store, sent } = await ready(link);
+      const s = store.getState();
+      expect(s.prompt).toBe('a painting of zephyr');
+      expect(s.seed).toBe(11);
+      expect(s.masks.cross_attn_head_mask).toEqual([]);
+      const notice = s.notices.find((n) => n.level === 'warning');
+      expect(notice?.message).toMatch(/link|version/i);
+      expect(notice?.message).not.toContain('<');
+      expect(sent.filter((r) => r.type === 'generate')).toEqual([]);
+    }
+  });
+
+  test('toggling masks re-runs with [baseline, pruned]; resetting runs the baseline alone', async () => {
+    const { store, sent } = await ready();
+    store.getState().setMasks({ cross_attn_head_mask: [7, 3, 3, 99] });
+    expect(store.getState().masks.cross_attn_head_mask).toEqual([3, 7]);
+    const first = sent.at(-1);
+    expect(first?.type === 'generate' && first.variants?.length).toBe(2);
+    store.getState().resetMasks();
+    const second = sent.at(-1);
+    expect(second?.type === 'generate' && second.variants?.length).toBe(1);
+    expect(second?.id).not.toBe(first?.id);
+  });
+
+  test('prune top-k takes the highest scores of one mask', async () => {
+    const { store } = await ready();
+    store.getState().pruneTopK('cross_attn_head_mask', 2, Float32Array.from({ length: 20 }, (_, i) => (i === 4 ? 9 : i === 17 ? 8 : 0)));
+    expect(store.getState().masks.cross_attn_head_mask).toEqual([4, 17]);
+  });
+
+  test('a two-variant result keeps both images, sends analysis with attention, and asks for maps', async () => {
+    const { store, sent, emit, analyzed } = await ready();
+    store.getState().setMasks({ cross_attn_head_mask: [1] });
+    const id = sent.at(-1)!.id;
+    emit({ type: 'step', id, step: 1, of: 2, timestep: 999, previews: [img(1), img(2)], noiseGap: [3, 1] });
+    expect(store.getState().previews[0].baseline?.data[0]).toBe(1);
+    expect(store.getState().previews[0].image.data[0]).toBe(2);
+    const attention = [[[new Float32Array(4), new Float32Array(4)]]];
+    emit({ type: 'result', id, images: [img(1), img(2)], raw: [raw(0), raw(1)], noiseGaps: [[3, 1], [2, 1]], attention, tokens, timings: { textMs: 1, stepMs: [1], totalMs: 2 } });
+    const r = store.getState().result!;
+    expect(r.image.data[0]).toBe(2);
+    expect(r.baseline?.image.data[0]).toBe(1);
+    expect(r.noiseGaps).toEqual([1, 1]);
+    expect(r.baseline?.noiseGaps).toEqual([3, 2]);
+    expect(r.masks.cross_attn_head_mask).toEqual([1]);
+    const gen = analyzed.find((a) => a.type === 'generation');
+    expect(gen?.type === 'generation' && gen.attention).toBe(attention);
+    const maps = analyzed.filter((a) => a.type === 'maps');
+    expect(maps).toHaveLength(1);
+    // a second focus change while the first is in flight is queued, not sent
+    store.getState().setFocus({ head: 2 });
+    store.getState().setHoverHead({ layer: 3, head: 1 });
+    expect(analyzed.filter((a) => a.type === 'maps')).toHaveLength(1);
+    const first = maps[0];
+    if (first.type !== 'maps') throw new Error('no maps');
+    store.getState().applyAnalysis({
+      type: 'maps', id: first.id, generation: r.id, focus: first.focus, daam: new Float32Array(1), layerMap: new Float32Array(1),
+      layerResolution: 1, headScores: new Float32Array(20), series: { entropy: [], bos: [], token: [] }, tokenWeights: new Float32Array(24), steps: 1,
+    });
+    expect(store.getState().maps?.generation).toBe(r.id);
+    const queued = analyzed.filter((a) => a.type === 'maps').at(-1);
+    expect(queued?.type === 'maps' && queued.focus).toMatchObject({ layer: 3, head: 1, variant: 1 });
+  });
+
+  test('the seed grid runs its seeds one after another and stops when a generate supersedes it', async () => {
+    const { store, sent, emit, analyzed } = await ready();
+    store.getState().runSeedGrid(3);
+    const first = sent.at(-1)!;
+    expect(first.type === 'generate' && first.params.seed).toBe(11);
+    emit({ type: 'result', id: first.id, images: [img(5)], raw: [raw(0)], noiseGaps: [[1]], tokens, timings: { textMs: 1, stepMs: [1], totalMs: 2 } });
+    expect(store.getState().seedGrid?.cells[0].images?.[0].data[0]).toBe(5);
+    expect(store.getState().result).toBeNull();
+    expect(analyzed.at(-1)?.type).toBe('replicate');
+    const second = sent.at(-1)!;
+    expect(second.type === 'generate' && second.params.seed).toBe(12);
+    store.getState().generate();
+    expect(store.getState().seedGrid?.status).toBe('stopped');
+  });
+
+  test('prompts never hold characters a link cannot carry', () => {
+    const { store } = setup();
+    store.getState().setPrompt('a <pad> painting\u0000 of \u202ezephyr');
+    expect(store.getState().prompt).toBe('a pad painting of zephyr');
   });
 });

@@ -3,7 +3,7 @@
  * into protocol events (RGBA previews ready to draw, float images for exact comparison).
  */
 import { chwToRgba } from '../core/image';
-import { allOnes } from '../core/masks';
+import { allOnes, type MaskSet } from '../core/masks';
 import { generate, type GenerateRequest } from '../core/pipeline';
 import type { LoadedModel } from './load-model';
 import type { GenerateParams, RgbaImage, WorkerEvent } from './protocol';
@@ -25,6 +25,7 @@ export async function runGeneration(
   model: LoadedModel,
   id: number,
   params: GenerateParams,
+  variants: MaskSet[] | undefined,
   signal: AbortSignal,
   emit: (event: WorkerEvent) => void,
 ): Promise<void> {
@@ -33,7 +34,8 @@ export async function runGeneration(
     seed: params.seed,
     steps: params.steps,
     guidance: params.guidance,
-    variants: [allOnes(model.manifest)],
+    // Every variant shares the batch and the seed's noise, so they differ by their masks alone.
+    variants: variants && variants.length > 0 ? variants : [allOnes(model.manifest)],
     captureAttention: params.captureAttention,
   };
   const steps = generate(model.runner, model.manifest, request, signal);

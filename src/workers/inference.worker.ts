@@ -3,6 +3,8 @@
  * One switch over the protocol; every branch catches and answers {type: 'error'}, so the UI never
  * waits forever. A new generate supersedes a running one at its next step boundary.
  */
+import type { MaskSet } from '../core/masks';
+import { benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
 import { LoadError, loadModel, type LoadedModel } from './load-model';
 import { transferables, type GenerateParams, type WorkerEvent, type WorkerRequest } from './protocol';
@@ -61,7 +63,7 @@ async function load(id: number, modelUrl: string, backend: 'auto' | 'wasm' | 'we
   });
 }
 
-async function startGeneration(id: number, params: GenerateParams): Promise<void> {
+async function startGeneration(id: number, params: GenerateParams, variants: MaskSet[] | undefined): Promise<void> {
   const previous = current;
   previous?.controller.abort();
   const controller = new AbortController();
@@ -75,7 +77,7 @@ async function startGeneration(id: number, params: GenerateParams): Promise<void
       if (controller.signal.aborted) throw new Cancelled();
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
       try {
-        await runGeneration(model, id, params, controller.signal, emit);
+        await runGeneration(model, id, params, variants, controller.signal, emit);
       } catch (err) {
         // Whatever the pipeline threw on abort, the caller should see a cancellation.
         if (controller.signal.aborted) throw new Cancelled();
@@ -107,7 +109,7 @@ async function handle(req: WorkerRequest): Promise<void> {
     }
     case 'generate': {
       try {
-        await startGeneration(req.id, req.params);
+        await startGeneration(req.id, req.params, req.variants);
       } catch (err) {
         const cancelled = err instanceof Cancelled;
         emit({
@@ -117,6 +119,18 @@ async function handle(req: WorkerRequest): Promise<void> {
           kind: cancelled ? 'cancelled' : 'generate',
           message: cancelled ? 'The generation was cancelled.' : `Generation failed: ${text(err)}`,
         });
+      }
+      return;
+    }
+    case 'bench': {
+      try {
+        // The bench owns the session while it runs: stop any generation first.
+        await stopCurrent();
+        await loading;
+        if (!model) throw new Error('No model is loaded yet.');
+        emit({ type: 'bench', id: req.id, result: await benchPipeline(model, req.steps, req.generations) });
+      } catch (err) {
+        emit({ type: 'error', id: req.id, request: 'bench', kind: 'protocol', message: text(err) });
       }
       return;
     }

@@ -4,9 +4,11 @@
  * answers, so the store can ignore events of a superseded run.
  */
 import type { Manifest } from '../core/manifest';
+import type { MaskSet } from '../core/masks';
 import type { GenerateTimings, TokenInfo } from '../core/pipeline';
 import type { BackendChoice, BackendPreference } from '../gpu/backend';
 import type { DownloadFailure } from '../gpu/download';
+import type { PipelineBench } from './bench';
 
 /** 8-bit RGBA pixels, row-major; travels as a transferable. */
 export interface RgbaImage {
@@ -26,9 +28,15 @@ export interface GenerateParams {
 export type WorkerRequest =
   /** modelUrl: the model directory, absolute, ending in '/' */
   | { type: 'load'; id: number; modelUrl: string; backend: BackendPreference }
-  | { type: 'generate'; id: number; params: GenerateParams }
+  /**
+   * variants: one MaskSet per image, all from the same seed in one batch; [baseline, pruned] when
+   * anything is pruned. Left out or empty: the unpruned model alone.
+   */
+  | { type: 'generate'; id: number; params: GenerateParams; variants?: MaskSet[] }
   /** stop the generate with this id at its next step boundary */
-  | { type: 'cancel'; id: number };
+  | { type: 'cancel'; id: number }
+  /** time the worker's per-step pipeline against a bare session.run loop on the loaded session */
+  | { type: 'bench'; id: number; steps: number; generations: number };
 
 export type LoadPhase = 'manifest' | 'download' | 'session';
 
@@ -84,6 +92,7 @@ export type WorkerEvent =
       tokens: TokenInfo;
       timings: GenerateTimings;
     }
+  | { type: 'bench'; id: number; result: PipelineBench }
   | {
       type: 'error';
       id: number;
@@ -97,7 +106,7 @@ export type WorkerEvent =
 export function transferables(event: WorkerEvent): Transferable[] {
   switch (event.type) {
     case 'step':
-      return event.previews.map((p) => p.data.buffer as ArrayBuffer);
+      return [...new Set(event.previews.map((p) => p.data.buffer as ArrayBuffer))];
     case 'result': {
       // A Set: listing one buffer twice makes postMessage throw.
       // Buffers are fresh per message (never SharedArrayBuffer), so the casts hold.

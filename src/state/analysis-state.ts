@@ -1,0 +1,90 @@
+/**
+ * The store's view of the analysis worker: its scores per generation, the heatmap payload for the
+ * current focus, and the multi-seed grid. Types and pure helpers; the store wires them.
+ */
+import type { PrunedUnits } from '../core/experiment/experiment';
+import type { LayerSeries, MapFocus, VariantScores } from '../workers/analysis-protocol';
+import type { RgbaImage } from '../workers/protocol';
+
+/** What the heatmaps are asked to show; `variant` names which image's attention. */
+export interface Focus {
+  /** token position; null until a result chooses one */
+  token: number | null;
+  layer: number;
+  head: number | 'mean';
+  step: number | 'all';
+  variant: 'pruned' | 'baseline';
+}
+
+/** A head under the pointer or focus: the linked views follow it until it is left. */
+export interface HeadHover {
+  layer: number;
+  head: number;
+}
+
+export interface Scores {
+  generation: number;
+  /** per variant of that generation: [baseline] or [baseline, pruned] */
+  variants: VariantScores[];
+}
+
+export interface Maps {
+  generation: number;
+  focus: MapFocus;
+  daam: Float32Array;
+  layerMap: Float32Array;
+  layerResolution: number;
+  headScores: Float32Array;
+  series: LayerSeries;
+  tokenWeights: Float32Array;
+  steps: number;
+}
+
+/**
+ * Unit scores from elsewhere (the attribution work): per mask input name, one score per unit,
+ * layer-major. When present for a mask, the grid is coloured by it instead of attention mass.
+ */
+export interface UnitScores {
+  /** legend title, e.g. "ablation attribution (memorized − neutral)" */
+  label: string;
+  masks: Record<string, Float32Array>;
+}
+
+/** A named pruning a class can start from (the science work supplies the memorization one). */
+export interface PruningPreset {
+  label: string;
+  prompt: string;
+  masks: PrunedUnits;
+}
+
+export interface SeedGridCell {
+  seed: number;
+  /** per variant, like the main run */
+  images: RgbaImage[] | null;
+  scores: VariantScores[] | null;
+}
+
+export interface SeedGrid {
+  /** the experiment the grid was made for, minus the seed (a changed experiment makes it stale) */
+  key: string;
+  cells: SeedGridCell[];
+  /** the inference request id of the cell being generated */
+  runningId: number | null;
+  status: 'running' | 'done' | 'stopped';
+}
+
+/** Heatmap focus for the worker: the variant as an index into the generation's variants. */
+export function mapFocus(focus: Focus, token: number, variants: number, hover: HeadHover | null): MapFocus {
+  return {
+    variant: focus.variant === 'pruned' ? variants - 1 : 0,
+    token,
+    layer: hover ? hover.layer : focus.layer,
+    head: hover ? hover.head : focus.head,
+    step: focus.step,
+  };
+}
+
+/** Identity of an experiment without its seed, for the seed grid. */
+export function gridKey(e: { prompt: string; steps: number; guidance: number; masks: PrunedUnits; model: string }): string {
+  return JSON.stringify([e.model, e.prompt.trim(), e.steps, e.guidance, e.masks]);
+}

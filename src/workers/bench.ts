@@ -1,0 +1,108 @@
+/**
+ * In-worker benchmark: what the generation pipeline (core generate() plus this worker's per-step
+ * work: the event-loop yield and the RGBA previews) costs per step, against a bare session.run
+ * loop on the same session with prepared tensors. Steps of the two alternate one to one (and which
+ * goes first alternates), so machine load hits both alike; medians per step are reported.
+ */
+import { chwToRgba } from '../core/image';
+import { allOnes, stackMaskSets } from '../core/masks';
+import { generate } from '../core/pipeline';
+import { gaussianNoise } from '../core/rng';
+import { tokenize } from '../core/tokenizer';
+import type { LoadedModel } from './load-model';
+import { yieldToEventLoop } from './yield';
+
+export interface PipelineBench {
+  backend: string;
+  threads: number;
+  /** UNet batch: 2 (unconditional + conditional, one variant) */
+  batch: number;
+  steps: number;
+  pairs: number;
+  bareMsPerStep: number;
+  pipelineMsPerStep: number;
+  /** pipeline / bare, medians per step */
+  ratio: number;
+  /** pipeline / bare, sums over all pairs */
+  ratioOfTotals: number;
+}
+
+const PROMPT_FALLBACK = 'a painting';
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = (s.length - 1) / 2;
+  return (s[Math.floor(mid)] + s[Math.ceil(mid)]) / 2;
+}
+
+export async function benchPipeline(model: LoadedModel, steps: number, generations: number): Promise<PipelineBench> {
+  const { manifest, runner } = model;
+  const { ort, unet } = runner.bare;
+  const prompt = manifest.memorized[0]?.caption ?? PROMPT_FALLBACK;
+  const { channels, height, width } = manifest.image;
+  const u = manifest.unet;
+
+  // Bare feeds, built once outside the timed region.
+  const context = await runner.encodeText([tokenize('', manifest.text).ids, tokenize(prompt, manifest.text).ids]);
+  const masks = stackMaskSets(manifest, [allOnes(manifest)], 2);
+  const sample = new Float32Array(2 * channels * height * width);
+  sample.set(gaussianNoise(7, sample.length));
+  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+    [u.inputs.sample]: new ort.Tensor('float32', sample, [2, channels, height, width]),
+    [u.inputs.timestep]: new ort.Tensor('float32', new Float32Array(2).fill(manifest.schedule.trainSteps - 1), [2]),
+    [u.inputs.context]: new ort.Tensor('float32', context, [2, manifest.text.maxTokens, manifest.text.width]),
+  };
+  for (const m of u.masks) feeds[m.name] = new ort.Tensor('float32', masks[m.name], [2, m.layers, m.units]);
+  const fetches = [u.noiseOutput];
+
+  const bare: number[] = [];
+  const pipeline: number[] = [];
+  // Generation 0 warms up kernels and arenas and is not recorded.
+  for (let g = 0; g <= generations; g++) {
+    const gen = generate(runner, manifest, {
+      prompt,
+      seed: 7 + g,
+      steps,
+      guidance: manifest.defaults.guidance,
+      variants: [allOnes(manifest)],
+      captureAttention: false,
+    });
+    await gen.next(); // the first step also encodes the prompt: left out of both sides
+    for (let i = 1; i < steps; i++) {
+      const timeBare = async () => {
+        const t0 = performance.now();
+        await unet.run(feeds, fetches);
+        if (g > 0) bare.push(performance.now() - t0);
+      };
+      const timePipeline = async () => {
+        const t0 = performance.now();
+        await yieldToEventLoop();
+        const next = await gen.next();
+        if (!next.done) for (const p of next.value.previews) chwToRgba(p, width, height);
+        if (g > 0) pipeline.push(performance.now() - t0);
+      };
+      if (i % 2) {
+        await timeBare();
+        await timePipeline();
+      } else {
+        await timePipeline();
+        await timeBare();
+      }
+    }
+    if (!(await gen.next()).done) throw new Error('the benchmark generation did not finish after its last step');
+  }
+  const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+  const bareMs = median(bare);
+  const pipelineMs = median(pipeline);
+  return {
+    backend: model.backend.backend,
+    threads: model.backend.threads,
+    batch: 2,
+    steps,
+    pairs: bare.length,
+    bareMsPerStep: +bareMs.toFixed(3),
+    pipelineMsPerStep: +pipelineMs.toFixed(3),
+    ratio: +(pipelineMs / bareMs).toFixed(3),
+    ratioOfTotals: +(sum(pipeline) / sum(bare)).toFixed(3),
+  };
+}
