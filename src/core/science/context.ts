@@ -1,0 +1,41 @@
+/**
+ * What every long science computation takes besides its inputs: a signal to stop it between model
+ * calls, and a progress callback. The same shape in the browser worker and in Node.
+ */
+
+export interface Progress {
+  /** what is running, e.g. 'detect', 'ablate neurons' */
+  stage: string;
+  /** model calls (or other units of work) finished in this stage */
+  done: number;
+  total: number;
+}
+
+export interface RunContext {
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+}
+
+/** Throws a DOMException named 'AbortError' once the signal is aborted (checked between model calls). */
+export function throwIfAborted(signal: AbortSignal | undefined, where: string): void {
+  if (signal?.aborted) throw new DOMException(`aborted ${where}`, 'AbortError');
+}
+
+/** True for the error throwIfAborted (and the pipeline) throw. */
+export function isAbortError(e: unknown): boolean {
+  return e instanceof DOMException && e.name === 'AbortError';
+}
+
+/**
+ * A context whose progress is one slice of a larger job: stage names are kept, and done/total
+ * are mapped into [offset, offset + span] of `parentTotal` so a caller can show one bar for
+ * several sub-computations.
+ */
+export function subContext(ctx: RunContext, stage: string, offset: number, span: number, parentTotal: number): RunContext {
+  return {
+    signal: ctx.signal,
+    onProgress: ctx.onProgress
+      ? (p) => ctx.onProgress!({ stage: `${stage}: ${p.stage}`, done: offset + (p.total > 0 ? (span * p.done) / p.total : 0), total: parentTotal })
+      : undefined,
+  };
+}

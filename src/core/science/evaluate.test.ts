@@ -1,0 +1,132 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trainIndexFromFiles, type TrainIndex } from '../metrics/replication';
+import { type NodeModel, loadNodeModel, readModelFile } from '../../node/runner';
+import { memoryCache } from './cache';
+import type { Progress } from './context';
+import { type ConditionResult, DEFAULT_BUDGET, type EvaluationOptions, defaultEvaluationOptions, judgeClaims, runEvaluation, summarizeReplication } from './evaluate';
+import type { DetectionStudy } from './study';
+
+const DIR = 'public/models/fixture-random';
+
+function fastOptions(model: NodeModel): EvaluationOptions {
+  return defaultEvaluationOptions(model.manifest, {
+    seeds: [1, 2],
+    utilitySeeds: [5],
+    steps: 2,
+    sparsities: [0.05, 0.2],
+    randomDraws: 2,
+    detection: { seeds: [11, 12], steps: 2, k: 1, guidance: 4 },
+    nemo: { enabled: true, seeds: [21, 22], maxEvaluations: 6 },
+    neutralLimit: 8,
+    memorizedLimit: 4,
+    maxRows: 48,
+  });
+}
+
+describe('runEvaluation on the fixture model (plumbing: random weights copy nothing)', () => {
+  let model: NodeModel;
+  let train: TrainIndex;
+  beforeAll(async () => {
+    model = await loadNodeModel(DIR, { precision: 'fp32' });
+    const m = model.manifest;
+    train = trainIndexFromFiles(m, await readModelFile(DIR, m.files.memorizedImages), await readModelFile(DIR, m.files.trainIndex));
+  });
+  afterAll(() => model.release());
+
+  it('writes every condition, with random draws folded into one entry, and serves the second run from the cache', async () => {
+    const cache = memoryCache();
+    const stages = new Set<string>();
+    const options = fastOptions(model);
+    const report = await runEvaluation(model.runner, model.manifest, train, options, { onProgress: (p: Progress) => stages.add(p.stage) }, cache);
+    expect(report.schema).toBe('memlab-eval/1');
+    expect(report.conditions.map((c) => c.id)).toEqual(['none', 'nemo', 'universal@0.05', 'random@0.05', 'universal@0.2', 'random@0.2']);
+    const none = report.conditions[0];
+    expect(none.utility.imageChange).toBe(0);
+    expect(none.replication.total).toBe(4 * 2);
+    const uni = report.conditions.find((c) => c.id === 'universal@0.2')!;
+    expect(uni.pruned).toBe(Math.round(0.2 * 5 * 16));
+    expect(uni.units).toHaveLength(uni.pruned);
+    expect(uni.utility.imageChange).toBeGreaterThan(0);
+    const random = report.conditions.find((c) => c.id === 'random@0.2')!;
+    expect(random.draws).toHaveLength(2);
+    expect(random.pruned).toBe(uni.pruned);
+    expect(report.detection.rocs.map((r) => r.key)).toContain('wen');
+    expect(report.nemo!.prompts).toHaveLength(4);
+    expect(report.calibration.neutralSamples).toBe(4); // 8 neutral prompts, half for evaluation, 1 seed
+    expect(report.timings.sampling.msPerRow).toBeGreaterThan(0);
+    expect([...stages]).toEqual(expect.arrayContaining(['detect', 'NeMo search', 'evaluate']));
+    // JSON round trip is what the CLI writes
+    expect(JSON.parse(JSON.stringify(report)).conditions).toHaveLength(6);
+
+    const keys = cache.size();
+    expect(keys).toBeGreaterThan(3);
+    const again = await runEvaluation(model.runner, model.manifest, train, options, {}, cache);
+    expect(cache.size()).toBe(keys);
+    expect(again.conditions.map((c) => c.replication.rate)).toEqual(report.conditions.map((c) => c.replication.rate));
+  });
+
+  it('stops with an AbortError when cancelled mid-run', async () => {
+    const controller = new AbortController();
+    const run = runEvaluation(model.runner, model.manifest, train, fastOptions(model), {
+      signal: controller.signal,
+      onProgress: (p) => p.stage === 'detect' && p.done >= 2 && controller.abort(),
+    });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+function condition(kind: ConditionResult['kind'], sparsity: number | null, rate: number, adherence: number): ConditionResult {
+  return {
+    id: `${kind}@${sparsity}`,
+    kind,
+    sparsity,
+    pruned: 0,
+    prunedFraction: 0,
+    replication: { rate, ownImageRate: rate, count: 0, total: 10, meanTiledL2: 0 },
+    utility: { imageChange: 0, adherence, adherenceByAttribute: { background: 0, colour: 0, shape: 0, size: 0, position: 0 } },
+  };
+}
+
+const study = (auc: number) => ({ prompts: [], scores: [], rocs: [{ key: 'wen', label: '', paper: '', roc: { points: [], auc, tprAt1PctFpr: 0 } }] }) as DetectionStudy;
+
+describe('judgeClaims', () => {
+  it('picks the smallest sparsity that cuts replication 80% within the adherence budget, and compares random masks of that size', () => {
+    const conditions = [
+      condition('none', null, 0.9, 0.8),
+      condition('universal', 0.01, 0.5, 0.8),
+      condition('random', 0.01, 0.9, 0.8),
+      condition('universal', 0.05, 0.1, 0.72),
+      condition('random', 0.05, 0.8, 0.75),
+      condition('universal', 0.1, 0.0, 0.5),
+      condition('random', 0.1, 0.7, 0.7),
+    ];
+    const v = judgeClaims(study(0.97), conditions, DEFAULT_BUDGET);
+    expect(v.detectionAuc.holds).toBe(true);
+    expect(v.universal.sparsity).toBe(0.05);
+    expect(v.universal.replicationReduction).toBeCloseTo(1 - 0.1 / 0.9);
+    expect(v.universal.adherenceRatio).toBeCloseTo(0.9);
+    expect(v.universal.holds).toBe(true);
+    expect(v.universal.randomReduction).toBeCloseTo(1 - 0.8 / 0.9);
+    expect(v.universal.randomHolds).toBe(true);
+  });
+
+  it('fails when only a sparsity over the utility budget cuts replication enough, or when nothing was copied to begin with', () => {
+    const over = [condition('none', null, 0.9, 0.8), condition('universal', 0.1, 0.1, 0.6), condition('random', 0.1, 0.2, 0.6)];
+    const v = judgeClaims(study(0.9), over, DEFAULT_BUDGET);
+    expect(v.detectionAuc.holds).toBe(false);
+    expect(v.universal.sparsity).toBe(0.1);
+    expect(v.universal.holds).toBe(false);
+    expect(v.universal.randomHolds).toBe(false);
+    const nothing = [condition('none', null, 0, 0.8), condition('universal', 0.1, 0, 0.8)];
+    expect(judgeClaims(study(1), nothing, DEFAULT_BUDGET).universal.holds).toBe(false);
+  });
+});
+
+describe('summarizeReplication', () => {
+  it('counts copies below the threshold and those of the caption’s own image', () => {
+    const s = (index: number, tiledL2: number) => ({ index, memorized: true, resolution: 'full' as const, l2: tiledL2, cosine: 0, tiledL2 });
+    const sum = summarizeReplication([s(0, 0.1), s(1, 0.1), s(0, 0.5)], [0, 0, 0], 0.3);
+    expect(sum).toEqual({ rate: 2 / 3, ownImageRate: 1 / 3, count: 2, total: 3, meanTiledL2: expect.closeTo(0.7 / 3, 10) });
+  });
+});

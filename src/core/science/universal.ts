@@ -1,0 +1,153 @@
+/**
+ * Universal pruning: one mask of cross-attention value neurons for every prompt, built WITHOUT
+ * knowing which prompts are memorized.
+ *
+ * The rule (what the mask may see):
+ *   1. A pool of training captions, the kind of list any model owner holds: the manifest's sample
+ *      of scene captions plus every trained caption of the planted entries, de-duplicated and
+ *      sorted alphabetically. Only the strings enter; whether a caption is memorized is never read.
+ *   2. Reference neutral prompts: new prompts the owner writes, known not to be training captions
+ *      (the first half of manifest.neutralPrompts; the second half is kept for measuring utility,
+ *      so the mask is never tuned on the prompts it is judged on).
+ *   3. The detector decides, not the ground truth: a pool caption is "flagged" when its Wen score
+ *      exceeds the reference neutral mean + `flagZ` standard deviations (default 3).
+ *   4. Per value neuron, a score from flagged captions against the neutral reference, then the
+ *      top `sparsity` share of all value neurons is pruned:
+ *        'activation'  mean over flagged captions of NeMo's z-score |a_j - mu_j| / sigma_j (one UNet
+ *                      call per 64 captions: the value output depends on the text only)
+ *        'ablation'    the universal ablation score: Wen-score drop when the neuron alone is masked,
+ *                      over flagged captions minus over reference neutral prompts (one row per
+ *                      neuron x prompt x seed: hundreds of UNet calls)
+ *
+ * Why this is legitimate: everything it uses is available to a deployer who has the training
+ * captions and a detector, and nothing comes from manifest.memorized's labels or images. It is the
+ * detect-then-mitigate pipeline made universal: the mask is fixed once and applied to every prompt,
+ * including ones that are not in the pool. The planted labels are used only afterwards, to score
+ * the mask (evaluate.ts).
+ */
+import type { Manifest } from '../manifest';
+import { topKUnits } from '../metrics/attribution';
+import { neutralStatistics, zScores } from '../metrics/nemo';
+import { Rng } from '../rng';
+import type { ModelRunner } from '../pipeline';
+import { encodePrompts } from './batch';
+import type { RunContext } from './context';
+import { type DetectionOptions, detectEncoded } from './detect';
+import { ablationAttribution, valueActivationsOf } from './localize';
+import { VALUE_NEURON_KIND, maskSpecOfKind, unitCount } from './units';
+
+/** Training captions without their labels: scene caption sample + every trained planted caption, sorted. */
+export function trainingCaptionPool(manifest: Manifest): string[] {
+  const all = [...manifest.trainPromptsSample, ...manifest.memorized.flatMap((m) => m.captions)];
+  return [...new Set(all)].sort();
+}
+
+/** The neutral prompts split in two halves: reference (mask building, calibration) and evaluation (utility). */
+export function neutralSplit(manifest: Manifest, limit = manifest.neutralPrompts.length): { reference: string[]; evaluation: string[] } {
+  const prompts = manifest.neutralPrompts.slice(0, limit);
+  const half = Math.ceil(prompts.length / 2);
+  return { reference: prompts.slice(0, half), evaluation: prompts.slice(half) };
+}
+
+/** Threshold mean + z * std (sample std) of the reference scores. */
+export function flagThreshold(reference: readonly number[], z: number): number {
+  if (reference.length < 2) throw new RangeError('flagging needs at least two reference scores');
+  const mean = reference.reduce((s, v) => s + v, 0) / reference.length;
+  const std = Math.sqrt(reference.reduce((s, v) => s + (v - mean) ** 2, 0) / (reference.length - 1));
+  return mean + z * std;
+}
+
+export type UniversalMode = 'activation' | 'ablation';
+
+export interface UniversalOptions {
+  mode: UniversalMode;
+  /** flag pool captions whose Wen score is above the neutral mean + flagZ std; default 3 */
+  flagZ?: number;
+  /** at most this many flagged captions enter the score (highest Wen first); default 48 */
+  maxFlagged?: number;
+  /** the detector run (seeds, steps, k, guidance); also the ablation's Wen score settings */
+  detection: DetectionOptions;
+  /** reference neutral prompts (default: neutralSplit(manifest).reference) */
+  reference?: readonly string[];
+}
+
+export interface UniversalScores {
+  mode: UniversalMode;
+  mask: string;
+  /** per value neuron (flat layer * width + neuron): higher = prune first */
+  scores: number[];
+  poolSize: number;
+  flagged: string[];
+  flagThreshold: number;
+  /** Wen scores of the pool and the reference, to show what the detector saw */
+  poolWen: number[];
+  referenceWen: number[];
+}
+
+/** Scores every value neuron by the rule in the file comment. */
+export async function universalScores(
+  runner: ModelRunner,
+  manifest: Manifest,
+  options: UniversalOptions,
+  ctx: RunContext = {},
+): Promise<UniversalScores> {
+  const spec = maskSpecOfKind(manifest, VALUE_NEURON_KIND);
+  const pool = trainingCaptionPool(manifest);
+  const reference = [...(options.reference ?? neutralSplit(manifest).reference)];
+  const emb = await encodePrompts(runner, manifest, [...pool, ...reference], ctx);
+  const detected = await detectEncoded(runner, manifest, emb, options.detection, ctx);
+  const poolWen = detected.slice(0, pool.length).map((d) => d.wen);
+  const referenceWen = detected.slice(pool.length).map((d) => d.wen);
+  const threshold = flagThreshold(referenceWen, options.flagZ ?? 3);
+  const flaggedIdx = pool
+    .map((_, i) => i)
+    .filter((i) => poolWen[i] > threshold)
+    .sort((a, b) => poolWen[b] - poolWen[a] || a - b)
+    .slice(0, options.maxFlagged ?? 48);
+  const flagged = flaggedIdx.map((i) => pool[i]);
+  const base = { mode: options.mode, mask: spec.name, poolSize: pool.length, flagged, flagThreshold: threshold, poolWen, referenceWen };
+  if (flagged.length === 0) return { ...base, scores: new Array<number>(unitCount(spec)).fill(0) };
+
+  if (options.mode === 'activation') {
+    const acts = await valueActivationsOf(runner, manifest, emb, ctx);
+    const stats = neutralStatistics(acts.slice(pool.length));
+    const scores = new Float64Array(unitCount(spec));
+    for (const i of flaggedIdx) {
+      const z = zScores(acts[i], stats);
+      for (let j = 0; j < z.length; j++) scores[j] += z[j] / flaggedIdx.length;
+    }
+    return { ...base, scores: Array.from(scores) };
+  }
+  const d = options.detection;
+  const attribution = await ablationAttribution(
+    runner,
+    manifest,
+    { units: 'neurons', memorized: flagged, neutral: reference, seeds: d.seeds, steps: d.steps, k: d.k, guidance: d.guidance, maxRows: d.maxRows },
+    ctx,
+  );
+  return { ...base, scores: attribution.universal };
+}
+
+/** Units pruned at a sparsity: round(sparsity * units). */
+export function prunedCount(units: number, sparsity: number): number {
+  if (!(sparsity >= 0 && sparsity <= 1)) throw new RangeError(`sparsity must be in [0, 1], got ${sparsity}`);
+  return Math.round(sparsity * units);
+}
+
+/** The universal mask's pruned value neurons at a sparsity (share of all value neurons). */
+export function universalUnits(scores: readonly number[], sparsity: number): number[] {
+  // minScore -Infinity: a sparsity asks for exactly that many units, helpful or not
+  return topKUnits(scores.map((_, j) => j), scores, prunedCount(scores.length, sparsity), -Infinity);
+}
+
+/** `count` distinct units out of `units`, uniformly at random for a seed (partial Fisher-Yates), ascending. */
+export function randomUnits(units: number, count: number, seed: number): number[] {
+  if (!(Number.isInteger(count) && count >= 0 && count <= units)) throw new RangeError(`cannot draw ${count} of ${units} units`);
+  const rng = new Rng(seed);
+  const order = Array.from({ length: units }, (_, j) => j);
+  for (let i = 0; i < count; i++) {
+    const k = i + Math.floor(rng.nextUniform() * (units - i));
+    [order[i], order[k]] = [order[k], order[i]];
+  }
+  return order.slice(0, count).sort((a, b) => a - b);
+}
