@@ -7,3 +7,4 @@ export * from './localize';
 export * from './universal';
 export * from './evaluate';
 export * from './cache';
+export * from './plot';

@@ -1,0 +1,234 @@
+/**
+ * `npm run eval -- --model <dir> [...]`: the whole memorization study on one model in Node —
+ * detection ROC, universal/NeMo/random masks, replication and utility — written as a JSON report
+ * (EvaluationReport, schema memlab-eval/1) and an SVG plot (ROC + Pareto). Progress goes to
+ * stderr; Ctrl+C cancels at the next model call; finished pieces are cached on disk per
+ * experiment, so a rerun with the same parameters is immediate.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Manifest } from '../core/manifest';
+import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
+import { type ExperimentCache, fnv1a64 } from '../core/science/cache';
+import type { Progress } from '../core/science/context';
+import { type EvaluationOptions, type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
+import { reportSvg } from '../core/science/plot';
+import type { UniversalMode } from '../core/science/universal';
+import { ModelDirError, loadNodeModel, readModelFile } from './runner';
+
+export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
+  [--seeds 4]                       replication seeds per memorized caption (default 4)
+  [--steps N]                       DDIM steps of the evaluation generations (default: the manifest's)
+  [--sparsities 0.01,0.02,0.05,0.1,0.2]  universal mask sizes (share of value neurons)
+  [--draws 3]                       random masks per sparsity
+  [--universal activation|ablation] how value neurons are scored (default activation)
+  [--no-nemo]                       skip NeMo per-prompt localization
+  [--quick]                         smoke run: 4 memorized captions, 16 neutral prompts, 2 detection seeds, k = 1
+  [--out report.json] [--plot report.svg]
+  [--cache node_modules/.cache/memlab-eval | --no-cache]
+  [--precision int8|fp32]`;
+
+export class EvalUsageError extends Error {
+  override name = 'EvalUsageError';
+}
+
+export interface EvalArgs {
+  model: string;
+  seeds: number;
+  steps?: number;
+  sparsities?: number[];
+  draws?: number;
+  universal: UniversalMode;
+  nemo: boolean;
+  quick: boolean;
+  out: string;
+  plot: string;
+  cache: string | null;
+  precision: 'int8' | 'fp32';
+}
+
+function positiveInt(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!Number.isSafeInteger(v) || v < 1) throw new EvalUsageError(`--${name} must be a whole number >= 1, got "${text}"`);
+  return v;
+}
+
+/** Parses and checks the arguments after `npm run eval --`. */
+export function parseEvalArgs(argv: string[]): EvalArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        model: { type: 'string' },
+        seeds: { type: 'string', default: '4' },
+        steps: { type: 'string' },
+        sparsities: { type: 'string' },
+        draws: { type: 'string' },
+        universal: { type: 'string', default: 'activation' },
+        'no-nemo': { type: 'boolean', default: false },
+        quick: { type: 'boolean', default: false },
+        out: { type: 'string', default: 'report.json' },
+        plot: { type: 'string', default: 'report.svg' },
+        cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
+        'no-cache': { type: 'boolean', default: false },
+        precision: { type: 'string', default: 'int8' },
+      },
+    }));
+  } catch (e) {
+    throw new EvalUsageError((e as Error).message);
+  }
+  if (!values.model) throw new EvalUsageError('--model is required');
+  if (values.universal !== 'activation' && values.universal !== 'ablation') throw new EvalUsageError(`--universal must be activation or ablation, got "${values.universal}"`);
+  if (values.precision !== 'int8' && values.precision !== 'fp32') throw new EvalUsageError(`--precision must be int8 or fp32, got "${values.precision}"`);
+  let sparsities: number[] | undefined;
+  if (values.sparsities !== undefined) {
+    sparsities = values.sparsities.split(',').map(Number);
+    if (sparsities.length === 0 || sparsities.some((s) => !(s > 0 && s <= 1))) throw new EvalUsageError(`--sparsities must be numbers in (0, 1], got "${values.sparsities}"`);
+  }
+  const draws = values.draws === undefined ? undefined : Number(values.draws);
+  if (draws !== undefined && !(Number.isSafeInteger(draws) && draws >= 0)) throw new EvalUsageError(`--draws must be a whole number >= 0, got "${values.draws}"`);
+  return {
+    model: values.model,
+    seeds: positiveInt('seeds', values.seeds)!,
+    steps: positiveInt('steps', values.steps),
+    sparsities,
+    draws,
+    universal: values.universal,
+    nemo: !values['no-nemo'],
+    quick: values.quick,
+    out: values.out,
+    plot: values.plot,
+    cache: values['no-cache'] ? null : values.cache,
+    precision: values.precision,
+  };
+}
+
+/** The evaluation options the arguments ask for, on top of the model's defaults. */
+export function evaluationOptionsFor(manifest: Manifest, args: EvalArgs): EvaluationOptions {
+  const base = defaultEvaluationOptions(manifest, { seeds: Array.from({ length: args.seeds }, (_, i) => i + 1) });
+  return {
+    ...base,
+    ...(args.steps ? { steps: args.steps } : {}),
+    ...(args.sparsities ? { sparsities: args.sparsities } : {}),
+    ...(args.draws !== undefined ? { randomDraws: args.draws } : {}),
+    universalMode: args.universal,
+    nemo: { ...base.nemo, enabled: args.nemo },
+    ...(args.quick
+      ? {
+          memorizedLimit: 4,
+          neutralLimit: 16,
+          detection: { ...base.detection, seeds: base.detection.seeds.slice(0, 2), k: 1 },
+          nemo: { enabled: args.nemo, seeds: base.nemo.seeds.slice(0, 2), maxEvaluations: 10 },
+        }
+      : {}),
+  };
+}
+
+/** One JSON file per key under `dir` (file name: hash of the key; the key is stored inside to rule out collisions). */
+export function fileCache(dir: string): ExperimentCache {
+  const path = (key: string) => join(dir, `${fnv1a64(key)}.json`);
+  return {
+    async get(key) {
+      try {
+        const entry = JSON.parse(await readFile(path(key), 'utf8')) as { key: string; value: unknown };
+        return entry.key === key ? entry.value : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    async set(key, value) {
+      await mkdir(dir, { recursive: true });
+      await writeFile(path(key), JSON.stringify({ key, value }));
+    },
+  };
+}
+
+/** Reads the model's planted images and thumbnail index. */
+export async function loadTrainIndex(dir: string, manifest: Manifest): Promise<TrainIndex> {
+  const [memorized, index] = await Promise.all([readModelFile(dir, manifest.files.memorizedImages), readModelFile(dir, manifest.files.trainIndex)]);
+  return trainIndexFromFiles(manifest, memorized, index);
+}
+
+/** A one-line progress bar on a TTY, a line per stage otherwise. */
+function progressPrinter(stream: NodeJS.WriteStream): (p: Progress) => void {
+  let last = '';
+  return (p) => {
+    const share = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
+    if (stream.isTTY) {
+      const bar = '#'.repeat(Math.round(share * 30)).padEnd(30, '.');
+      stream.write(`\r${p.stage.padEnd(26).slice(0, 26)} [${bar}] ${p.done}/${p.total}  `);
+    } else if (p.stage !== last) {
+      stream.write(`${p.stage}...\n`);
+    }
+    last = p.stage;
+  };
+}
+
+/** Runs the study and writes the report and the plot; returns the report. */
+export async function runEvalCommand(args: EvalArgs, ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {}): Promise<EvaluationReport> {
+  const model = await loadNodeModel(args.model, { precision: args.precision });
+  try {
+    const train = await loadTrainIndex(args.model, model.manifest);
+    const options = evaluationOptionsFor(model.manifest, args);
+    const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
+    const report = await runEvaluation(model.runner, model.manifest, train, options, ctx, cache);
+    for (const file of [args.out, args.plot]) await mkdir(dirname(resolve(file)), { recursive: true });
+    await writeFile(args.out, JSON.stringify(report, null, 1));
+    await writeFile(args.plot, reportSvg(report));
+    return report;
+  } finally {
+    await model.release();
+  }
+}
+
+/** The lines printed after a run: the numbers a reader wants first. */
+export function summaryLines(report: EvaluationReport): string[] {
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const lines = report.detection.rocs.map((r) => `detect ${r.key.padEnd(20)} AUC ${r.roc.auc.toFixed(3)}  TPR@1%FPR ${r.roc.tprAt1PctFpr.toFixed(2)}`);
+  for (const c of report.conditions) {
+    lines.push(`${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}  replication ${pct(c.replication.rate).padStart(6)}  adherence ${pct(c.utility.adherence).padStart(6)}  change ${c.utility.imageChange.toFixed(3)}`);
+  }
+  const u = report.claims.universal;
+  lines.push(`claims: detection AUC >= ${report.budget.minDetectionAuc}: ${report.claims.detectionAuc.holds}; universal @${u.sparsity}: replication -${pct(u.replicationReduction)}, adherence x${u.adherenceRatio.toFixed(2)}: ${u.holds}; random same size -${pct(u.randomReduction)}: ${u.randomHolds}`);
+  lines.push(`timing: ${(report.timings.totalMs / 1000).toFixed(1)} s total, ${report.timings.sampling.msPerRow.toFixed(2)} ms per UNet row`);
+  return lines;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    process.stderr.write('\ncancelling at the next model call...\n');
+    controller.abort();
+  });
+  try {
+    const args = parseEvalArgs(argv);
+    const report = await runEvalCommand(args, { signal: controller.signal, onProgress: progressPrinter(process.stderr) });
+    process.stderr.write('\n');
+    for (const line of summaryLines(report)) console.log(line);
+    console.log(`wrote ${args.out} and ${args.plot}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof EvalUsageError) {
+      console.error(`error: ${e.message}\n${EVAL_USAGE}`);
+      return 2;
+    }
+    if (e instanceof ModelDirError) {
+      console.error(`error: ${e.message}`);
+      return 1;
+    }
+    if (e instanceof DOMException && e.name === 'AbortError') {
+      console.error('cancelled');
+      return 130;
+    }
+    throw e;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}
