@@ -4,9 +4,11 @@
  *   wen              Wen et al.: mean over the first k steps of ||eps_cond - eps_uncond||_2,
  *                    averaged over seeds (higher: memorized)
  *   entropy          Ren et al.: entropy of the cross-attention distribution over the prompt's real
- *                    tokens (padding excluded), mean over layers, the first k steps and seeds.
- *                    Memorized prompts spread attention over their (trigger) tokens instead of
- *                    parking it on <bos> (higher: memorized)
+ *                    tokens (padding excluded), divided by ln(real tokens) so that prompts of
+ *                    different lengths compare (a 6-token caption cannot reach a 12-token one's
+ *                    raw maximum), mean over layers, the first k steps and seeds. Memorized prompts
+ *                    spread attention over their (trigger) tokens instead of parking it on <bos>
+ *                    (higher: memorized)
  *   bosMass          Ren et al.: attention mass on <bos>, same averaging (lower: memorized)
  *   seedConsistency  NeMo: max pairwise SSIM of the first-step noise differences eps_cond - eps_uncond
  *                    across seeds (higher: memorized); seedConsistencyMean is the mean pairwise SSIM
@@ -56,7 +58,7 @@ export interface DetectorInfo {
 
 export const DETECTORS: readonly DetectorInfo[] = [
   { key: 'wen', label: 'noise gap (first k steps)', paper: 'Wen et al. 2024', direction: 1 },
-  { key: 'entropy', label: 'attention entropy', paper: 'Ren et al. 2024', direction: 1 },
+  { key: 'entropy', label: 'attention entropy (÷ ln tokens)', paper: 'Ren et al. 2024', direction: 1 },
   { key: 'bosMass', label: '<bos> attention mass', paper: 'Ren et al. 2024', direction: -1 },
   { key: 'seedConsistency', label: 'seed consistency (max SSIM)', paper: 'NeMo 2024', direction: 1 },
   { key: 'seedConsistencyMean', label: 'seed consistency (mean SSIM)', paper: 'NeMo 2024', direction: 1 },
@@ -99,9 +101,10 @@ export async function detectEncoded(
   const onAttention = (row: number, _step: number, probs: Float32Array[]) => {
     const p = rows[row].prompt;
     const tokenMask = embeddings.tokenMasks[p];
+    const maxEntropy = Math.log(Math.max(2, tokenMask.reduce((s, v) => s + v, 0)));
     probs.forEach((layer, l) => {
       const g = { heads: layers[l].heads, pixels: layers[l].resolution ** 2, tokens };
-      entropy[p] += attentionEntropy(layer, g, { tokenMask });
+      entropy[p] += attentionEntropy(layer, g, { tokenMask }) / maxEntropy;
       bos[p] += startTokenMass(layer, g, 0);
     });
   };

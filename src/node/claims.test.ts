@@ -1,0 +1,73 @@
+/**
+ * The issue's science claims, tested on the trained model organism (skipped until
+ * public/models/memlab-organism exists). One evaluation run in beforeAll feeds every claim; its
+ * size is chosen to stay under ~4 minutes on 2 shared cores: 10 DDIM steps, 2 replication seeds,
+ * 1 utility seed over 32 evaluation neutral prompts, two sparsities with 2 random draws each, and
+ * first-steps detection with k = 2 over 2 seeds. The report is written to the OS temp directory.
+ *
+ * Claims (budget and reasons: DEFAULT_BUDGET in core/science/evaluate.ts):
+ *   - Wen's detector separates memorized from neutral prompts with AUC >= 0.95
+ *   - the unpruned model copies (replication rate >= 50%), so a reduction means something
+ *   - the universal mask cuts the replication rate by >= 80% while neutral adherence stays within
+ *     85% of the unpruned model's
+ *   - random masks of the same size cut it by less than half as much
+ */
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
+import { loadTrainIndex, summaryLines } from './eval';
+import { type NodeModel, loadNodeModel } from './runner';
+
+const DIR = process.env.MEMLAB_CLAIMS_MODEL ?? 'public/models/memlab-organism';
+
+describe.runIf(existsSync(join(DIR, 'manifest.json')))(`science claims on ${DIR}`, () => {
+  let model: NodeModel;
+  let report: EvaluationReport;
+  beforeAll(async () => {
+    model = await loadNodeModel(DIR, { precision: 'int8' });
+    const m = model.manifest;
+    const steps = Math.min(10, m.defaults.steps);
+    const options = defaultEvaluationOptions(m, {
+      seeds: [1, 2],
+      utilitySeeds: [101],
+      steps,
+      sparsities: [0.05, 0.15],
+      randomDraws: 2,
+      detection: { seeds: [11, 12], steps, k: 2, guidance: m.defaults.guidance },
+      nemo: { enabled: false, seeds: [], maxEvaluations: 0 },
+    });
+    report = await runEvaluation(model.runner, m, await loadTrainIndex(DIR, m), options);
+    const out = join(tmpdir(), `memlab-claims-${m.id}.json`);
+    await writeFile(out, JSON.stringify(report, null, 1));
+    console.log([...summaryLines(report), `report: ${out}`].join('\n'));
+  }, 600_000);
+  afterAll(() => model?.release());
+
+  it('detects memorized prompts: Wen AUC >= 0.95 against neutral prompts', () => {
+    const wen = report.detection.rocs.find((r) => r.key === 'wen')!;
+    expect(wen.roc.auc).toBeGreaterThanOrEqual(report.budget.minDetectionAuc);
+    expect(report.claims.detectionAuc.holds).toBe(true);
+  });
+
+  it('copies planted images without pruning (the baseline the reductions are measured from)', () => {
+    const none = report.conditions.find((c) => c.kind === 'none')!;
+    expect(none.replication.rate).toBeGreaterThanOrEqual(0.5);
+  });
+
+  it('cuts replication by >= 80% with the universal mask while neutral adherence stays within budget', () => {
+    const u = report.claims.universal;
+    expect(u.sparsity).not.toBeNull();
+    expect(u.replicationReduction).toBeGreaterThanOrEqual(report.budget.minReplicationReduction);
+    expect(u.adherenceRatio).toBeGreaterThanOrEqual(1 - report.budget.maxRelativeAdherenceDrop);
+    expect(u.holds).toBe(true);
+  });
+
+  it('does far less with random masks of the same size', () => {
+    const u = report.claims.universal;
+    expect(u.randomReduction).toBeLessThan(report.budget.maxRandomShare * u.replicationReduction);
+    expect(u.randomHolds).toBe(true);
+  });
+});
