@@ -1,0 +1,3 @@
+export { RocChart, type RocChartProps } from './RocChart';
+export { ParetoChart, type ParetoChartProps } from './ParetoChart';
+export { DetectionTable, flagged, type DetectionTableProps } from './DetectionTable';
