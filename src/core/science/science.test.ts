@@ -101,6 +101,14 @@ describe('science on the fixture model (plumbing)', () => {
     expect(none.flagged).toEqual([]);
     expect(none.scores.every((s) => s === 0)).toBe(true);
   });
+
+  it('scores value neurons by the universal ablation score in ablation mode (flagged captions minus reference prompts)', async () => {
+    const m = model.manifest;
+    const u = await universalScores(model.runner, m, { mode: 'ablation', flagZ: -10, maxFlagged: 1, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 2) });
+    expect(u.flagged).toHaveLength(1);
+    expect(u.scores).toHaveLength(80);
+    expect(u.scores.some((s) => Math.abs(s) > 1e-6)).toBe(true);
+  });
 });
 
 describe('pure pieces', () => {
