@@ -6,7 +6,12 @@
 import { z } from 'zod';
 
 const fileEntry = z.object({
-  path: z.string().regex(/^[\w.-]+$/, 'a file name inside the model directory'),
+  // A file in the model directory, or (unlearned variants sharing their base's data files) in a
+  // sibling model directory: one optional "../<dir>/" prefix, no deeper traversal.
+  path: z
+    .string()
+    .regex(/^(\.\.\/(?!\.+\/)[\w.-]+\/)?[\w.-]+$/, 'a file name inside the model directory, or ../<sibling dir>/<file>')
+    .refine((p) => !/(^|\/)\.\.?$/.test(p) && !p.includes('/../'), 'no traversal beyond one ../<dir>/'),
   bytes: z.number().int().positive(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
@@ -29,6 +34,29 @@ const neutralObject = z.object({
   shape: z.string(),
   position: z.string(),
   background: z.string(),
+});
+
+/** Set on a model made from another by an unlearning method (training/memlab/unlearn). */
+const variantInfo = z.object({
+  of: z.string(),
+  method: z.string(),
+  forgotten: z.array(z.string()),
+  stage: z.number().int().positive().optional(),
+  costSeconds: z.number().nonnegative(),
+  cpuSeconds: z.number().nonnegative().optional(),
+  threads: z.number().int().positive().optional(),
+  steps: z.number().int().nonnegative(),
+});
+
+/** A mask preset shipped with the model (UniForget), a JSON file under presets/. */
+const presetEntry = z.object({
+  id: z.string(),
+  method: z.string(),
+  beta: z.number().optional(),
+  fractionPruned: z.number().min(0).max(1),
+  path: z.string().regex(/^presets\/[\w.-]+\.json$/, 'a JSON file in the presets/ folder'),
+  bytes: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
 export const manifestSchema = z.object({
@@ -106,11 +134,15 @@ export const manifestSchema = z.object({
     sizes: z.record(z.string(), z.number()),
     positions: z.record(z.string(), z.tuple([z.number(), z.number()])),
   }),
+  variant: variantInfo.optional(),
+  presets: z.array(presetEntry).optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type MaskSpec = Manifest['unet']['masks'][number];
 export type LayerSpec = Manifest['unet']['layers'][number];
+export type VariantInfo = z.infer<typeof variantInfo>;
+export type PresetEntry = z.infer<typeof presetEntry>;
 
 export type ManifestResult = { ok: true; manifest: Manifest } | { ok: false; problems: string[] };
 

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 
 import numpy as np
 import torch
@@ -99,44 +100,58 @@ def torch_reference(text: TextEncoder, unet: UNet, cfg: ModelConfig) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--fixture", action="store_true", help="tiny random-weight model for plumbing tests")
-    ap.add_argument("--checkpoint", default=os.path.join(HERE, "checkpoints", "resume.pt"))
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    vocab = data.vocabulary()
-
-    if args.fixture:
-        cfg = ModelConfig(vocab_size=len(vocab), **FIXTURE_CONFIG)
-        torch.manual_seed(args.seed)
-        text, unet = TextEncoder(cfg), UNet(cfg)
-        model_id, version, step = "fixture-random", "1.0.0", 0
-        description = "Random weights with the bundled model's interface, for plumbing tests. Generates noise."
-    else:
-        ck = torch.load(args.checkpoint)
+def load_checkpoint_model(path: str) -> tuple[TextEncoder, UNet, ModelConfig, int]:
+    """The EMA weights of a training checkpoint (checkpoints/resume.pt, or .work/full.pt, which has
+    no "config" entry and so uses the default config)."""
+    ck = torch.load(path, map_location="cpu")
+    if "config" in ck:
         cfg = ModelConfig(**{**ck["config"], "channels": tuple(ck["config"]["channels"])})
-        text, unet = TextEncoder(cfg), UNet(cfg)
-        text.load_state_dict({k[len("text."):]: v for k, v in ck["ema"].items() if k.startswith("text.")})
-        unet.load_state_dict({k[len("unet."):]: v for k, v in ck["ema"].items() if k.startswith("unet.")})
-        model_id, version, step = "memlab-organism", f"1.{ck['step']}.0", ck["step"]
-        description = (f"The lab's model organism: a {count_parameters(unet) / 1e6:.1f} M-parameter pixel-space UNet "
-                       f"trained {step} steps on generated scenes, with 16 planted artworks and 4 poster templates it memorizes.")
+    else:
+        cfg = ModelConfig(vocab_size=len(data.vocabulary()))
+    text, unet = TextEncoder(cfg), UNet(cfg)
+    text.load_state_dict({k[len("text."):]: v.float() for k, v in ck["ema"].items() if k.startswith("text.")})
+    unet.load_state_dict({k[len("unet."):]: v.float() for k, v in ck["ema"].items() if k.startswith("unet.")})
+    return text.eval(), unet.eval(), cfg, int(ck["step"])
+
+
+def shared_entry(out: str, shared: str, name: str) -> dict:
+    """Entry for a data file that lives in a sibling model directory (shared = "../<dir>")."""
+    assert re.fullmatch(r"\.\./[\w.-]+", shared), "shared data may only point one directory up"
+    entry = file_entry(os.path.join(out, shared, name))
+    return {**entry, "path": f"{shared}/{name}"}
+
+
+def export_model(text: TextEncoder, unet: UNet, cfg: ModelConfig, out: str, *, model_id: str, version: str,
+                 step: int, description: str, seed: int = 0, shared: str | None = None,
+                 extra: dict | None = None, ds: data.Dataset | None = None) -> dict:
+    """Write a model directory (ONNX files, data files, reference outputs, manifest) and return the
+    manifest. Every model the lab loads, the base and its unlearned variants, goes through here, so
+    they share one ONNX interface. shared="../<dir>": point memorized.bin and train-index.bin at that
+    sibling directory (written by an earlier export) instead of writing copies. extra: additional
+    top-level manifest fields (e.g. "variant")."""
+    os.makedirs(out, exist_ok=True)
+    vocab = data.vocabulary()
     text.eval(), unet.eval()
 
-    export_text_encoder(text, cfg, os.path.join(args.out, "text_encoder.onnx"))
-    fp32 = os.path.join(args.out, "unet.fp32.onnx")
+    export_text_encoder(text, cfg, os.path.join(out, "text_encoder.onnx"))
+    fp32 = os.path.join(out, "unet.fp32.onnx")
     export_unet(unet, cfg, fp32)
-    int8 = os.path.join(args.out, "unet.int8.onnx")
+    int8 = os.path.join(out, "unet.int8.onnx")
     quantize_int8(fp32, int8)
 
-    ds = data.build_dataset(args.seed)
-    ds.unique_images.tofile(os.path.join(args.out, "memorized.bin"))
-    index = np.concatenate([thumbnails(ds.unique_images), thumbnails(ds.scene_images)])
-    index.tofile(os.path.join(args.out, "train-index.bin"))
-    with open(os.path.join(args.out, "reference.json"), "w") as f:
+    ds = ds if ds is not None else data.build_dataset(seed)
+    n_index = len(ds.unique_images) + len(ds.scene_images)
+    if shared is None:
+        ds.unique_images.tofile(os.path.join(out, "memorized.bin"))
+        index = np.concatenate([thumbnails(ds.unique_images), thumbnails(ds.scene_images)])
+        index.tofile(os.path.join(out, "train-index.bin"))
+        memorized_file = file_entry(os.path.join(out, "memorized.bin"))
+        index_file = file_entry(os.path.join(out, "train-index.bin"))
+    else:
+        memorized_file = shared_entry(out, shared, "memorized.bin")
+        index_file = shared_entry(out, shared, "train-index.bin")
+        assert index_file["bytes"] == n_index * 8 * 8 * 3, f"{shared}/train-index.bin does not fit this dataset"
+    with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump(torch_reference(text, unet, cfg), f)
 
     inputs, outputs = unet_io_names()
@@ -156,12 +171,12 @@ def main() -> None:
         "text": {"vocab": vocab, "maxTokens": cfg.max_tokens, "width": cfg.text_width,
                  "padId": data.PAD_ID, "bosId": data.BOS_ID, "eosId": data.EOS_ID, "unkId": data.UNK_ID},
         "files": {
-            "textEncoder": file_entry(os.path.join(args.out, "text_encoder.onnx")),
+            "textEncoder": file_entry(os.path.join(out, "text_encoder.onnx")),
             "unet": {"int8": file_entry(int8), "fp32": file_entry(fp32)},
-            "memorizedImages": file_entry(os.path.join(args.out, "memorized.bin")),
-            "trainIndex": {**file_entry(os.path.join(args.out, "train-index.bin")), "count": int(len(index)),
+            "memorizedImages": memorized_file,
+            "trainIndex": {**index_file, "count": int(n_index),
                            "thumbSize": 8, "memorizedCount": int(len(ds.unique_images))},
-            "reference": file_entry(os.path.join(args.out, "reference.json")),
+            "reference": file_entry(os.path.join(out, "reference.json")),
         },
         "unet": {
             "inputs": {"sample": "sample", "timestep": "timestep", "context": "encoder_hidden_states"},
@@ -186,9 +201,35 @@ def main() -> None:
             "positions": {k: list(v) for k, v in data.POSITIONS.items()},
         },
     }
+    manifest.update(extra or {})
     assert inputs[3:] == list(shapes) and outputs[0] == "noise_pred"
-    with open(os.path.join(args.out, "manifest.json"), "w") as f:
+    with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+    return manifest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--fixture", action="store_true", help="tiny random-weight model for plumbing tests")
+    ap.add_argument("--checkpoint", default=os.path.join(HERE, "checkpoints", "resume.pt"))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    vocab = data.vocabulary()
+
+    if args.fixture:
+        cfg = ModelConfig(vocab_size=len(vocab), **FIXTURE_CONFIG)
+        torch.manual_seed(args.seed)
+        text, unet = TextEncoder(cfg), UNet(cfg)
+        model_id, version, step = "fixture-random", "1.0.0", 0
+        description = "Random weights with the bundled model's interface, for plumbing tests. Generates noise."
+    else:
+        text, unet, cfg, step = load_checkpoint_model(args.checkpoint)
+        model_id, version = "memlab-organism", f"1.{step}.0"
+        description = (f"The lab's model organism: a {count_parameters(unet) / 1e6:.1f} M-parameter pixel-space UNet "
+                       f"trained {step} steps on generated scenes, with 16 planted artworks and 4 poster templates it memorizes.")
+    export_model(text, unet, cfg, args.out, model_id=model_id, version=version, step=step,
+                 description=description, seed=args.seed)
     sizes = {k: os.path.getsize(os.path.join(args.out, k)) for k in ("text_encoder.onnx", "unet.fp32.onnx", "unet.int8.onnx")}
     print(json.dumps({"out": args.out, "config": dataclasses.asdict(cfg), "bytes": sizes}))
 
