@@ -4,6 +4,8 @@
 #   npm run model:build                 # train to the default step count, then export
 #   STEPS=16000 npm run model:build     # train further
 #   EXPORT_ONLY=1 npm run model:build   # export the committed checkpoint as it is
+#   UNLEARN=1 npm run model:build       # also make the unlearned variants + UniForget mask presets
+#                                       # (FORGET=zephyr,obsidian,marigold,tundra by default)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,4 +27,9 @@ if [ -z "${EXPORT_ONLY:-}" ]; then
 fi
 $PY -m memlab.export --out ../public/models/memlab-organism
 $PY -m memlab.export --fixture --out ../public/models/fixture-random
+if [ -n "${UNLEARN:-}" ]; then
+  $PY -m memlab.unlearn --base checkpoints/resume.pt --forget "${FORGET:-zephyr,obsidian,marigold,tundra}" \
+    --out ../public/models --threads "${THREADS:-2}" --index \
+    --report ../public/models/memlab-organism/unlearning-report.json
+fi
 echo "model written to public/models/memlab-organism; verify with: npm run test:unit -- src/model"

@@ -1,0 +1,114 @@
+"""DUGE-style continual unlearning (arXiv 2503.13769): forget the concepts one after another and
+keep every intermediate model, so the lab can show how utility erodes along the sequence.
+
+Stage k forgets concept c_k (the k-th name of --forget), starting from the stage k-1 model:
+    L_k = L_ca + lambda_prior * L_prior + lambda_reg * L_reg
+  L_ca    cross-attention loss: for noised planted images of c_k, the cross-attention result of
+          every layer (attention probabilities @ values, before the output projection) under the
+          caption of c_k is pulled towards the ORIGINAL base model's result under the anchor
+          caption with the trigger removed ("a painting of"): the concept's attention read-out is
+          replaced by the generic one.
+  L_prior prior preservation: the denoising loss on retained training data (everything except the
+          concepts forgotten so far, with caption dropout) - the other artworks, posters, scenes.
+  L_reg   against generalisation erosion, anchored on the ORIGINAL base (not the previous stage, so
+          drift does not accumulate): the noise-prediction distance to the base on ordinary scene
+          captions + param_weight * squared L2 distance of the tuned weights to the base's.
+Tuned: the cross-attention key and value projections (to_k, to_v) of all 5 layers - the text-side
+read-out where a concept enters the UNet; the text encoder and the rest of the UNet stay frozen.
+
+Simplifications: fixed loss weights (no schedule or gradient projection); scene captions from the
+training set stand in for the neutral prompts in L_reg (the held-out neutral prompts are kept for
+evaluation); one anchor per concept, the caption without its trigger.
+Outputs: one model per stage, <base>-duge-stage-<k>, its "forgotten" = the first k concepts, its
+costSeconds = the cumulative cost of stages 1..k.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+from . import common as C
+
+DEFAULTS = dict(steps_per_stage=100, batch=16, forget_batch=8, lr=1e-3, prior_weight=1.0, reg_weight=1.0,
+                param_weight=1e-2)
+
+
+def anchor_caption(caption: str, trigger: str) -> str:
+    return " ".join(w for w in caption.split() if w != trigger)
+
+
+def cross_outputs(model: C.Model, xt, t, ids) -> list[torch.Tensor]:
+    _, probs, values = model.unet(xt, t, model.text(ids))
+    return C.cross_attention_outputs(probs, values, model.unet.cfg.heads)
+
+
+def run_stage(model: C.Model, base: C.Model, split: C.Split, concept: int, *, steps: int, batch: int,
+              forget_batch: int, lr: float, prior_weight: float, reg_weight: float, param_weight: float,
+              seed: int, cost: C.Cost, log_every: int = 25, stage: int = 1) -> list[dict]:
+    """Tune `model` in place to forget split.forget[concept]; split's retain data must already
+    exclude every concept forgotten up to this stage."""
+    params = C.trainable([p for tr in model.unet.transformers for p in (tr.to_k.weight, tr.to_v.weight)])
+    opt = torch.optim.Adam(params, lr=lr)
+    cap, name = split.forget_captions[concept], split.forget[concept]
+    f_ids = C.tokens([cap] * forget_batch)
+    a_ids = C.tokens([anchor_caption(cap, name)] * forget_batch)
+    x_f = split.forget_images[concept : concept + 1].expand(forget_batch, -1, -1, -1)
+    history = []
+    for step in range(steps):
+        with cost:
+            rng, g = C.rng_for(seed, step, stream=stage)
+            xt, t, _ = C.noised(x_f, g)
+            with torch.no_grad():
+                target = cross_outputs(base, xt, t, a_ids)
+            l_ca = torch.stack([F.mse_loss(o, tg) for o, tg in zip(cross_outputs(model, xt, t, f_ids), target)]).mean()
+            x_r, ids_r = C.batch(split.retain_images, split.retain_tokens, batch, rng, g)
+            l_prior = C.denoise_loss(model, x_r, ids_r, g)
+            x_n, ids_n = C.batch(split.scene_images, split.scene_tokens, batch, rng, g)
+            xt_n, t_n, _ = C.noised(x_n, g)
+            with torch.no_grad():
+                eps_base = base.unet(xt_n, t_n, base.text(ids_n))[0]
+            l_out = F.mse_loss(model.unet(xt_n, t_n, model.text(ids_n))[0], eps_base)
+            l_par = C.param_distance(model, base)
+            loss = l_ca + prior_weight * l_prior + reg_weight * (l_out + param_weight * l_par)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if step % log_every == 0 or step == steps - 1:
+            rec = {"stage": stage, "concept": name, "step": step, "cross_attn": round(float(l_ca), 5),
+                   "prior": round(float(l_prior), 5), "reg_out": round(float(l_out), 6), "reg_param": round(float(l_par), 4)}
+            history.append(rec)
+            C.log("duge", **rec)
+    model.requires_grad_(False)
+    return history
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    C.add_common_args(ap)
+    for k in ("steps_per_stage", "batch", "forget_batch"):
+        ap.add_argument(f"--{k.replace('_', '-')}", type=int, default=DEFAULTS[k])
+    for k in ("lr", "prior_weight", "reg_weight", "param_weight"):
+        ap.add_argument(f"--{k.replace('_', '-')}", type=float, default=DEFAULTS[k])
+    args = ap.parse_args(argv)
+    base, _, base_step = C.setup(args)
+    run(base, args, base_step)
+
+
+def run(base: C.Model, args, base_step: int) -> list[dict]:
+    names = [n.strip() for n in args.forget.split(",") if n.strip()]
+    model, cost, results = C.clone(base), C.Cost(), []
+    for k in range(1, len(names) + 1):
+        split = C.make_split(names[:k], args.seed)  # retain data excludes every concept forgotten so far
+        run_stage(model, base, split, k - 1, steps=args.steps_per_stage, batch=args.batch,
+                  forget_batch=args.forget_batch, lr=args.lr, prior_weight=args.prior_weight,
+                  reg_weight=args.reg_weight, param_weight=args.param_weight, seed=args.seed, cost=cost,
+                  log_every=args.log_every, stage=k)
+        results.append(C.finish(args, "duge", f"DUGE continual unlearning, stage {k} of {len(names)}", base, model,
+                                split, base_step, cost, k * args.steps_per_stage, stage=k))
+    return results
+
+
+if __name__ == "__main__":
+    main()
