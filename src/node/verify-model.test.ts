@@ -12,7 +12,7 @@ describe('model verification plumbing (fixture model)', () => {
     expect(report.threshold.calibrationGenerations).toBe(3);
     // the 1st percentile of three calibration distances is the smallest one: a real distance, > 0
     expect(report.threshold.tauMemorized).toBeGreaterThan(0);
-    expect(report.threshold.tauScene).toBeGreaterThan(0);
+    expect(report.threshold.alphaScene).toBeGreaterThan(0);
     // random weights copy nothing: no generation lands on its planted image
     expect(report.memorized.replicationRate).toBe(0);
     // the shipped graphs reproduce torch, and a zeroed head changes the output

@@ -6,6 +6,7 @@ import {
   calibrateThreshold,
   nearestMemorizedImage,
   nearestTrainingImage,
+  neighbourRatio,
   replicationRate,
   trainIndexFromFiles,
   type ReplicationScore,
@@ -182,5 +183,42 @@ describe('replication rate and calibration', () => {
     expect(() => calibrateThreshold([], 0.1)).toThrow(RangeError);
     expect(() => calibrateThreshold([score(1)], 1)).toThrow(RangeError);
     expect(() => calibrateThreshold([score(1)], Number.NaN)).toThrow(RangeError);
+  });
+});
+
+describe('neighbour ratio (Carlini et al.\u2019s normalised distance)', () => {
+  /** one distinct memorized image, then a dense cluster of near-identical flat scenes */
+  function clusteredIndex(): { train: TrainIndex; unique: Uint8Array; flat: (level: number) => Uint8Array } {
+    const unique = randomImage(rng(11));
+    const flat = (level: number) => new Uint8Array(N).fill(level);
+    const images = [unique, ...Array.from({ length: 20 }, (_, i) => flat(100 + i))];
+    const thumbs = new Uint8Array(images.length * 192);
+    images.forEach((img, k) => thumbs.set(thumbBytes(img), k * 192));
+    return { train: { memorized: unique.slice(), thumbnails: thumbs, count: images.length, memorizedCount: 1, size: S, thumbSize: 8 }, unique, flat };
+  }
+
+  it('is near 0 for a copy of one distinct image and names that image', () => {
+    const { train, unique } = clusteredIndex();
+    const r = neighbourRatio(toChw(unique), train, 10);
+    expect(r.index).toBe(0);
+    expect(r.memorized).toBe(true);
+    expect(r.nearest).toBeLessThan(0.01);
+    expect(r.ratio).toBeLessThan(0.05);
+  });
+
+  it('is far from 0 for an image that looks like many training images without copying one', () => {
+    const { train, unique, flat } = clusteredIndex();
+    // halfway between two cluster members: many neighbours at similar distances, none stands apart
+    const between = flat(110);
+    for (let i = 0; i < N; i += 2) between[i] = 111;
+    const r = neighbourRatio(between, train, 10);
+    expect(r.memorized).toBe(false);
+    expect(r.ratio).toBeGreaterThan(0.1);
+    expect(r.ratio).toBeGreaterThan(5 * neighbourRatio(toChw(unique), train, 10).ratio);
+  });
+
+  it('needs more training images than neighbours', () => {
+    const { train, unique } = clusteredIndex();
+    expect(() => neighbourRatio(toChw(unique), train, 30)).toThrow(RangeError);
   });
 });

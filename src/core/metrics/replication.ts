@@ -148,6 +148,52 @@ function nearestSceneHwc(hwc: Float32Array, train: TrainIndex): ReplicationScore
   return { index: best, memorized: false, resolution: 'thumbnail', ...compareToStored(thumb, train.thumbnails, best, train.thumbSize) };
 }
 
+export interface NeighbourRatio {
+  /** index of the nearest training image (any kind) in the thumbnail index */
+  index: number;
+  memorized: boolean;
+  /** RMSE to the nearest thumbnail, and the mean RMSE to the next `k` */
+  nearest: number;
+  nextMean: number;
+  /** nearest / nextMean: near 0 for a copy of one image, near 1 for an image like many */
+  ratio: number;
+}
+
+/**
+ * Carlini et al.'s normalised distance, at thumbnail resolution over every training image: the
+ * distance to the nearest image divided by the mean distance to the next k. A generation that
+ * merely looks like the training distribution (a red circle among thousands of red circles) has
+ * many neighbours at similar distances, so its ratio stays near 1; a copy of one image stands
+ * apart from all others. This is what separates copying from generalising in a dense data set.
+ */
+export function neighbourRatio(image: ImageData3, train: TrainIndex, k = 10): NeighbourRatio {
+  if (train.count < k + 1) throw new RangeError(`the neighbour ratio needs at least ${k + 1} training images`);
+  const hwc = toUnitHwc(image, train.size, train.size);
+  const thumb = thumbnailHwc(hwc, train.size, train.thumbSize);
+  const tn = train.thumbSize * train.thumbSize * 3;
+  // keep the k + 1 smallest squared distances, ascending
+  const best = new Float64Array(k + 1).fill(Infinity);
+  const bestIndex = new Int32Array(k + 1).fill(-1);
+  for (let i = 0; i < train.count; i++) {
+    const d = sse(thumb, train.thumbnails, i * tn, tn, best[k]);
+    if (d >= best[k]) continue;
+    let j = k;
+    while (j > 0 && best[j - 1] > d) {
+      best[j] = best[j - 1];
+      bestIndex[j] = bestIndex[j - 1];
+      j--;
+    }
+    best[j] = d;
+    bestIndex[j] = i;
+  }
+  const rmse = (s: number) => Math.sqrt(s / tn);
+  let next = 0;
+  for (let j = 1; j <= k; j++) next += rmse(best[j]);
+  const nextMean = next / k;
+  const nearest = rmse(best[0]);
+  return { index: bestIndex[0], memorized: bestIndex[0] < train.memorizedCount, nearest, nextMean, ratio: nextMean > 0 ? nearest / nextMean : 0 };
+}
+
 /**
  * Nearest training image: memorized images compared at full resolution, all others at thumbnail
  * resolution (see the file comment); whichever has the smaller RMSE wins, and its metrics are
