@@ -14,5 +14,10 @@ export default defineConfig({
   worker: { format: 'es' },
   server: { headers: isolation, host: '127.0.0.1' },
   preview: { headers: isolation, host: '127.0.0.1' },
-  build: { target: 'es2022', chunkSizeWarningLimit: 2000 },
+  build: {
+    target: 'es2022',
+    chunkSizeWarningLimit: 2000,
+    // The lab, the views check page and the in-browser pipeline bench (bench/browser.ts drives it).
+    rolldownOptions: { input: { main: 'index.html', views: 'views.html', bench: 'bench.html' } },
+  },
 });

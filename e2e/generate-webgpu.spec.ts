@@ -1,7 +1,8 @@
 /**
  * WebGPU end to end on Chromium's SwiftShader adapter (--enable-unsafe-webgpu): the page picks
  * WebGPU by itself and its image equals the Node reference. SwiftShader is ~50x slower than WASM,
- * so this checks correctness over 3 steps, not speed.
+ * so this checks correctness over 3 steps, not speed. SwiftShader runs on the CPU: with the
+ * training job holding both cores, its shader compilation alone took 120 s, so the budget is wide.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { generateImage, launch, readResultPixels, serve, waitReady, type Lab, type Served } from './harness';
@@ -25,13 +26,13 @@ afterAll(async () => {
 test('chooses WebGPU when an adapter exists and matches the Node reference', async () => {
   const { page } = lab;
   await page.goto(server.url);
-  await waitReady(page, 170_000);
+  await waitReady(page, 200_000);
   await expect.poll(() => page.getByTestId('backend').getAttribute('data-backend')).toBe('webgpu');
   await expect.poll(() => page.getByTestId('backend-reason').innerText()).toMatch(/WebGPU adapter found/);
 
   const params = { prompt: model.manifest.memorized[0].caption, seed: 99, steps: 3, guidance: 4 };
   const started = Date.now();
-  await generateImage(page, params, 170_000);
+  await generateImage(page, params, 380_000);
   const seconds = (Date.now() - started) / 1000;
   await lab.screenshot('webgpu-result');
 
@@ -44,4 +45,4 @@ test('chooses WebGPU when an adapter exists and matches the Node reference', asy
   expect(diff.max).toBeLessThanOrEqual(2);
   expect(diff.changed).toBeLessThan(0.02);
   expect(lab.fatal).toEqual([]);
-});
+}, 600_000);

@@ -19,7 +19,7 @@ const DIST = join(ROOT, 'dist');
 const STAMP = join(DIST, '.e2e-build-stamp');
 
 /** Everything the built app depends on; a change in any of them triggers a rebuild. */
-const BUILD_INPUTS = ['index.html', 'src', 'public', 'vite.config.ts', 'package-lock.json', 'tsconfig.json'];
+const BUILD_INPUTS = ['index.html', 'views.html', 'bench.html', 'bench/page.ts', 'src', 'public', 'vite.config.ts', 'package-lock.json', 'tsconfig.json'];
 
 function listFiles(path: string): string[] {
   if (!existsSync(path)) return [];

@@ -14,6 +14,7 @@ import { App } from './ui/App';
 import { StoreProvider } from './ui/StoreContext';
 import { AnalysisClient } from './workers/analysis-client';
 import { InferenceClient } from './workers/client';
+import './ui/views/views.css';
 import './ui/styles.css';
 
 function createLab(): LabStore {

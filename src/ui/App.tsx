@@ -1,6 +1,7 @@
 /**
- * Page layout: controls on the left, the image and its trajectory in the middle, analysis on the
- * right (run details now; heatmap, pruning and comparison panels join this column later).
+ * Page layout: controls on the left; the image, its trajectory, the baseline/pruned comparison and
+ * the seed grid in the middle; pruning, attention heatmaps and run details on the right. On narrow
+ * screens the columns stack in that order.
  */
 import { BackendBadge } from './BackendBadge';
 import { ErrorBoundary } from './ErrorBoundary';
@@ -10,6 +11,10 @@ import { ProgressBar } from './ProgressBar';
 import { PromptForm } from './PromptForm';
 import { RunDetails } from './RunDetails';
 import { StepStrip } from './StepStrip';
+import { AttentionPanel } from './lab/AttentionPanel';
+import { ComparisonSection } from './lab/ComparisonSection';
+import { PruningPanel } from './lab/PruningPanel';
+import { SeedGridPanel } from './lab/SeedGridPanel';
 import { useLab } from './StoreContext';
 
 function ModelName() {
@@ -45,8 +50,18 @@ export function App() {
             <ImageView />
             <StepStrip />
           </ErrorBoundary>
+          <ErrorBoundary>
+            <ComparisonSection />
+            <SeedGridPanel />
+          </ErrorBoundary>
         </section>
         <aside className="analysis" aria-label="Analysis" data-region="analysis">
+          <ErrorBoundary>
+            <PruningPanel />
+          </ErrorBoundary>
+          <ErrorBoundary>
+            <AttentionPanel />
+          </ErrorBoundary>
           <ErrorBoundary>
             <RunDetails />
           </ErrorBoundary>

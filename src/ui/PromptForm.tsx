@@ -2,6 +2,8 @@
 import { useId, useMemo, type FormEvent } from 'react';
 import { tokenize, wordIndex } from '../core/tokenizer';
 import { LIMITS } from '../state/store';
+import { ModelSelect } from './lab/ModelSelect';
+import { Presets } from './lab/Presets';
 import { NumberSlider } from './NumberSlider';
 import { useLab, useLabActions } from './StoreContext';
 
@@ -31,6 +33,8 @@ export function PromptForm() {
 
   return (
     <form className="panel controls" onSubmit={onSubmit} aria-label="Generation settings">
+      <ModelSelect />
+      <Presets />
       <div className="field">
         <label htmlFor={ids.prompt}>Prompt</label>
         <input

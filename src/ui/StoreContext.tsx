@@ -21,3 +21,10 @@ export function useLabActions(): LabState {
   if (!store) throw new Error('useLabActions needs a StoreProvider above it');
   return store.getState();
 }
+
+/** The store itself, for reading the latest state inside an event handler without subscribing. */
+export function useLabStore(): LabStore {
+  const store = useContext(StoreContext);
+  if (!store) throw new Error('useLabStore needs a StoreProvider above it');
+  return store;
+}

@@ -1,0 +1,38 @@
+/**
+ * One-click starting points for a class: a memorized caption, a neutral prompt, and (once the
+ * science work supplies it through store.pruningPreset) a pruning that removes the memorization.
+ */
+import { useLab, useLabActions } from '../StoreContext';
+
+export function Presets() {
+  const manifest = useLab((s) => s.manifest);
+  const preset = useLab((s) => s.pruningPreset);
+  const status = useLab((s) => s.status);
+  const actions = useLabActions();
+  const ready = status === 'ready' || status === 'generating';
+  const memorized = manifest?.memorized[0]?.caption;
+  const neutral = manifest?.neutralPrompts[0];
+  return (
+    <div className="presets" role="group" aria-labelledby="presets-title">
+      <span id="presets-title" className="presets-title">
+        Start from
+      </span>
+      <button type="button" className="secondary small" disabled={!ready || !memorized} onClick={() => actions.applyPreset('memorized')} title={memorized} data-testid="preset-memorized">
+        Memorized prompt
+      </button>
+      <button type="button" className="secondary small" disabled={!ready || !neutral} onClick={() => actions.applyPreset('neutral')} title={neutral} data-testid="preset-neutral">
+        Neutral prompt
+      </button>
+      <button
+        type="button"
+        className="secondary small"
+        disabled={!ready || !preset}
+        onClick={() => actions.applyPreset('pruning')}
+        title={preset ? preset.label : 'Available once the attribution results for this model are in'}
+        data-testid="preset-pruning"
+      >
+        {preset ? preset.label : 'Memorization removed (soon)'}
+      </button>
+    </div>
+  );
+}
