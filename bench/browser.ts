@@ -25,36 +25,39 @@ interface ClickTiming {
   finalMs: number;
 }
 
-/** Click head `cell` and time, in the page, the first pruned preview and the final pruned image. */
+/**
+ * In-page code (a string: tsx's name-keeping helpers do not exist in the page) that clicks head
+ * `cell` and times the first pruned preview and the final pruned image the page draws.
+ */
+const TIME_CLICK = `(async ({ cell, prunedAfter }) => new Promise((resolve, reject) => {
+  const caption = document.querySelector('[data-testid="image-caption"]');
+  const button = document.querySelectorAll('.mv-headcell')[cell];
+  if (!caption || !button) return reject(new Error('no caption or head cell'));
+  let first = -1;
+  let t0 = 0;
+  const observer = new MutationObserver(() => {
+    const now = performance.now();
+    const pruned = caption.dataset.pruned === String(prunedAfter);
+    if (first < 0 && pruned && caption.dataset.kind === 'preview') first = now - t0;
+    if (pruned && caption.dataset.kind === 'result') {
+      observer.disconnect();
+      clearTimeout(timer);
+      resolve({ firstPreviewMs: first < 0 ? now - t0 : first, finalMs: now - t0 });
+    }
+  });
+  observer.observe(caption, { attributes: true, childList: true, subtree: true, characterData: true });
+  const timer = setTimeout(() => { observer.disconnect(); reject(new Error('no pruned image within 60 s')); }, 60000);
+  t0 = performance.now();
+  button.click();
+}))`;
+
 async function timeClick(page: Page, cell: number, prunedAfter: number): Promise<ClickTiming> {
-  return page.evaluate(
-    ({ cell, prunedAfter }) =>
-      new Promise<ClickTiming>((resolve, reject) => {
-        const caption = document.querySelector<HTMLElement>('[data-testid="image-caption"]');
-        const button = document.querySelectorAll<HTMLButtonElement>('.mv-headcell')[cell];
-        if (!caption || !button) return reject(new Error('no caption or head cell'));
-        let first = -1;
-        const check = () => {
-          const now = performance.now();
-          const pruned = caption.dataset.pruned === String(prunedAfter);
-          if (first < 0 && pruned && caption.dataset.kind === 'preview') first = now - t0;
-          if (pruned && caption.dataset.kind === 'result') {
-            observer.disconnect();
-            clearTimeout(timer);
-            resolve({ firstPreviewMs: first < 0 ? now - t0 : first, finalMs: now - t0 });
-          }
-        };
-        const observer = new MutationObserver(check);
-        observer.observe(caption, { attributes: true, childList: true, subtree: true, characterData: true });
-        const timer = setTimeout(() => {
-          observer.disconnect();
-          reject(new Error('no pruned image within 60 s'));
-        }, 60_000);
-        const t0 = performance.now();
-        button.click();
-      }),
-    { cell, prunedAfter },
-  );
+  const fn = await page.evaluateHandle(TIME_CLICK);
+  try {
+    return (await fn.evaluate((f, arg) => (f as unknown as (a: typeof arg) => Promise<ClickTiming>)(arg), { cell, prunedAfter })) as ClickTiming;
+  } finally {
+    await fn.dispose();
+  }
 }
 
 const median = (v: number[]) => {
