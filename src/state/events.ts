@@ -113,7 +113,9 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
     }
 
     case 'bench':
-      return null;
+    case 'science-progress':
+    case 'science-result':
+      return null; // the store's science handling (science-state.ts) takes these
 
     case 'error': {
       if (event.request === 'load') {

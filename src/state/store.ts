@@ -24,6 +24,8 @@ import {
 import { reduceEvent } from './events';
 import { cleanMasks, defaultToken, sanitizePrompt, topK, variantsFor } from './experiment-state';
 import { parseModelIndex, pickModel, type ModelEntry } from './model-index';
+import { emptyScience, sideEffectsOf, universalMasks, type ScienceData } from './science-state';
+import { defaultScienceParams, type ScienceJob, type ScienceRequest } from '../workers/science';
 
 export type Status = 'starting' | 'loading' | 'ready' | 'generating' | 'failed';
 
@@ -124,6 +126,8 @@ export interface LabData {
   /** a pruning that removes the memorization, once the science work provides one */
   pruningPreset: PruningPreset | null;
   seedGrid: SeedGrid | null;
+  /** science jobs in the inference worker: the running one and the latest results */
+  science: ScienceData;
 }
 
 export type Preset = 'memorized' | 'neutral' | 'pruning';
@@ -151,6 +155,14 @@ export interface LabActions {
   setUnitScores(scores: UnitScores | null): void;
   setPruningPreset(preset: PruningPreset | null): void;
   runSeedGrid(count: number): void;
+  /** run a science job with the model's default params (detect and nemo: on the current prompt) */
+  runScience(job: ScienceJob): void;
+  cancelScience(): void;
+  setSparsity(sparsity: number): void;
+  /** set the value-neuron mask to NeMo's neurons for its prompt (and that prompt) and re-run */
+  applyNemoMask(): void;
+  /** set the value-neuron mask to the universal mask at the slider's sparsity and re-run */
+  applyUniversalMask(): void;
   applyEvent(event: WorkerEvent): void;
   applyAnalysis(event: AnalysisEvent): void;
   workerCrashed(message: string, reloading: boolean): void;
@@ -258,6 +270,28 @@ export function createLabStore(deps: LabDeps): LabStore {
       return true;
     }
 
+    /** A worker event for the running science job; true when it was one. */
+    function scienceEvent(event: WorkerEvent): boolean {
+      const sc = get().science;
+      const run = sc.running;
+      if (event.type !== 'science-progress' && event.type !== 'science-result' && !(event.type === 'error' && event.request === 'science')) return false;
+      if (!run || event.id !== run.id) return true; // a job of a previous model or session
+      if (event.type === 'science-progress') {
+        set({ science: { ...sc, running: { ...run, stage: event.stage, done: event.done, total: event.total } } });
+      } else if (event.type === 'science-result') {
+        const m = get().manifest;
+        const { outcome } = event;
+        set({
+          science: { ...sc, running: null, results: { ...sc.results, [outcome.job]: outcome.result }, meta: { ...sc.meta, [outcome.job]: { cached: event.cached, ms: event.ms } } },
+          ...(m ? sideEffectsOf(m, outcome) : {}),
+        });
+      } else {
+        set({ science: { ...sc, running: null } });
+        get().notify(event.kind === 'cancelled' ? 'info' : 'error', event.message);
+      }
+      return true;
+    }
+
     return {
       models: [],
       model: null,
@@ -290,6 +324,7 @@ export function createLabStore(deps: LabDeps): LabStore {
       unitScores: null,
       pruningPreset: null,
       seedGrid: null,
+      science: emptyScience(),
 
       async init() {
         const url = new URL('models/index.json', deps.pageUrl).href;
@@ -334,6 +369,7 @@ export function createLabStore(deps: LabDeps): LabStore {
           seedGrid: null,
           unitScores: null,
           pruningPreset: null,
+          science: { ...emptyScience(), running: s.science.running },
         });
         get().loadModel();
       },
@@ -390,6 +426,11 @@ export function createLabStore(deps: LabDeps): LabStore {
           s.notify('info', 'The model is still loading; Generate becomes available when it is ready.');
           return;
         }
+        // The worker would refuse it too: one session, one computation at a time.
+        if (s.science.running) {
+          s.notify('info', 'A science job is running: cancel it or wait for it to finish, then generate again.');
+          return;
+        }
         const params: GenerateParams = {
           prompt: s.prompt.trim(),
           seed: s.seed,
@@ -444,8 +485,44 @@ export function createLabStore(deps: LabDeps): LabStore {
         startGridCell();
       },
 
+      runScience(job) {
+        const s = get();
+        if (!s.manifest || (s.status !== 'ready' && s.status !== 'generating')) return;
+        if (s.science.running) {
+          s.notify('info', 'Another science job is running: cancel it first.');
+          return;
+        }
+        const prompt = s.prompt.trim();
+        const all = defaultScienceParams(s.manifest, prompt);
+        const id = nextId++;
+        set({ science: { ...s.science, running: { id, job, stage: 'waiting for the model', done: 0, total: 1 } } });
+        deps.send({ type: 'science', id, job, params: all[job] } as { type: 'science'; id: number } & ScienceRequest);
+      },
+
+      cancelScience() {
+        const run = get().science.running;
+        if (run) deps.send({ type: 'cancel', id: run.id });
+      },
+
+      setSparsity: (sparsity) => set({ science: { ...get().science, sparsity: clamp(Number.isFinite(sparsity) ? sparsity : 0, 0, 1) } }),
+
+      applyNemoMask() {
+        const s = get();
+        const nemo = s.science.results.nemo;
+        if (!nemo) return;
+        set({ prompt: sanitizePrompt(nemo.prompt, LIMITS.promptLength) });
+        get().setMasks({ [nemo.mask]: nemo.search.refined });
+      },
+
+      applyUniversalMask() {
+        const s = get();
+        const u = s.science.results.universal;
+        if (u) get().setMasks(universalMasks(u, s.science.sparsity));
+      },
+
       applyEvent(event) {
         if (gridEvent(event)) return;
+        if (scienceEvent(event)) return;
         const before = get();
         const patch = reduceEvent(before, event);
         if (!patch) return;
@@ -528,6 +605,7 @@ export function createLabStore(deps: LabDeps): LabStore {
 
       workerCrashed(message, reloading) {
         set({
+          science: { ...get().science, running: null },
           status: reloading ? 'loading' : 'failed',
           generateId: null,
           progress: null,

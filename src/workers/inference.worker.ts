@@ -2,17 +2,26 @@
  * The inference worker: owns the ONNX sessions, so model loading and denoising never block the UI.
  * One switch over the protocol; every branch catches and answers {type: 'error'}, so the UI never
  * waits forever. A new generate supersedes a running one at its next step boundary.
+ *
+ * Science jobs share the one session: a science job waits for a running generation to finish, and
+ * a generate that arrives while a science job runs is refused (kind 'busy') with a message saying
+ * to cancel or wait — superseding a minutes-long study by a mask click would throw its work away.
  */
 import type { MaskSet } from '../core/masks';
+import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
+import { isAbortError, memoryCache } from '../core/science';
+import { fetchVerified } from '../gpu/download';
 import { benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
 import { LoadError, loadModel, type LoadedModel } from './load-model';
 import { transferables, type GenerateParams, type WorkerEvent, type WorkerRequest } from './protocol';
+import { runScienceJob, type ScienceRequest } from './science';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
 interface Job {
   id: number;
+  kind: 'generate' | 'science';
   controller: AbortController;
   done: Promise<void>;
 }
@@ -20,6 +29,12 @@ interface Job {
 let model: LoadedModel | null = null;
 let loading: Promise<void> = Promise.resolve();
 let current: Job | null = null;
+let modelUrl = '';
+/** Science results per experiment (keys name the model id@version), for the worker's lifetime. */
+const scienceCache = memoryCache();
+let train: Promise<TrainIndex> | null = null;
+
+class Busy extends Error {}
 
 function emit(event: WorkerEvent): void {
   scope.postMessage(event, transferables(event));
@@ -45,13 +60,15 @@ async function stopCurrent(): Promise<void> {
   await job.done.catch(() => undefined);
 }
 
-async function load(id: number, modelUrl: string, backend: 'auto' | 'wasm' | 'webgpu'): Promise<void> {
+async function load(id: number, url: string, backend: 'auto' | 'wasm' | 'webgpu'): Promise<void> {
   await stopCurrent();
+  modelUrl = url;
+  train = null;
   const started = performance.now();
   const previous = model;
   model = null;
   await previous?.runner.release();
-  const loaded = await loadModel(modelUrl, backend, progressEmitter(id));
+  const loaded = await loadModel(url, backend, progressEmitter(id));
   model = loaded;
   emit({
     type: 'ready',
@@ -65,10 +82,12 @@ async function load(id: number, modelUrl: string, backend: 'auto' | 'wasm' | 'we
 
 async function startGeneration(id: number, params: GenerateParams, variants: MaskSet[] | undefined): Promise<void> {
   const previous = current;
+  if (previous?.kind === 'science') throw new Busy('A science job is running: cancel it or wait for it to finish, then generate again.');
   previous?.controller.abort();
   const controller = new AbortController();
   const job: Job = {
     id,
+    kind: 'generate',
     controller,
     done: (async () => {
       // Sessions run one call at a time: wait for the superseded run to reach its step boundary.
@@ -83,6 +102,59 @@ async function startGeneration(id: number, params: GenerateParams, variants: Mas
         if (controller.signal.aborted) throw new Cancelled();
         throw err;
       }
+    })(),
+  };
+  current = job;
+  try {
+    await job.done;
+  } finally {
+    if (current === job) current = null;
+  }
+}
+
+/** The training images for the evaluation's replication scores, fetched once per model. */
+function trainIndex(): Promise<TrainIndex> {
+  const m = model;
+  if (!m) return Promise.reject(new Error('No model is loaded yet.'));
+  train ??= (async () => {
+    const quiet = () => undefined;
+    const [memorized, index] = await Promise.all([
+      fetchVerified(modelUrl, m.manifest.files.memorizedImages, quiet),
+      fetchVerified(modelUrl, m.manifest.files.trainIndex, quiet),
+    ]);
+    return trainIndexFromFiles(m.manifest, new Uint8Array(memorized.bytes), new Uint8Array(index.bytes));
+  })();
+  const pending = train;
+  pending.catch(() => {
+    if (train === pending) train = null; // a failed fetch may be retried
+  });
+  return pending;
+}
+
+async function startScience(id: number, request: ScienceRequest): Promise<void> {
+  const previous = current;
+  if (previous?.kind === 'science') throw new Busy(`Another science job (${previous.id}) is running: cancel it first.`);
+  const controller = new AbortController();
+  const started = performance.now();
+  let last = 0;
+  const job: Job = {
+    id,
+    kind: 'science',
+    controller,
+    done: (async () => {
+      // A running generation is short: let it finish rather than cancel what the user asked for.
+      await previous?.done.catch(() => undefined);
+      await loading;
+      if (!model) throw new Error('No model is loaded yet. Load a model first.');
+      const env = { runner: model.runner, manifest: model.manifest, cache: scienceCache, train: trainIndex };
+      const { outcome, cached } = await runScienceJob(env, request, controller.signal, (p) => {
+        // Throttled: a batched job reports per model call, and the UI needs a few updates a second.
+        const now = performance.now();
+        if (p.done < p.total && now - last < 100) return;
+        last = now;
+        emit({ type: 'science-progress', id, job: request.job, stage: p.stage, done: p.done, total: p.total });
+      });
+      emit({ type: 'science-result', id, outcome, cached, ms: Math.round(performance.now() - started) });
     })(),
   };
   current = job;
@@ -116,8 +188,24 @@ async function handle(req: WorkerRequest): Promise<void> {
           type: 'error',
           id: req.id,
           request: 'generate',
-          kind: cancelled ? 'cancelled' : 'generate',
-          message: cancelled ? 'The generation was cancelled.' : `Generation failed: ${text(err)}`,
+          kind: cancelled ? 'cancelled' : err instanceof Busy ? 'busy' : 'generate',
+          message: cancelled ? 'The generation was cancelled.' : err instanceof Busy ? err.message : `Generation failed: ${text(err)}`,
+        });
+      }
+      return;
+    }
+    case 'science': {
+      try {
+        const { type: _type, id: _id, ...request } = req;
+        await startScience(req.id, request as ScienceRequest);
+      } catch (err) {
+        const cancelled = isAbortError(err) || err instanceof Cancelled;
+        emit({
+          type: 'error',
+          id: req.id,
+          request: 'science',
+          kind: cancelled ? 'cancelled' : err instanceof Busy ? 'busy' : 'science',
+          message: cancelled ? `The ${req.job} job was cancelled.` : err instanceof Busy ? err.message : `The ${req.job} job failed: ${text(err)}`,
         });
       }
       return;

@@ -9,6 +9,7 @@ import type { GenerateTimings, TokenInfo } from '../core/pipeline';
 import type { BackendChoice, BackendPreference } from '../gpu/backend';
 import type { DownloadFailure } from '../gpu/download';
 import type { PipelineBench } from './bench';
+import type { ScienceOutcome, ScienceRequest } from './science';
 
 /** 8-bit RGBA pixels, row-major; travels as a transferable. */
 export interface RgbaImage {
@@ -33,7 +34,12 @@ export type WorkerRequest =
    * anything is pruned. Left out or empty: the unpruned model alone.
    */
   | { type: 'generate'; id: number; params: GenerateParams; variants?: MaskSet[] }
-  /** stop the generate with this id at its next step boundary */
+  /**
+   * a science job (src/workers/science.ts). It waits for a running generation to finish; while it
+   * runs, generate requests are refused (one model session, one computation at a time).
+   */
+  | ({ type: 'science'; id: number } & ScienceRequest)
+  /** stop the generate or science job with this id at its next model call */
   | { type: 'cancel'; id: number }
   /** time the worker's per-step pipeline against a bare session.run loop on the loaded session */
   | { type: 'bench'; id: number; steps: number; generations: number };
@@ -46,6 +52,9 @@ export type ErrorKind =
   /** the manifest or ONNX files are unusable: retrying will not help */
   | 'model'
   | 'generate'
+  | 'science'
+  /** a generate refused because a science job holds the session */
+  | 'busy'
   /** the run was cancelled or superseded by a newer one; not a failure */
   | 'cancelled'
   | 'protocol';
@@ -93,6 +102,10 @@ export type WorkerEvent =
       timings: GenerateTimings;
     }
   | { type: 'bench'; id: number; result: PipelineBench }
+  /** throttled; `stage` names the sub-computation, done/total count its model calls */
+  | { type: 'science-progress'; id: number; job: ScienceRequest['job']; stage: string; done: number; total: number }
+  /** cached: answered from the per-experiment cache without a model call */
+  | { type: 'science-result'; id: number; outcome: ScienceOutcome; cached: boolean; ms: number }
   | {
       type: 'error';
       id: number;

@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryCache } from '../core/science';
+import { type NodeModel, loadNodeModel } from '../node/runner';
+import { attributionScores, DEFAULT_SPARSITY, memorizationRemovedPreset, universalMasks } from '../state/science-state';
+import { defaultScienceParams, isSmokeModel, runScienceJob } from './science';
+
+const DIR = 'public/models/fixture-random';
+
+describe('science jobs in the worker (fixture, smoke sizes)', () => {
+  let model: NodeModel;
+  beforeAll(async () => {
+    model = await loadNodeModel(DIR, { precision: 'fp32' });
+  });
+  afterAll(() => model.release());
+
+  const env = () => ({ runner: model.runner, manifest: model.manifest, cache: memoryCache(), train: () => Promise.reject(new Error('not needed')) });
+
+  it('answers the same experiment from the cache the second time, without a model call', async () => {
+    const e = env();
+    expect(isSmokeModel(e.manifest)).toBe(true);
+    const params = defaultScienceParams(e.manifest, 'a painting of zephyr').detect;
+    const stages: string[] = [];
+    const first = await runScienceJob(e, { job: 'detect', params }, new AbortController().signal, (p) => stages.push(p.stage));
+    expect(first.cached).toBe(false);
+    expect(stages.length).toBeGreaterThan(0);
+    const second = await runScienceJob({ ...e, runner: { encodeText: () => Promise.reject(new Error('called')), runUNet: () => Promise.reject(new Error('called')) } }, { job: 'detect', params }, new AbortController().signal, () => undefined);
+    expect(second.cached).toBe(true);
+    expect(second.outcome).toEqual(first.outcome);
+  });
+
+  it('stops at the next model call once cancelled', async () => {
+    const controller = new AbortController();
+    const params = defaultScienceParams(model.manifest, '').study;
+    const job = runScienceJob(env(), { job: 'study', params }, controller.signal, () => controller.abort());
+    await expect(job).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('turns universal scores into a mask at a sparsity and the memorization-removed preset; attribution into head scores', async () => {
+    const e = env();
+    const p = defaultScienceParams(e.manifest, '');
+    const { outcome } = await runScienceJob(e, { job: 'universal', params: p.universal }, new AbortController().signal, () => undefined);
+    if (outcome.job !== 'universal') throw new Error('wrong job');
+    const masks = universalMasks(outcome.result, 0.2);
+    expect(masks[outcome.result.mask]).toHaveLength(Math.round(0.2 * 5 * 16));
+    const preset = memorizationRemovedPreset(e.manifest, outcome.result)!;
+    expect(preset.prompt).toBe(e.manifest.memorized[0].caption);
+    expect(preset.masks[outcome.result.mask]).toHaveLength(Math.round(DEFAULT_SPARSITY * 80));
+    const heads = await runScienceJob(e, { job: 'attribution', params: p.attribution }, new AbortController().signal, () => undefined);
+    if (heads.outcome.job !== 'attribution') throw new Error('wrong job');
+    const scores = attributionScores(heads.outcome.result);
+    expect(scores.masks.cross_attn_head_mask).toHaveLength(5 * 4);
+    expect(scores.label).toMatch(/ablation/);
+  });
+});
