@@ -1,6 +1,7 @@
 /**
  * Page layout: controls on the left; the image, its trajectory, the baseline/pruned comparison and
- * the seed grid in the middle; pruning, attention heatmaps and run details on the right. On narrow
+ * the seed grid in the middle; pruning, finding memorization (science jobs), attention heatmaps and run
+ * details on the right. On narrow
  * screens the columns stack in that order.
  */
 import { BackendBadge } from './BackendBadge';
@@ -15,6 +16,7 @@ import { AttentionPanel } from './lab/AttentionPanel';
 import { ComparisonSection } from './lab/ComparisonSection';
 import { PruningPanel } from './lab/PruningPanel';
 import { SeedGridPanel } from './lab/SeedGridPanel';
+import { SciencePanel } from './science/SciencePanel';
 import { useLab } from './StoreContext';
 
 function ModelName() {
@@ -58,6 +60,9 @@ export function App() {
         <aside className="analysis" aria-label="Analysis" data-region="analysis">
           <ErrorBoundary>
             <PruningPanel />
+          </ErrorBoundary>
+          <ErrorBoundary>
+            <SciencePanel />
           </ErrorBoundary>
           <ErrorBoundary>
             <AttentionPanel />

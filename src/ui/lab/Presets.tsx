@@ -1,6 +1,6 @@
 /**
  * One-click starting points for a class: a memorized caption, a neutral prompt, and (once the
- * science work supplies it through store.pruningPreset) a pruning that removes the memorization.
+ * universal mask has been scored under Find memorization) the universal mask at its default sparsity.
  */
 import { useLab, useLabActions } from '../StoreContext';
 
@@ -28,10 +28,10 @@ export function Presets() {
         className="secondary small"
         disabled={!ready || !preset}
         onClick={() => actions.applyPreset('pruning')}
-        title={preset ? preset.label : 'Available once the attribution results for this model are in'}
+        title={preset ? `${preset.label}: ${preset.prompt}` : 'Run “Find universal mask” under Find memorization first'}
         data-testid="preset-pruning"
       >
-        {preset ? preset.label : 'Memorization removed (soon)'}
+        {preset ? preset.label : 'Memorization removed (needs the universal mask)'}
       </button>
     </div>
   );

@@ -1,0 +1,199 @@
+/**
+ * "Find memorization": the science jobs of the inference worker, one button each, over the loaded
+ * model. One job runs at a time with a progress bar and Cancel; results are cached per experiment
+ * in the worker, so asking again is instant. Detection and NeMo work on the current prompt;
+ * attribution colours the head grid; NeMo and the universal mask become the experiment's
+ * value-neuron mask (so the URL carries them and the comparison re-runs).
+ */
+import { useId } from 'react';
+import { format } from 'd3';
+import { DETECTORS } from '../../core/science';
+import { prunedCount } from '../../core/science/universal';
+import { isSmokeModel, type ScienceJob } from '../../workers/science';
+import { DetectionTable, ParetoChart, RocChart } from '../views/science';
+import { useLab, useLabActions } from '../StoreContext';
+import './science.css';
+
+const f3 = format('.3f');
+
+const JOB_LABEL: Record<ScienceJob, string> = {
+  detect: 'Detection for this prompt',
+  study: 'Detection study',
+  attribution: 'Head ablation attribution',
+  nemo: 'NeMo localization',
+  universal: 'Universal mask scores',
+  evaluate: 'Evaluation',
+};
+
+function RunningJob() {
+  const run = useLab((s) => s.science.running);
+  const actions = useLabActions();
+  if (!run) return null;
+  const share = run.total > 0 ? run.done / run.total : 0;
+  return (
+    <div className="science-running" data-testid="science-progress" data-job={run.job} role="status">
+      <div className="lab-controls">
+        <span>
+          {JOB_LABEL[run.job]} — {run.stage} ({Math.round(share * 100)}%)
+        </span>
+        <button type="button" className="secondary small" onClick={actions.cancelScience} data-testid="science-cancel">
+          Cancel
+        </button>
+      </div>
+      <progress max={1} value={share} aria-label={`${JOB_LABEL[run.job]} progress`} style={{ width: '100%' }} />
+    </div>
+  );
+}
+
+/** "(cached)" or the time a result took, so a repeated question visibly costs nothing. */
+function Meta({ job }: { job: ScienceJob }) {
+  const meta = useLab((s) => s.science.meta[job]);
+  if (!meta) return null;
+  return <span className="hint"> · {meta.cached ? 'from the cache' : `${(meta.ms / 1000).toFixed(1)} s`}</span>;
+}
+
+export function SciencePanel() {
+  const manifest = useLab((s) => s.manifest);
+  const status = useLab((s) => s.status);
+  const prompt = useLab((s) => s.prompt);
+  const science = useLab((s) => s.science);
+  const unitScores = useLab((s) => s.unitScores);
+  const actions = useLabActions();
+  const sliderId = useId();
+
+  if (!manifest) {
+    return (
+      <section className="panel lab-panel" aria-label="Find memorization">
+        <h2>Find memorization</h2>
+        <p className="hint">Available once the model is loaded.</p>
+      </section>
+    );
+  }
+  const idle = (status === 'ready' || status === 'generating') && science.running === null;
+  const { results, sparsity } = science;
+  const trimmed = prompt.trim();
+  const detection = results.detect?.[0]?.prompt === trimmed ? results.detect[0] : null;
+  const nemo = results.nemo ?? null;
+  const universal = results.universal ?? null;
+  const run = (job: ScienceJob) => () => actions.runScience(job);
+  const button = (job: ScienceJob, label: string, needsPrompt = false) => (
+    <button type="button" className="secondary small" disabled={!idle || (needsPrompt && !trimmed)} onClick={run(job)} data-testid={`science-${job}`}>
+      {label}
+    </button>
+  );
+
+  return (
+    <section className="panel lab-panel science-panel" aria-label="Find memorization" data-testid="science-panel">
+      <h2>Find memorization</h2>
+      {isSmokeModel(manifest) ? (
+        <p className="hint lab-note">This model was never trained: the jobs run at smoke-test size and their numbers show the plumbing, not memorization.</p>
+      ) : null}
+      <RunningJob />
+
+      <h3>Detection</h3>
+      <div className="lab-controls">
+        {button('detect', 'Detect for this prompt', true)}
+        {button('study', 'Run detection study')}
+      </div>
+      {detection ? (
+        <dl className="science-scores" data-testid="science-detection">
+          {DETECTORS.map((d) => (
+            <div key={d.key}>
+              <dt title={`${d.paper}; ${d.direction > 0 ? 'higher' : 'lower'} means memorized`}>
+                {d.label} {d.direction > 0 ? '↑' : '↓'}
+              </dt>
+              <dd>{f3(detection[d.key])}</dd>
+            </div>
+          ))}
+        </dl>
+      ) : null}
+      {detection ? <Meta job="detect" /> : null}
+      {results.study ? (
+        <div data-testid="science-roc">
+          <RocChart
+            rocs={results.study.rocs}
+            counts={{
+              memorized: results.study.prompts.filter((p) => p.group === 'memorized').length,
+              neutral: results.study.prompts.filter((p) => p.group === 'neutral').length,
+            }}
+          />
+          <Meta job="study" />
+          <details>
+            <summary>Scores per prompt</summary>
+            <div style={{ overflowX: 'auto' }}>
+              <DetectionTable prompts={results.study.prompts} scores={results.study.scores} />
+            </div>
+          </details>
+        </div>
+      ) : null}
+
+      <h3>Localization</h3>
+      <div className="lab-controls">
+        {button('attribution', 'Score heads by ablation')}
+        {button('nemo', 'Localize (NeMo)', true)}
+      </div>
+      {results.attribution ? (
+        <p className="hint" data-testid="science-attribution">
+          The head grid is coloured by {unitScores ? unitScores.label : 'ablation attribution'}.
+          <Meta job="attribution" />
+        </p>
+      ) : null}
+      {nemo ? (
+        <div className="lab-controls" data-testid="science-nemo-result">
+          <span>
+            NeMo selected <strong>{nemo.search.refined.length}</strong> value neuron{nemo.search.refined.length === 1 ? '' : 's'} for “{nemo.prompt}”
+            {nemo.search.found ? '' : ' (none brought seed consistency below the neutral target)'}
+            <Meta job="nemo" />
+          </span>
+          <button type="button" className="secondary small" disabled={!idle || nemo.search.refined.length === 0} onClick={actions.applyNemoMask} data-testid="science-apply-nemo">
+            Apply mask
+          </button>
+        </div>
+      ) : null}
+
+      <h3>Universal pruning</h3>
+      <p className="hint">Value neurons scored from unlabeled training captions flagged by the noise-gap detector: no knowledge of which prompts are memorized.</p>
+      <div className="lab-controls">{button('universal', 'Find universal mask')}</div>
+      {universal ? (
+        <div className="lab-controls" data-testid="science-universal-result">
+          <span>
+            {universal.flagged.length} of {universal.poolSize} captions flagged
+            <Meta job="universal" />
+          </span>
+          <label htmlFor={sliderId}>
+            Sparsity
+            <input
+              id={sliderId}
+              type="range"
+              min={0}
+              max={0.5}
+              step={0.01}
+              value={sparsity}
+              onChange={(e) => actions.setSparsity(Number(e.currentTarget.value))}
+              data-testid="science-sparsity"
+            />
+            <output>{Math.round(sparsity * 100)}%</output>
+          </label>
+          <button type="button" className="secondary small" disabled={!idle} onClick={actions.applyUniversalMask} data-testid="science-apply-universal">
+            Apply universal mask ({prunedCount(universal.scores.length, sparsity)} neurons)
+          </button>
+        </div>
+      ) : null}
+
+      <h3>Evaluation</h3>
+      <div className="lab-controls">{button('evaluate', 'Evaluate')}</div>
+      {results.evaluate ? (
+        <div data-testid="science-evaluation">
+          <ParetoChart conditions={results.evaluate.conditions} selectedSparsity={sparsity} onSelectSparsity={actions.setSparsity} />
+          <p className="hint">
+            Detection AUC {f3(results.evaluate.claims.detectionAuc.value)} ({results.evaluate.claims.detectionAuc.holds ? 'meets' : 'misses'} the budget); universal mask{' '}
+            {results.evaluate.claims.universal.sparsity === null
+              ? 'meets the replication and utility budget at no tested sparsity'
+              : `meets the budget from ${Math.round(results.evaluate.claims.universal.sparsity * 100)}%`}
+            .<Meta job="evaluate" />
+          </p>
+        </div>
+      ) : null}
+    </section>
+  );
+}
