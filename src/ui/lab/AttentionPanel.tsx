@@ -12,7 +12,7 @@ import { fileStem } from './files';
 export function AttentionPanel() {
   const manifest = useLab((s) => s.manifest);
   const result = useLab((s) => s.result);
-  const maps = useLab((s) => s.maps);
+  const allMaps = useLab((s) => s.maps);
   const focus = useLab((s) => s.focus);
   const hover = useLab((s) => s.hoverHead);
   const capture = useLab((s) => s.captureAttention);
@@ -37,6 +37,8 @@ export function AttentionPanel() {
     if (!manifest || !result) return <p className="hint">Generate an image to see where each word of the prompt acts.</p>;
     if (!result.hasAttention) return <p className="hint">This run was made without attention maps.</p>;
     const tokenText = tokens.find((t) => t.position === focus.token)?.text ?? '';
+    // Maps of the previous run stay in the store until this run's arrive; never draw them over this image.
+    const maps = allMaps && allMaps.generation === result.id ? allMaps : null;
     const layers = manifest.unet.layers;
     const shown = maps?.focus;
     const layer = shown ? layers[shown.layer] : null;
