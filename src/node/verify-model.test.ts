@@ -10,9 +10,8 @@ describe('model verification plumbing (fixture model)', () => {
     expect(report.memorized.generations).toBe(6);
     expect(report.neutral.generations).toBe(3);
     expect(report.threshold.calibrationGenerations).toBe(3);
-    // the 1st percentile of three calibration distances is the smallest one: a real distance, > 0
-    expect(report.threshold.tauMemorized).toBeGreaterThan(0);
-    expect(report.threshold.alphaScene).toBeGreaterThan(0);
+    // the 1st percentile of three calibration ratios is the smallest one: a real ratio, > 0
+    expect(report.threshold.alpha).toBeGreaterThan(0);
     // random weights copy nothing: no generation lands on its planted image
     expect(report.memorized.replicationRate).toBe(0);
     // the shipped graphs reproduce torch, and a zeroed head changes the output
@@ -64,8 +63,8 @@ describe.runIf(existsSync(`${ORGANISM}/manifest.json`))('the bundled model organ
 /** Stated adherence levels per attribute on held-out neutral prompts (see README, "The bundled model"). */
 const ADHERENCE_FLOOR: Record<string, number> = {
   background: 0.9,
-  colour: 0.6,
-  shape: 0.5,
-  size: 0.7,
-  position: 0.6,
+  colour: 0.9,
+  shape: 0.8,
+  size: 0.9,
+  position: 0.9,
 };
