@@ -58,8 +58,11 @@ export interface DetectorInfo {
 
 export const DETECTORS: readonly DetectorInfo[] = [
   { key: 'wen', label: 'noise gap (first k steps)', paper: 'Wen et al. 2024', direction: 1 },
-  { key: 'entropy', label: 'attention entropy (÷ ln tokens)', paper: 'Ren et al. 2024', direction: 1 },
-  { key: 'bosMass', label: '<bos> attention mass', paper: 'Ren et al. 2024', direction: -1 },
+  // Ren et al.'s two statistics, oriented as measured on the model organism (step 6005, first 2
+  // steps, 2 seeds): memorized prompts concentrate their cross-attention (lower entropy) and put
+  // more of it on <bos>. With the opposite orientation their AUCs were 0.00 and 0.03.
+  { key: 'entropy', label: 'attention entropy (÷ ln tokens)', paper: 'Ren et al. 2024', direction: -1 },
+  { key: 'bosMass', label: '<bos> attention mass', paper: 'Ren et al. 2024', direction: 1 },
   { key: 'seedConsistency', label: 'seed consistency (max SSIM)', paper: 'NeMo 2024', direction: 1 },
   { key: 'seedConsistencyMean', label: 'seed consistency (mean SSIM)', paper: 'NeMo 2024', direction: 1 },
 ];
