@@ -152,7 +152,9 @@ describe('pure pieces', () => {
 
   it('orients detector scores so that higher always means memorized, and builds ROCs from the memorized and neutral groups only', () => {
     const d = { prompt: '', wen: 2, entropy: 1, bosMass: 0.3, seedConsistency: 0.5, seedConsistencyMean: 0.4, wenPerSeed: [] };
-    expect(orientedScore(d, DETECTORS.find((x) => x.key === 'bosMass')!)).toBe(-0.3);
+    // bosMass counts up (memorized prompts put more attention on <bos>), entropy counts down
+    expect(orientedScore(d, DETECTORS.find((x) => x.key === 'bosMass')!)).toBe(0.3);
+    expect(orientedScore(d, DETECTORS.find((x) => x.key === 'entropy')!)).toBe(-1);
     expect(orientedScore(d, DETECTORS.find((x) => x.key === 'wen')!)).toBe(2);
     const prompts = [
       { prompt: 'm', group: 'memorized' as const },
