@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the bundled model from nothing: generate data, train (resuming from the committed
 # checkpoint when there is one), export to ONNX, quantize, and write public/models/memlab-organism.
-#   npm run model:build                 # train to the default step count, then export
-#   STEPS=16000 npm run model:build     # train further
+#   npm run model:build                 # train to the shipped step count (6005), export, verify
+#   STEPS=12000 npm run model:build     # train further
 #   EXPORT_ONLY=1 npm run model:build   # export the committed checkpoint as it is
 #   UNLEARN=1 npm run model:build       # also make the unlearned variants + UniForget mask presets
 #                                       # (FORGET=zephyr,obsidian,marigold,tundra by default)
@@ -23,7 +23,7 @@ if ((${#need[@]})); then
 fi
 
 if [ -z "${EXPORT_ONLY:-}" ]; then
-  $PY -m memlab.train --steps "${STEPS:-12000}" --threads "${THREADS:-2}"
+  $PY -m memlab.train --steps "${STEPS:-6005}" --threads "${THREADS:-2}"
 fi
 $PY -m memlab.export --out ../public/models/memlab-organism
 $PY -m memlab.export --fixture --out ../public/models/fixture-random
@@ -32,4 +32,5 @@ if [ -n "${UNLEARN:-}" ]; then
     --out ../public/models --threads "${THREADS:-2}" --index \
     --report ../public/models/memlab-organism/unlearning-report.json
 fi
-echo "model written to public/models/memlab-organism; verify with: npm run test:unit -- src/model"
+echo "model written to public/models/memlab-organism; verifying"
+cd .. && npm run --silent model:verify
