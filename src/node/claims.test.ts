@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
-import { loadTrainIndex, summaryLines } from './eval';
-import { type NodeModel, loadNodeModel } from './runner';
+import { summaryLines } from './eval';
+import { type NodeModel, loadNodeModel, loadTrainIndex } from './runner';
 
 const DIR = process.env.MEMLAB_CLAIMS_MODEL ?? 'public/models/memlab-organism';
 

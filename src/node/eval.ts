@@ -10,13 +10,12 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Manifest } from '../core/manifest';
-import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
 import { type ExperimentCache, fnv1a64 } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
 import { type EvaluationOptions, type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
 import { reportSvg } from '../core/science/plot';
 import type { UniversalMode } from '../core/science/universal';
-import { ModelDirError, loadNodeModel, readModelFile } from './runner';
+import { ModelDirError, loadNodeModel, loadTrainIndex, readModelFile } from './runner';
 
 export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
   [--seeds 4]                       replication seeds per memorized caption (default 4)
@@ -149,11 +148,6 @@ export function fileCache(dir: string): ExperimentCache {
 }
 
 /** Reads the model's planted images and thumbnail index. */
-export async function loadTrainIndex(dir: string, manifest: Manifest): Promise<TrainIndex> {
-  const [memorized, index] = await Promise.all([readModelFile(dir, manifest.files.memorizedImages), readModelFile(dir, manifest.files.trainIndex)]);
-  return trainIndexFromFiles(manifest, memorized, index);
-}
-
 /** A one-line progress bar on a TTY, a line per stage otherwise. */
 function progressPrinter(stream: NodeJS.WriteStream): (p: Progress) => void {
   let last = '';

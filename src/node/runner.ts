@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as OrtNode from 'onnxruntime-node';
 import { type Manifest, parseManifest } from '../core/manifest';
+import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
 import type { ModelRunner, UNetFeeds, UNetOutputs, UNetWant } from '../core/pipeline';
 
 export type Precision = 'int8' | 'fp32';
@@ -178,4 +179,13 @@ export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}
       await Promise.all([text.release(), unet.release()]);
     },
   };
+}
+
+/** The model's nearest-neighbour data: full-size planted images and the thumbnail index of every training image. */
+export async function loadTrainIndex(dir: string, manifest: Manifest): Promise<TrainIndex> {
+  const [memorized, index] = await Promise.all([
+    readModelFile(dir, manifest.files.memorizedImages),
+    readModelFile(dir, manifest.files.trainIndex),
+  ]);
+  return trainIndexFromFiles(manifest, memorized, index);
 }

@@ -23,16 +23,14 @@ import { allOnes, maskSetFromPruned, type MaskSet } from '../core/masks';
 import { generate, type ModelRunner } from '../core/pipeline';
 import { ATTRIBUTES, adherenceRates, adherenceScore, analyzeScene, parseSceneCaption, type AdherenceScore } from '../core/metrics/adherence';
 import {
-  calibrateThreshold,
   compareToStored,
   nearestMemorizedImage,
   neighbourRatio,
-  trainIndexFromFiles,
   type ReplicationScore,
   type TrainIndex,
 } from '../core/metrics/replication';
 import { toUnitHwc } from '../core/metrics/pixels';
-import { loadNodeModel, readModelFile, type NodeModel } from './runner';
+import { loadNodeModel, loadTrainIndex, readModelFile, type NodeModel } from './runner';
 
 export interface VerifyOptions {
   /** seeds per memorized caption (the issue asks for 4) */
@@ -80,14 +78,6 @@ async function generateImage(runner: ModelRunner, manifest: Manifest, prompt: st
     const next = await gen.next();
     if (next.done) return next.value.images;
   }
-}
-
-async function loadTrainIndex(dir: string, manifest: Manifest): Promise<TrainIndex> {
-  const [memorized, index] = await Promise.all([
-    readModelFile(dir, manifest.files.memorizedImages),
-    readModelFile(dir, manifest.files.trainIndex),
-  ]);
-  return trainIndexFromFiles(manifest, memorized, index);
 }
 
 function maxAndMeanAbsDiff(a: Float32Array, b: Float32Array): { max: number; mean: number } {
