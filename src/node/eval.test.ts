@@ -11,13 +11,14 @@ const DIR = 'public/models/fixture-random';
 describe('eval arguments', () => {
   it('reads the documented flags with their defaults', () => {
     const a = parseEvalArgs(['--model', DIR]);
-    expect(a).toMatchObject({ model: DIR, seeds: 4, universal: 'activation', nemo: true, quick: false, out: 'report.json', plot: 'report.svg', cache: 'node_modules/.cache/memlab-eval', precision: 'int8' });
-    const b = parseEvalArgs(['--model', DIR, '--seeds', '2', '--steps', '10', '--sparsities', '0.05,0.1', '--draws', '0', '--universal', 'ablation', '--no-nemo', '--no-cache']);
-    expect(b).toMatchObject({ seeds: 2, steps: 10, sparsities: [0.05, 0.1], draws: 0, universal: 'ablation', nemo: false, cache: null });
+    expect(a).toMatchObject({ model: DIR, seeds: 4, universal: { units: 'heads', mode: 'ablation' }, nemo: true, quick: false, out: 'report.json', plot: 'report.svg', cache: 'node_modules/.cache/memlab-eval', precision: 'int8' });
+    const b = parseEvalArgs(['--model', DIR, '--seeds', '2', '--steps', '10', '--sparsities', '0.05,0.1', '--draws', '0', '--units', 'neurons', '--universal', 'ablation', '--no-nemo', '--no-cache']);
+    expect(b).toMatchObject({ seeds: 2, steps: 10, sparsities: [0.05, 0.1], draws: 0, universal: { units: 'neurons', mode: 'ablation' }, nemo: false, cache: null });
+    expect(parseEvalArgs(['--model', DIR, '--units', 'neurons']).universal).toEqual({ units: 'neurons', mode: 'activation' });
   });
 
   it('refuses bad values with a usage error', () => {
-    for (const bad of [[], ['--model', DIR, '--seeds', '0'], ['--model', DIR, '--sparsities', '0.1,2'], ['--model', DIR, '--universal', 'magic'], ['--model', DIR, '--frobnicate']]) {
+    for (const bad of [[], ['--model', DIR, '--seeds', '0'], ['--model', DIR, '--sparsities', '0.1,2'], ['--model', DIR, '--universal', 'magic'], ['--model', DIR, '--units', 'layers'], ['--model', DIR, '--units', 'heads', '--universal', 'activation'], ['--model', DIR, '--frobnicate']]) {
       expect(() => parseEvalArgs(bad)).toThrow(EvalUsageError);
     }
   });
@@ -30,6 +31,9 @@ describe('eval arguments', () => {
     expect(o.memorizedLimit).toBe(4);
     expect(o.detection.k).toBe(1);
     expect(o.nemo.enabled).toBe(false);
+    expect(o.universal).toEqual({ units: 'heads', mode: 'ablation' });
+    expect(o.sparsities).toEqual([0.1, 0.2, 0.3, 0.4]);
+    expect(evaluationOptionsFor(manifest, parseEvalArgs(['--model', DIR, '--units', 'neurons'])).sparsities).toEqual([0.01, 0.02, 0.05, 0.1, 0.2]);
   });
 });
 

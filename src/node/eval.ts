@@ -14,15 +14,19 @@ import { type ExperimentCache, fnv1a64 } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
 import { type EvaluationOptions, type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
 import { reportSvg } from '../core/science/plot';
-import type { UniversalMode } from '../core/science/universal';
+import { type UniversalMethod, checkUniversalMethod, defaultSparsities } from '../core/science/universal';
 import { ModelDirError, loadNodeModel, loadTrainIndex, readModelFile } from './runner';
 
 export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
   [--seeds 4]                       replication seeds per memorized caption (default 4)
   [--steps N]                       DDIM steps of the evaluation generations (default: the manifest's)
-  [--sparsities 0.01,0.02,0.05,0.1,0.2]  universal mask sizes (share of value neurons)
+  [--units heads|neurons]           what the universal mask prunes: cross-attention heads (default)
+                                    or cross-attention value neurons
+  [--universal ablation|activation] how units are scored (default: ablation for heads,
+                                    activation for neurons; heads only by ablation)
+  [--sparsities 0.1,0.2,0.3,0.4]    universal mask sizes, share of the units (default: heads
+                                    0.1,0.2,0.3,0.4; neurons 0.01,0.02,0.05,0.1,0.2)
   [--draws 3]                       random masks per sparsity
-  [--universal activation|ablation] how value neurons are scored (default activation)
   [--no-nemo]                       skip NeMo per-prompt localization
   [--quick]                         smoke run: 4 memorized captions, 16 neutral prompts, 2 detection seeds, k = 1
   [--out report.json] [--plot report.svg]
@@ -39,7 +43,7 @@ export interface EvalArgs {
   steps?: number;
   sparsities?: number[];
   draws?: number;
-  universal: UniversalMode;
+  universal: UniversalMethod;
   nemo: boolean;
   quick: boolean;
   out: string;
@@ -68,7 +72,8 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
         steps: { type: 'string' },
         sparsities: { type: 'string' },
         draws: { type: 'string' },
-        universal: { type: 'string', default: 'activation' },
+        units: { type: 'string', default: 'heads' },
+        universal: { type: 'string' },
         'no-nemo': { type: 'boolean', default: false },
         quick: { type: 'boolean', default: false },
         out: { type: 'string', default: 'report.json' },
@@ -82,7 +87,15 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     throw new EvalUsageError((e as Error).message);
   }
   if (!values.model) throw new EvalUsageError('--model is required');
-  if (values.universal !== 'activation' && values.universal !== 'ablation') throw new EvalUsageError(`--universal must be activation or ablation, got "${values.universal}"`);
+  if (values.units !== 'heads' && values.units !== 'neurons') throw new EvalUsageError(`--units must be heads or neurons, got "${values.units}"`);
+  const mode = values.universal ?? (values.units === 'heads' ? 'ablation' : 'activation');
+  if (mode !== 'activation' && mode !== 'ablation') throw new EvalUsageError(`--universal must be ablation or activation, got "${mode}"`);
+  const universal: UniversalMethod = { units: values.units, mode };
+  try {
+    checkUniversalMethod(universal);
+  } catch (e) {
+    throw new EvalUsageError(`--units ${values.units} --universal ${mode}: ${(e as Error).message}`);
+  }
   if (values.precision !== 'int8' && values.precision !== 'fp32') throw new EvalUsageError(`--precision must be int8 or fp32, got "${values.precision}"`);
   let sparsities: number[] | undefined;
   if (values.sparsities !== undefined) {
@@ -97,7 +110,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     steps: positiveInt('steps', values.steps),
     sparsities,
     draws,
-    universal: values.universal,
+    universal,
     nemo: !values['no-nemo'],
     quick: values.quick,
     out: values.out,
@@ -109,13 +122,12 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
 
 /** The evaluation options the arguments ask for, on top of the model's defaults. */
 export function evaluationOptionsFor(manifest: Manifest, args: EvalArgs): EvaluationOptions {
-  const base = defaultEvaluationOptions(manifest, { seeds: Array.from({ length: args.seeds }, (_, i) => i + 1) });
+  const base = defaultEvaluationOptions(manifest, { seeds: Array.from({ length: args.seeds }, (_, i) => i + 1), universal: args.universal, sparsities: defaultSparsities(args.universal.units) });
   return {
     ...base,
     ...(args.steps ? { steps: args.steps } : {}),
     ...(args.sparsities ? { sparsities: args.sparsities } : {}),
     ...(args.draws !== undefined ? { randomDraws: args.draws } : {}),
-    universalMode: args.universal,
     nemo: { ...base.nemo, enabled: args.nemo },
     ...(args.quick
       ? {

@@ -4,7 +4,8 @@ import { z } from 'zod';
 const indexSchema = z.object({
   default: z.string(),
   models: z
-    .array(z.object({ id: z.string(), path: z.string(), label: z.string() }))
+    // of: the base model an unlearning variant was made from (its family in the lab's comparisons)
+    .array(z.object({ id: z.string(), path: z.string(), label: z.string(), of: z.string().optional() }))
     .min(1, 'lists no models'),
 });
 
@@ -21,6 +22,13 @@ export function parseModelIndex(json: unknown): { ok: true; index: ModelIndex } 
     return { ok: false, problem: `the default model "${parsed.data.default}" is not in the list` };
   }
   return { ok: true, index: parsed.data };
+}
+
+/** A model's family: its base (the model itself unless it is a variant) first, then the base's variants. */
+export function familyOf(models: readonly ModelEntry[], model: ModelEntry): ModelEntry[] {
+  const baseId = model.of ?? model.id;
+  const base = models.find((m) => m.id === baseId);
+  return [...(base ? [base] : []), ...models.filter((m) => m.of === baseId && m.id !== baseId)];
 }
 
 /** The requested model if the index has it, else the default. */

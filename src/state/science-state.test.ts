@@ -10,12 +10,22 @@ const parsed = parseManifest(JSON.parse(readFileSync(join(import.meta.dirname, '
 if (!parsed.ok) throw new Error(parsed.problems.join('; '));
 const manifest = parsed.manifest;
 
-async function ready() {
+const FAMILY = {
+  default: 'm',
+  models: [
+    { id: 'm', path: 'm', label: 'M' },
+    { id: 'other', path: 'other', label: 'Other' },
+    { id: 'm-fmn', path: 'm-fmn', label: 'M, Forget-Me-Not', of: 'm' },
+    { id: 'm-duge-stage-1', path: 'm-duge-stage-1', label: 'M, DUGE 1', of: 'm' },
+  ],
+};
+
+async function ready(index: unknown = { default: 'm', models: [{ id: 'm', path: 'm', label: 'M' }] }) {
   const sent: WorkerRequest[] = [];
   const store = createLabStore({
     send: (r) => sent.push(r),
     analyze: () => undefined,
-    fetchJson: async () => ({ default: 'm', models: [{ id: 'm', path: 'm', label: 'M' }] }),
+    fetchJson: async () => index,
     pageUrl: 'http://127.0.0.1:5173/',
     backendPreference: 'auto',
     requestedModel: null,
@@ -28,6 +38,7 @@ async function ready() {
 
 const universal: UniversalScores = {
   mode: 'activation',
+  units: 'neurons',
   mask: 'cross_attn_value_mask',
   scores: Array.from({ length: 80 }, (_, j) => j),
   poolSize: 3,
@@ -70,4 +81,51 @@ test('a failed or cancelled job frees the lab and says why', async () => {
   store.getState().applyEvent({ type: 'error', id, request: 'science', kind: 'cancelled', message: 'The study job was cancelled.' });
   expect(store.getState().science.running).toBeNull();
   expect(store.getState().notices.at(-1)).toMatchObject({ level: 'info', message: 'The study job was cancelled.' });
+});
+
+test('the universal unit kind: heads by default, neurons on request (slider reset, stale result dropped)', async () => {
+  const { store, sent } = await ready();
+  const s = () => store.getState();
+  expect(s().science).toMatchObject({ unitKind: 'heads', sparsity: 0.3 });
+  s().runScience('universal');
+  expect(sent.at(-1)).toMatchObject({ job: 'universal', params: { units: 'heads', mode: 'ablation' } });
+  s().applyEvent({ type: 'science-result', id: sent.at(-1)!.id, outcome: { job: 'universal', result: universal }, cached: false, ms: 5 });
+  s().setUnitKind('neurons');
+  expect(s().science).toMatchObject({ unitKind: 'neurons', sparsity: 0.05 });
+  expect(s().science.results.universal).toBeUndefined();
+  s().runScience('universal');
+  expect(sent.at(-1)).toMatchObject({ job: 'universal', params: { units: 'neurons', mode: 'activation' } });
+});
+
+test('variants: the family of the loaded model side by side and in one table; a shipped preset replaces the masks', async () => {
+  const { store, sent } = await ready(FAMILY);
+  const s = () => store.getState();
+  s().setMasks({ cross_attn_head_mask: [1, 2] });
+  s().compareVariants();
+  const req = sent.at(-1)!;
+  if (req.type !== 'science' || req.job !== 'variants') throw new Error('not a variants job');
+  expect(req.params.models).toEqual([
+    { id: 'm', url: 'http://127.0.0.1:5173/models/m/' },
+    { id: 'm-fmn', url: 'http://127.0.0.1:5173/models/m-fmn/' },
+    { id: 'm-duge-stage-1', url: 'http://127.0.0.1:5173/models/m-duge-stage-1/' },
+  ]);
+  expect(req.params.masks.cross_attn_head_mask).toEqual([1, 2]);
+  s().applyEvent({ type: 'science-result', id: req.id, outcome: { job: 'variants', result: { prompt: '', seed: 7, masked: true, cells: [] } }, cached: false, ms: 1 });
+
+  s().runVariantTable();
+  const table = sent.at(-1)!;
+  if (table.type !== 'science' || table.job !== 'variant-table') throw new Error('not a table job');
+  expect(table.params.base.id).toBe('m');
+  expect(table.params.models.map((m) => m.id)).toEqual(['m-fmn', 'm-duge-stage-1']);
+  expect(table.params.masks).toEqual([{ id: 'lab-mask', label: "the lab's mask (2 units)", units: expect.objectContaining({ cross_attn_head_mask: [1, 2] }) }]);
+  s().applyEvent({ type: 'error', id: table.id, request: 'science', kind: 'cancelled', message: 'cancelled' });
+
+  s().applyShippedPreset('uniforget-beta2');
+  const preset = sent.at(-1)!;
+  expect(preset).toMatchObject({ type: 'science', job: 'preset', params: { id: 'uniforget-beta2' } });
+  const result = { id: 'uniforget-beta2', method: 'uniforget', label: 'UniForget, beta 2', beta: 2, masks: { ff_neuron_mask: [3, 4] }, fractionPruned: 0.01, of: 'm' };
+  s().applyEvent({ type: 'science-result', id: preset.id, outcome: { job: 'preset', result }, cached: false, ms: 1 });
+  expect(s().masks.ff_neuron_mask).toEqual([3, 4]);
+  expect(s().masks.cross_attn_head_mask).toEqual([]); // replaced, not merged
+  expect(sent.at(-1)).toMatchObject({ type: 'generate' });
 });

@@ -4,7 +4,7 @@
  * (head-grid scores, masks, the "Memorization removed" preset). The store wires them.
  */
 import type { Manifest } from '../core/manifest';
-import { type AblationAttribution, type UniversalScores, universalUnits } from '../core/science';
+import { type AblationAttribution, type AblationUnits, type UniversalScores, DEFAULT_UNIVERSAL, defaultSparsity, universalUnits } from '../core/science';
 import type { ScienceJob, ScienceResultMap } from '../workers/science';
 import type { PruningPreset, UnitScores } from './analysis-state';
 
@@ -23,14 +23,13 @@ export interface ScienceData {
   results: Partial<ScienceResultMap>;
   /** per job: whether its latest result came from the cache, and how long it took */
   meta: Partial<Record<ScienceJob, { cached: boolean; ms: number }>>;
-  /** the universal mask's share of value neurons (the slider) */
+  /** what the universal mask prunes (the select): cross-attention heads or value neurons */
+  unitKind: AblationUnits;
+  /** the universal mask's share of its units (the slider) */
   sparsity: number;
 }
 
-/** The universal mask's default sparsity: the preset and the slider's start. */
-export const DEFAULT_SPARSITY = 0.05;
-
-export const emptyScience = (): ScienceData => ({ running: null, results: {}, meta: {}, sparsity: DEFAULT_SPARSITY });
+export const emptyScience = (): ScienceData => ({ running: null, results: {}, meta: {}, unitKind: DEFAULT_UNIVERSAL.units, sparsity: defaultSparsity(DEFAULT_UNIVERSAL.units) });
 
 export const ATTRIBUTION_LABEL = 'ablation attribution: Wen-score drop, memorized − neutral';
 
@@ -46,11 +45,12 @@ export function universalMasks(u: UniversalScores, sparsity: number): Record<str
   return { [u.mask]: universalUnits(u.scores, sparsity) };
 }
 
-/** "Memorization removed": the first memorized caption with the universal mask at the default sparsity. */
+/** "Memorization removed": the first memorized caption with the universal mask at its kind's default sparsity. */
 export function memorizationRemovedPreset(manifest: Manifest, u: UniversalScores): PruningPreset | null {
   const prompt = manifest.memorized[0]?.caption;
   if (!prompt) return null;
-  return { label: `Memorization removed (universal ${Math.round(DEFAULT_SPARSITY * 100)}%)`, prompt, masks: universalMasks(u, DEFAULT_SPARSITY) };
+  const sparsity = defaultSparsity(u.units);
+  return { label: `Memorization removed (universal ${Math.round(sparsity * 100)}% of ${u.units})`, prompt, masks: universalMasks(u, sparsity) };
 }
 
 /** What a finished job changes besides its own result (attribution: the grid's scores; universal: the preset). */

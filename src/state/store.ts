@@ -23,9 +23,10 @@ import {
 } from './analysis-state';
 import { reduceEvent } from './events';
 import { cleanMasks, defaultToken, sanitizePrompt, topK, variantsFor } from './experiment-state';
-import { parseModelIndex, pickModel, type ModelEntry } from './model-index';
+import { familyOf, parseModelIndex, pickModel, type ModelEntry } from './model-index';
+import { type AblationUnits, defaultSparsity } from '../core/science';
 import { emptyScience, sideEffectsOf, universalMasks, type ScienceData } from './science-state';
-import { defaultScienceParams, type ScienceJob, type ScienceRequest } from '../workers/science';
+import { defaultScienceParams, type DefaultJob, type ModelRef, type ScienceJob, type ScienceRequest, variantTableParams } from '../workers/science';
 
 export type Status = 'starting' | 'loading' | 'ready' | 'generating' | 'failed';
 
@@ -156,12 +157,20 @@ export interface LabActions {
   setPruningPreset(preset: PruningPreset | null): void;
   runSeedGrid(count: number): void;
   /** run a science job with the model's default params (detect and nemo: on the current prompt) */
-  runScience(job: ScienceJob): void;
+  runScience(job: DefaultJob): void;
+  /** load a mask preset the model ships (UniForget) and apply it as the experiment's masks */
+  applyShippedPreset(id: string): void;
+  /** the prompt, seed and masks on the base and every unlearning variant, side by side */
+  compareVariants(): void;
+  /** the evaluation across the base and its variants (no mask, shipped presets, the lab's mask) */
+  runVariantTable(): void;
   cancelScience(): void;
   setSparsity(sparsity: number): void;
+  /** what the universal mask prunes; resets the slider to that kind's default */
+  setUnitKind(kind: AblationUnits): void;
   /** set the value-neuron mask to NeMo's neurons for its prompt (and that prompt) and re-run */
   applyNemoMask(): void;
-  /** set the value-neuron mask to the universal mask at the slider's sparsity and re-run */
+  /** set the universal mask (heads or value neurons) at the slider's sparsity and re-run */
   applyUniversalMask(): void;
   applyEvent(event: WorkerEvent): void;
   applyAnalysis(event: AnalysisEvent): void;
@@ -271,6 +280,24 @@ export function createLabStore(deps: LabDeps): LabStore {
     }
 
     /** A worker event for the running science job; true when it was one. */
+    /** The directory URL of a listed model (as the worker loads it). */
+    function refOf(m: ModelEntry): ModelRef {
+      return { id: m.id, url: modelUrlOf({ ...get(), model: m }, deps) };
+    }
+
+    /** Sends a science job unless the model is not ready or another job runs. */
+    function startScience(request: ScienceRequest): void {
+      const s = get();
+      if (!s.manifest || (s.status !== 'ready' && s.status !== 'generating')) return;
+      if (s.science.running) {
+        s.notify('info', 'Another science job is running: cancel it first.');
+        return;
+      }
+      const id = nextId++;
+      set({ science: { ...s.science, running: { id, job: request.job, stage: 'waiting for the model', done: 0, total: 1 } } });
+      deps.send({ type: 'science', id, ...request } as { type: 'science'; id: number } & ScienceRequest);
+    }
+
     function scienceEvent(event: WorkerEvent): boolean {
       const sc = get().science;
       const run = sc.running;
@@ -285,6 +312,11 @@ export function createLabStore(deps: LabDeps): LabStore {
           science: { ...sc, running: null, results: { ...sc.results, [outcome.job]: outcome.result }, meta: { ...sc.meta, [outcome.job]: { cached: event.cached, ms: event.ms } } },
           ...(m ? sideEffectsOf(m, outcome) : {}),
         });
+        if (outcome.job === 'preset' && m) {
+          // a shipped preset replaces the experiment's masks (it names every unit it prunes)
+          set({ masks: cleanMasks(m, outcome.result.masks) });
+          if (get().status === 'ready' || get().status === 'generating') get().generate();
+        }
       } else {
         set({ science: { ...sc, running: null } });
         get().notify(event.kind === 'cancelled' ? 'info' : 'error', event.message);
@@ -487,16 +519,28 @@ export function createLabStore(deps: LabDeps): LabStore {
 
       runScience(job) {
         const s = get();
-        if (!s.manifest || (s.status !== 'ready' && s.status !== 'generating')) return;
-        if (s.science.running) {
-          s.notify('info', 'Another science job is running: cancel it first.');
-          return;
-        }
-        const prompt = s.prompt.trim();
-        const all = defaultScienceParams(s.manifest, prompt);
-        const id = nextId++;
-        set({ science: { ...s.science, running: { id, job, stage: 'waiting for the model', done: 0, total: 1 } } });
-        deps.send({ type: 'science', id, job, params: all[job] } as { type: 'science'; id: number } & ScienceRequest);
+        if (!s.manifest) return;
+        startScience({ job, params: defaultScienceParams(s.manifest, s.prompt.trim(), s.science.unitKind)[job] } as ScienceRequest);
+      },
+
+      applyShippedPreset(id) {
+        startScience({ job: 'preset', params: { id } });
+      },
+
+      compareVariants() {
+        const s = get();
+        if (!s.model) return;
+        const models = familyOf(s.models, s.model).map((m) => refOf(m));
+        startScience({ job: 'variants', params: { models, prompt: s.prompt.trim(), seed: s.seed, steps: s.steps, guidance: s.guidance, masks: s.masks } });
+      },
+
+      runVariantTable() {
+        const s = get();
+        if (!s.model || !s.manifest) return;
+        const [base, ...variants] = familyOf(s.models, s.model);
+        if (!base) return;
+        const masks = prunedCount(s.masks) > 0 ? [{ id: 'lab-mask', label: `the lab's mask (${prunedCount(s.masks)} units)`, units: s.masks }] : [];
+        startScience({ job: 'variant-table', params: variantTableParams(s.manifest, refOf(base), variants.map(refOf), masks) });
       },
 
       cancelScience() {
@@ -505,6 +549,14 @@ export function createLabStore(deps: LabDeps): LabStore {
       },
 
       setSparsity: (sparsity) => set({ science: { ...get().science, sparsity: clamp(Number.isFinite(sparsity) ? sparsity : 0, 0, 1) } }),
+
+      setUnitKind(unitKind) {
+        const science = get().science;
+        if (unitKind === science.unitKind) return;
+        // a universal result of the other kind would no longer match the select: drop it
+        const { universal: _dropped, ...results } = science.results;
+        set({ science: { ...science, unitKind, sparsity: defaultSparsity(unitKind), results } });
+      },
 
       applyNemoMask() {
         const s = get();

@@ -17,6 +17,7 @@ import { ComparisonSection } from './lab/ComparisonSection';
 import { PruningPanel } from './lab/PruningPanel';
 import { SeedGridPanel } from './lab/SeedGridPanel';
 import { SciencePanel } from './science/SciencePanel';
+import { VariantsPanel } from './lab/VariantsPanel';
 import { useLab } from './StoreContext';
 
 function ModelName() {
@@ -63,6 +64,9 @@ export function App() {
           </ErrorBoundary>
           <ErrorBoundary>
             <SciencePanel />
+          </ErrorBoundary>
+          <ErrorBoundary>
+            <VariantsPanel />
           </ErrorBoundary>
           <ErrorBoundary>
             <AttentionPanel />

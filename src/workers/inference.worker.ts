@@ -9,7 +9,9 @@
  */
 import type { MaskSet } from '../core/masks';
 import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
-import { isAbortError, memoryCache } from '../core/science';
+import type { Manifest } from '../core/manifest';
+import type { ModelRunner } from '../core/pipeline';
+import { isAbortError, memoryCache, type Progress } from '../core/science';
 import { fetchVerified } from '../gpu/download';
 import { benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
@@ -33,6 +35,12 @@ let modelUrl = '';
 /** Science results per experiment (keys name the model id@version), for the worker's lifetime. */
 const scienceCache = memoryCache();
 let train: Promise<TrainIndex> | null = null;
+/**
+ * Other models a science job opened (unlearning variants, the base of a loaded variant), by URL:
+ * loaded on first use, kept until the next 'load' so a second comparison starts at once. Each is
+ * a few MB of int8 weights and two small sessions.
+ */
+const extraModels = new Map<string, Promise<LoadedModel>>();
 
 class Busy extends Error {}
 
@@ -68,6 +76,7 @@ async function load(id: number, url: string, backend: 'auto' | 'wasm' | 'webgpu'
   const previous = model;
   model = null;
   await previous?.runner.release();
+  await releaseExtraModels();
   const loaded = await loadModel(url, backend, progressEmitter(id));
   model = loaded;
   emit({
@@ -112,6 +121,34 @@ async function startGeneration(id: number, params: GenerateParams, variants: Mas
   }
 }
 
+async function releaseExtraModels(): Promise<void> {
+  const all = [...extraModels.values()];
+  extraModels.clear();
+  await Promise.all(all.map((p) => p.then((m) => m.runner.release()).catch(() => undefined)));
+}
+
+/** Opens another model for a science job on the loaded model's backend, with its download progress as the job's. */
+function openModel(url: string, onProgress: (p: Progress) => void): Promise<{ manifest: Manifest; runner: ModelRunner }> {
+  if (model && url === modelUrl) return Promise.resolve(model);
+  let pending = extraModels.get(url);
+  if (!pending) {
+    const name = url.replace(/\/$/, '').split('/').pop() ?? url;
+    const backend = model?.backend.backend === 'webgpu' ? 'webgpu' : 'wasm';
+    pending = loadModel(url, backend, (phase, label, loaded, total) =>
+      onProgress({ stage: phase === 'download' ? `download ${name}: ${label}` : `open ${name}`, done: loaded, total: Math.max(total, 1) }),
+    );
+    extraModels.set(url, pending);
+    pending.catch(() => extraModels.delete(url)); // a failed download may be retried
+  }
+  return pending;
+}
+
+/** A JSON file a manifest lists, checked against its size and hash (and cached like model files). */
+async function fetchJson(baseUrl: string, entry: { path: string; bytes: number; sha256: string }): Promise<unknown> {
+  const file = await fetchVerified(baseUrl, entry, () => undefined);
+  return JSON.parse(new TextDecoder().decode(file.bytes));
+}
+
 /** The training images for the evaluation's replication scores, fetched once per model. */
 function trainIndex(): Promise<TrainIndex> {
   const m = model;
@@ -146,7 +183,7 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
       await previous?.done.catch(() => undefined);
       await loading;
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
-      const env = { runner: model.runner, manifest: model.manifest, cache: scienceCache, train: trainIndex };
+      const env = { runner: model.runner, manifest: model.manifest, cache: scienceCache, train: trainIndex, openModel, fetchJson, modelUrl };
       const { outcome, cached } = await runScienceJob(env, request, controller.signal, (p) => {
         // Throttled: a batched job reports per model call, and the UI needs a few updates a second.
         const now = performance.now();

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryCache } from '../core/science';
 import { type NodeModel, loadNodeModel } from '../node/runner';
-import { attributionScores, DEFAULT_SPARSITY, memorizationRemovedPreset, universalMasks } from '../state/science-state';
+import { defaultSparsity } from '../core/science/universal';
+import { attributionScores, memorizationRemovedPreset, universalMasks } from '../state/science-state';
 import { defaultScienceParams, isSmokeModel, runScienceJob } from './science';
 
 const DIR = 'public/models/fixture-random';
@@ -40,11 +41,19 @@ describe('science jobs in the worker (fixture, smoke sizes)', () => {
     const p = defaultScienceParams(e.manifest, '');
     const { outcome } = await runScienceJob(e, { job: 'universal', params: p.universal }, new AbortController().signal, () => undefined);
     if (outcome.job !== 'universal') throw new Error('wrong job');
+    // the default universal mask prunes cross-attention heads (5 layers x 4 on the fixture)
+    expect(outcome.result.mask).toBe('cross_attn_head_mask');
     const masks = universalMasks(outcome.result, 0.2);
-    expect(masks[outcome.result.mask]).toHaveLength(Math.round(0.2 * 5 * 16));
+    expect(masks[outcome.result.mask]).toHaveLength(Math.round(0.2 * 5 * 4));
     const preset = memorizationRemovedPreset(e.manifest, outcome.result)!;
     expect(preset.prompt).toBe(e.manifest.memorized[0].caption);
-    expect(preset.masks[outcome.result.mask]).toHaveLength(Math.round(DEFAULT_SPARSITY * 80));
+    expect(preset.masks[outcome.result.mask]).toHaveLength(Math.round(defaultSparsity('heads') * 20));
+    expect(preset.label).toBe(`Memorization removed (universal ${Math.round(defaultSparsity('heads') * 100)}% of heads)`);
+    // value neurons on request
+    const neurons = await runScienceJob(e, { job: 'universal', params: defaultScienceParams(e.manifest, '', 'neurons').universal }, new AbortController().signal, () => undefined);
+    if (neurons.outcome.job !== 'universal') throw new Error('wrong job');
+    expect(neurons.outcome.result).toMatchObject({ units: 'neurons', mode: 'activation', mask: 'cross_attn_value_mask' });
+    expect(universalMasks(neurons.outcome.result, 0.1)[neurons.outcome.result.mask]).toHaveLength(8);
     const heads = await runScienceJob(e, { job: 'attribution', params: p.attribution }, new AbortController().signal, () => undefined);
     if (heads.outcome.job !== 'attribution') throw new Error('wrong job');
     const scores = attributionScores(heads.outcome.result);

@@ -7,7 +7,11 @@
  * resolve as microtasks, and without a yield a Cancel message would wait for the whole job.
  */
 import type { Manifest } from '../core/manifest';
-import type { TrainIndex } from '../core/metrics/replication';
+import { nearestTrainingImage, type ReplicationScore, type TrainIndex } from '../core/metrics/replication';
+import { maskSetOfUnits, runVariantTable, type VariantMask, type VariantReport, type VariantTableOptions } from '../core/science/variants';
+import { type MaskPreset, parseMaskPreset } from '../core/presets';
+import { allOnes } from '../core/masks';
+import { describeTrainingImage } from './analysis';
 import type { ModelRunner } from '../core/pipeline';
 import {
   type AblationAttribution,
@@ -19,7 +23,11 @@ import {
   type NemoLocalization,
   type Progress,
   type PromptDetection,
-  type UniversalMode,
+  type AblationUnits,
+  type UniversalMethod,
+  DEFAULT_UNIVERSAL,
+  defaultSparsities,
+  methodFor,
   type UniversalScores,
   ablationAttribution,
   cached,
@@ -33,9 +41,22 @@ import {
   runEvaluation,
   universalScores,
 } from '../core/science';
+import { encodePrompts, sampleRows } from '../core/science/batch';
 import { yieldToEventLoop } from './yield';
 
-export type ScienceJob = 'detect' | 'study' | 'attribution' | 'nemo' | 'universal' | 'evaluate';
+export type ScienceJob = 'detect' | 'study' | 'attribution' | 'nemo' | 'universal' | 'evaluate' | 'preset' | 'variants' | 'variant-table';
+
+/** A model of the lab's list by id and the URL of its directory (ends with /). */
+export interface ModelRef {
+  id: string;
+  url: string;
+}
+
+/** One model's images in a side-by-side comparison: unmasked, and with the experiment's masks if any. */
+export interface VariantCell {
+  model: string;
+  images: { masked: boolean; image: Float32Array; nearest: ReplicationScore; nearestLabel: string }[];
+}
 
 export interface ScienceParamsMap {
   detect: { prompts: string[]; detection: DetectionOptions };
@@ -44,8 +65,14 @@ export interface ScienceParamsMap {
   attribution: { memorizedLimit: number; neutralLimit: number; seeds: number[]; steps: number; k: number; guidance: number };
   /** neutralLimit: reference prompts for NeMo's statistics (the reference half of the first n neutral prompts) */
   nemo: { prompt: string; neutralLimit: number; seeds: number[]; maxEvaluations: number };
-  universal: { mode: UniversalMode; detection: DetectionOptions; neutralLimit: number };
+  universal: UniversalMethod & { detection: DetectionOptions; neutralLimit: number };
   evaluate: { options: EvaluationOptions };
+  /** a mask preset the loaded model's manifest lists (UniForget) */
+  preset: { id: string };
+  /** the same prompt, seed and masks on several models (the base and its unlearning variants) */
+  variants: { models: ModelRef[]; prompt: string; seed: number; steps: number; guidance: number; masks: Record<string, number[]> };
+  /** the evaluation across variants: base first; masks: none, the base's presets, and `masks` */
+  'variant-table': { base: ModelRef; models: ModelRef[]; masks: VariantMask[]; presets: boolean } & Omit<VariantTableOptions, 'masks'>;
 }
 
 export interface ScienceResultMap {
@@ -55,6 +82,9 @@ export interface ScienceResultMap {
   nemo: NemoLocalization;
   universal: UniversalScores;
   evaluate: EvaluationReport;
+  preset: MaskPreset;
+  variants: { prompt: string; seed: number; masked: boolean; cells: VariantCell[] };
+  'variant-table': VariantReport;
 }
 
 /** A job with its params, discriminated by `job`. */
@@ -62,7 +92,26 @@ export type ScienceRequest = { [J in ScienceJob]: { job: J; params: ScienceParam
 /** A job's result, discriminated by `job`. */
 export type ScienceOutcome = { [J in ScienceJob]: { job: J; result: ScienceResultMap[J] } }[ScienceJob];
 
-export type ScienceParams = { [J in ScienceJob]: ScienceParamsMap[J] };
+/** The jobs the panel's buttons start with the model's default params (the others need the lab's context). */
+export type DefaultJob = Exclude<ScienceJob, 'preset' | 'variants' | 'variant-table'>;
+export type ScienceParams = { [J in DefaultJob]: ScienceParamsMap[J] };
+
+/** The lab's variant table: small enough for WASM in a tab (one seed, 10 steps, 16 utility prompts). */
+export function variantTableParams(manifest: Manifest, base: ModelRef, models: ModelRef[], masks: VariantMask[]): ScienceParamsMap['variant-table'] {
+  const smoke = isSmokeModel(manifest);
+  return {
+    base,
+    models,
+    masks,
+    presets: true,
+    seeds: smoke ? [1] : [1, 2],
+    utilitySeeds: [101],
+    steps: smoke ? 2 : 10,
+    guidance: manifest.defaults.guidance,
+    calibrationQuantile: 0.01,
+    neutralLimit: smoke ? 8 : 32,
+  };
+}
 
 /**
  * A model that was never trained (the random-weight fixture) gets smoke-test sizes: its numbers
@@ -74,7 +123,7 @@ export function isSmokeModel(manifest: Manifest): boolean {
 }
 
 /** Default params of every job for a model (detect and nemo: the prompt is filled in by the caller). */
-export function defaultScienceParams(manifest: Manifest, prompt: string): ScienceParams {
+export function defaultScienceParams(manifest: Manifest, prompt: string, units: AblationUnits = DEFAULT_UNIVERSAL.units): ScienceParams {
   const smoke = isSmokeModel(manifest);
   const guidance = manifest.defaults.guidance;
   const steps = smoke ? 2 : manifest.defaults.steps;
@@ -87,12 +136,13 @@ export function defaultScienceParams(manifest: Manifest, prompt: string): Scienc
     study: { detection, neutralLimit, heldOutTemplates: false },
     attribution: { memorizedLimit: smoke ? 4 : manifest.memorized.length, neutralLimit, seeds: smoke ? [1] : [1, 2], steps, k: detection.k, guidance },
     nemo: { prompt, neutralLimit, seeds: smoke ? [21, 22] : [21, 22, 23, 24], maxEvaluations: smoke ? 6 : 60 },
-    universal: { mode: 'activation', detection, neutralLimit },
+    universal: { ...methodFor(units), detection, neutralLimit },
     evaluate: {
       options: defaultEvaluationOptions(
         manifest,
         smoke
           ? {
+              universal: methodFor(units),
               seeds: [1, 2],
               utilitySeeds: [5],
               steps,
@@ -104,7 +154,7 @@ export function defaultScienceParams(manifest: Manifest, prompt: string): Scienc
               memorizedLimit: 4,
             }
           : // The lab's one-button run: the CLI's defaults minus NeMo (one search per caption is the slow part).
-            { nemo: { enabled: false, seeds: [21, 22, 23, 24], maxEvaluations: 60 } },
+            { universal: methodFor(units), sparsities: defaultSparsities(units), nemo: { enabled: false, seeds: [21, 22, 23, 24], maxEvaluations: 60 } },
       ),
     },
   };
@@ -128,6 +178,15 @@ export interface ScienceEnv {
   cache: ExperimentCache;
   /** the training images, for the evaluation's replication scores (loaded on first use) */
   train: () => Promise<TrainIndex>;
+  /**
+   * Another model by its directory URL (a variant, or the base of the loaded variant), loaded on
+   * first use with progress and kept; the loaded model itself when the URL is its own.
+   */
+  openModel?: (url: string, onProgress: (p: Progress) => void) => Promise<{ manifest: Manifest; runner: ModelRunner }>;
+  /** A JSON file a model's manifest lists (presets), fetched and checked against its size and hash. */
+  fetchJson?: (modelUrl: string, entry: { path: string; bytes: number; sha256: string }) => Promise<unknown>;
+  /** the loaded model's directory URL */
+  modelUrl?: string;
 }
 
 /** Runs one job (or answers it from the cache); `cached` says which. */
@@ -189,7 +248,7 @@ export async function runScienceJob(
     case 'universal': {
       const p = request.params;
       const result = await memo('universal', p, () =>
-        universalScores(runner, manifest, { mode: p.mode, detection: p.detection, reference: neutralSplit(manifest, p.neutralLimit).reference }, ctx),
+        universalScores(runner, manifest, { units: p.units, mode: p.mode, detection: p.detection, reference: neutralSplit(manifest, p.neutralLimit).reference }, ctx),
       );
       return { outcome: { job: 'universal', result }, cached: !computed };
     }
@@ -199,5 +258,97 @@ export async function runScienceJob(
       const result = await memo('evaluate', p, async () => runEvaluation(runner, manifest, await env.train(), p.options, ctx, cache));
       return { outcome: { job: 'evaluate', result }, cached: !computed };
     }
+    case 'preset': {
+      const entry = manifest.presets?.find((e) => e.id === request.params.id);
+      if (!entry) throw new Error(`${manifest.id} ships no preset "${request.params.id}"`);
+      if (!env.fetchJson || !env.modelUrl) throw new Error('this lab cannot fetch model files');
+      const result = parseMaskPreset(await env.fetchJson(env.modelUrl, entry), manifest);
+      return { outcome: { job: 'preset', result }, cached: false };
+    }
+    case 'variants': {
+      const p = request.params;
+      const result = await memo('variants', p, () => compareVariants(env, p, signal, onProgress));
+      return { outcome: { job: 'variants', result }, cached: !computed };
+    }
+    case 'variant-table': {
+      const p = request.params;
+      const result = await memo('variant-table', p, () => variantTable(env, p, signal, onProgress));
+      return { outcome: { job: 'variant-table', result }, cached: !computed };
+    }
   }
 }
+
+function opener(env: ScienceEnv) {
+  if (!env.openModel) throw new Error('this lab cannot open a second model');
+  return env.openModel;
+}
+
+/** Each model in turn: the prompt with and (if any are set) without the masks, same seed, images scored against the training set. */
+async function compareVariants(
+  env: ScienceEnv,
+  p: ScienceParamsMap['variants'],
+  signal: AbortSignal,
+  onProgress: (p: Progress) => void,
+): Promise<ScienceResultMap['variants']> {
+  const open = opener(env);
+  const train = await env.train();
+  const masked = Object.values(p.masks).some((u) => u.length > 0);
+  const cells: VariantCell[] = [];
+  for (const ref of p.models) {
+    const { manifest, runner: raw } = await open(ref.url, onProgress);
+    const runner = yieldingRunner(raw, signal);
+    const sets = masked ? [allOnes(manifest), maskSetOfUnits(manifest, p.masks)] : [allOnes(manifest)];
+    const emb = await encodePrompts(runner, manifest, [p.prompt], { signal });
+    const out = await sampleRows(
+      runner,
+      manifest,
+      emb,
+      sets,
+      sets.map((_, k) => ({ prompt: 0, seed: p.seed, maskSet: k })),
+      { steps: p.steps, guidance: p.guidance, keepImages: true, stage: `generate ${ref.id}` },
+      { signal, onProgress },
+    );
+    cells.push({
+      model: ref.id,
+      images: out.images!.map((image, k) => {
+        const nearest = nearestTrainingImage(image, train);
+        return { masked: k === 1, image, nearest, nearestLabel: describeTrainingImage(manifest, nearest) };
+      }),
+    });
+  }
+  return { prompt: p.prompt, seed: p.seed, masked, cells };
+}
+
+/** The variant table in the lab: models opened lazily as the table reaches them. */
+async function variantTable(
+  env: ScienceEnv,
+  p: ScienceParamsMap['variant-table'],
+  signal: AbortSignal,
+  onProgress: (p: Progress) => void,
+): Promise<VariantReport> {
+  const open = opener(env);
+  const { base, models, masks, presets, ...options } = p;
+  const baseModel = await open(base.url, onProgress);
+  const shipped: VariantMask[] = [];
+  if (presets) {
+    if (!env.fetchJson) throw new Error('this lab cannot fetch model files');
+    for (const entry of baseModel.manifest.presets ?? []) {
+      const preset = parseMaskPreset(await env.fetchJson(base.url, entry), baseModel.manifest);
+      shipped.push({ id: preset.id, label: preset.label, units: preset.masks });
+    }
+  }
+  const refs = [base, ...models.filter((m) => m.url !== base.url)];
+  // Opening a model to read its manifest keeps it in the worker, so the table's load() later is free.
+  const opened: { r: ModelRef; manifest: Manifest }[] = [];
+  for (const r of refs) opened.push({ r, manifest: r === base ? baseModel.manifest : (await open(r.url, onProgress)).manifest });
+  return runVariantTable(
+    opened.map(({ r, manifest }) => ({
+      manifest,
+      load: async () => ({ runner: yieldingRunner((await open(r.url, onProgress)).runner, signal) }),
+    })),
+    await env.train(),
+    { ...options, masks: [...shipped, ...masks] },
+    { signal, onProgress },
+  );
+}
+

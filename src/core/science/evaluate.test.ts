@@ -45,12 +45,18 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
     expect(none.utility.imageChange).toBe(0);
     expect(none.replication.total).toBe(4 * 2);
     const uni = report.conditions.find((c) => c.id === 'universal@0.2')!;
-    expect(uni.pruned).toBe(Math.round(0.2 * 5 * 16));
+    // the default universal mask prunes cross-attention heads (5 layers x 4 on the fixture); NeMo prunes value neurons
+    expect(uni.mask).toBe('cross_attn_head_mask');
+    expect(uni.pruned).toBe(Math.round(0.2 * 5 * 4));
+    expect(uni.prunedFraction).toBeCloseTo(0.2);
+    expect(report.conditions.find((c) => c.id === 'nemo')!.mask).toBe('cross_attn_value_mask');
+    expect(report.universal).toMatchObject({ units: 'heads', mode: 'ablation', mask: 'cross_attn_head_mask' });
     expect(uni.units).toHaveLength(uni.pruned);
     expect(uni.utility.imageChange).toBeGreaterThan(0);
     const random = report.conditions.find((c) => c.id === 'random@0.2')!;
     expect(random.draws).toHaveLength(2);
     expect(random.pruned).toBe(uni.pruned);
+    expect(random.mask).toBe(uni.mask);
     expect(report.detection.rocs.map((r) => r.key)).toContain('wen');
     expect(report.nemo!.prompts).toHaveLength(4);
     expect(report.calibration.neutralSamples).toBe(4); // 8 neutral prompts, half for evaluation, 1 seed
@@ -64,6 +70,16 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
     const again = await runEvaluation(model.runner, model.manifest, train, options, {}, cache);
     expect(cache.size()).toBe(keys);
     expect(again.conditions.map((c) => c.replication.rate)).toEqual(report.conditions.map((c) => c.replication.rate));
+  });
+
+  it('prunes value neurons when asked (activation scoring), with random neurons as the control', async () => {
+    const options = { ...fastOptions(model), universal: { units: 'neurons', mode: 'activation' } as const, nemo: { enabled: false, seeds: [], maxEvaluations: 0 } };
+    const report = await runEvaluation(model.runner, model.manifest, train, options);
+    const uni = report.conditions.find((c) => c.id === 'universal@0.2')!;
+    expect(uni.mask).toBe('cross_attn_value_mask');
+    expect(uni.pruned).toBe(Math.round(0.2 * 5 * 16));
+    expect(report.conditions.find((c) => c.id === 'random@0.2')!.mask).toBe('cross_attn_value_mask');
+    await expect(runEvaluation(model.runner, model.manifest, train, { ...options, universal: { units: 'heads', mode: 'activation' } })).rejects.toThrow(/heads are scored by ablation only/);
   });
 
   it('stops with an AbortError when cancelled mid-run', async () => {
@@ -81,6 +97,7 @@ function condition(kind: ConditionResult['kind'], sparsity: number | null, rate:
     id: `${kind}@${sparsity}`,
     kind,
     sparsity,
+    mask: 'cross_attn_head_mask',
     pruned: 0,
     prunedFraction: 0,
     replication: { rate, ownImageRate: rate, count: 0, total: 10, meanTiledL2: 0 },

@@ -6,9 +6,10 @@
  *                unpruned model's neutral generations (at most `calibrationQuantile` of them pass)
  *   utility      evaluation-half neutral prompts x utility seeds: RMSE against the unpruned
  *                model's image (same prompt, same seed) and the scene-adherence rate
- *   conditions   none; NeMo (each memorized caption with its own mask, neutral prompts with the
- *                union of those masks: the cost of deploying them all); universal at each sparsity
- *                (Pareto); random value neurons of the same count, averaged over draws (control)
+ *   conditions   none; NeMo (each memorized caption with its own value-neuron mask, neutral
+ *                prompts with the union of those masks: the cost of deploying them all); universal
+ *                at each sparsity (Pareto); random units of the same kind and count, averaged over
+ *                draws (control)
  *
  * Every condition's generations go through one batched sampleRows run. The planted labels
  * (manifest.memorized) are read here, to score masks, and never by universal.ts, which builds them.
@@ -25,7 +26,18 @@ import type { RunContext } from './context';
 import type { DetectionOptions } from './detect';
 import { type NemoLocalization, localizeNemo, neutralReference } from './localize';
 import { type DetectionStudy, runDetectionStudy } from './study';
-import { type UniversalMode, type UniversalScores, neutralSplit, randomUnits, universalScores, universalUnits } from './universal';
+import {
+  type UniversalMethod,
+  type UniversalScores,
+  DEFAULT_UNIVERSAL,
+  checkUniversalMethod,
+  defaultSparsities,
+  neutralSplit,
+  randomUnits,
+  universalScores,
+  universalSpec,
+  universalUnits,
+} from './universal';
 import { VALUE_NEURON_KIND, maskSetPruning, maskSpecOfKind, unitCount } from './units';
 
 export interface EvaluationOptions {
@@ -35,7 +47,7 @@ export interface EvaluationOptions {
   utilitySeeds: number[];
   steps: number;
   guidance: number;
-  /** shares of all value neurons pruned by the universal mask */
+  /** shares of all units of the universal kind (heads or value neurons) pruned by the universal mask */
   sparsities: number[];
   /** random masks per sparsity */
   randomDraws: number;
@@ -43,7 +55,8 @@ export interface EvaluationOptions {
   calibrationQuantile: number;
   /** first-steps detection (study ROC, universal flagging) */
   detection: DetectionOptions;
-  universalMode: UniversalMode;
+  /** the universal mask's units and scoring */
+  universal: UniversalMethod;
   /** NeMo per memorized caption; off: no NeMo condition */
   nemo: { enabled: boolean; seeds: number[]; maxEvaluations: number };
   /** use only the first n neutral prompts (both halves come from these) */
@@ -77,14 +90,16 @@ export interface ConditionResult {
   id: string;
   kind: ConditionKind;
   sparsity: number | null;
-  /** value neurons pruned (NeMo: mean over captions; its neutral utility uses the union) */
+  /** the mask input pruned: value neurons for NeMo, the universal kind for universal and random */
+  mask: string;
+  /** units pruned (NeMo: mean over captions; its neutral utility uses the union) */
   pruned: number;
   prunedFraction: number;
   replication: ReplicationSummary;
   utility: UtilitySummary;
   /** random: one summary per draw (the condition's numbers are their means) */
   draws?: { replicationRate: number; adherence: number; imageChange: number }[];
-  /** universal: the pruned flat value-neuron indices */
+  /** universal: the pruned flat unit indices of `mask` */
   units?: number[];
 }
 
@@ -139,19 +154,20 @@ export interface EvaluationReport {
   timings: { totalMs: number; stagesMs: Record<string, number>; sampling: { unetCalls: number; unetRows: number; msPerCall: number; msPerRow: number } };
 }
 
-/** Defaults for a model: the manifest's steps and guidance, 4 seeds, the Pareto sparsities. */
+/** Defaults for a model: the manifest's steps and guidance, 4 seeds, the Pareto sparsities of the universal kind. */
 export function defaultEvaluationOptions(manifest: Manifest, over: Partial<EvaluationOptions> = {}): EvaluationOptions {
   const seeds = over.seeds ?? [1, 2, 3, 4];
+  const universal = over.universal ?? DEFAULT_UNIVERSAL;
   return {
     seeds,
     utilitySeeds: [101, 102],
     steps: manifest.defaults.steps,
     guidance: manifest.defaults.guidance,
-    sparsities: [0.01, 0.02, 0.05, 0.1, 0.2],
+    sparsities: defaultSparsities(universal.units),
     randomDraws: 3,
     calibrationQuantile: 0.01,
     detection: { seeds: [11, 12, 13, 14], steps: manifest.defaults.steps, k: 3, guidance: manifest.defaults.guidance },
-    universalMode: 'activation',
+    universal,
     nemo: { enabled: true, seeds: [21, 22, 23, 24], maxEvaluations: 60 },
     ...over,
   };
@@ -246,7 +262,9 @@ export async function runEvaluation(
     }
   };
   const model = { id: manifest.id, version: manifest.version };
-  const spec = maskSpecOfKind(manifest, VALUE_NEURON_KIND);
+  checkUniversalMethod(options.universal);
+  const valueSpec = maskSpecOfKind(manifest, VALUE_NEURON_KIND);
+  const spec = universalSpec(manifest, options.universal.units);
   const units = unitCount(spec);
   const split = neutralSplit(manifest, options.neutralLimit);
   const memorized = manifest.memorized.slice(0, options.memorizedLimit ?? manifest.memorized.length);
@@ -257,8 +275,8 @@ export async function runEvaluation(
     ),
   );
   const universal = await timed('universal scores', () =>
-    cached(cache, experimentKey(model, 'universal-scores', { d: options.detection, mode: options.universalMode, ref: split.reference }), () =>
-      universalScores(runner, manifest, { mode: options.universalMode, detection: options.detection, reference: split.reference }, ctx),
+    cached(cache, experimentKey(model, 'universal-scores', { d: options.detection, u: options.universal, ref: split.reference }), () =>
+      universalScores(runner, manifest, { ...options.universal, detection: options.detection, reference: split.reference }, ctx),
     ),
   );
 
@@ -284,12 +302,12 @@ export async function runEvaluation(
 
   // Mask sets and conditions.
   const maskSets: MaskSet[] = [allOnes(manifest)];
-  const addMask = (flat: number[]) => maskSets.push(maskSetPruning(manifest, spec, flat)) - 1;
+  const addMask = (flat: number[], of = spec) => maskSets.push(maskSetPruning(manifest, of, flat)) - 1;
   const plans: PlannedCondition[] = [{ id: 'none', kind: 'none', sparsity: null, memorizedMask: memorized.map(() => 0), neutralMask: 0, pruned: 0 }];
   if (nemo) {
-    const per = nemo.map((n) => addMask(n.search.refined));
+    const per = nemo.map((n) => addMask(n.search.refined, valueSpec));
     const union = [...new Set(nemo.flatMap((n) => n.search.refined))].sort((a, b) => a - b);
-    plans.push({ id: 'nemo', kind: 'nemo', sparsity: null, memorizedMask: per, neutralMask: addMask(union), pruned: mean(nemo.map((n) => n.search.refined.length)) });
+    plans.push({ id: 'nemo', kind: 'nemo', sparsity: null, memorizedMask: per, neutralMask: addMask(union, valueSpec), pruned: mean(nemo.map((n) => n.search.refined.length)) });
   }
   for (const s of options.sparsities) {
     const chosen = universalUnits(universal.scores, s);
@@ -353,7 +371,8 @@ export async function runEvaluation(
   const conditions: ConditionResult[] = [];
   plans.forEach((plan, c) => {
     if (plan.kind === 'random' && plan.draw! > 0) return; // folded into draw 0's entry below
-    const base = { id: plan.id, kind: plan.kind, sparsity: plan.sparsity, pruned: plan.pruned, prunedFraction: plan.pruned / units, ...measured[c] };
+    const of = plan.kind === 'nemo' ? valueSpec : spec;
+    const base = { id: plan.id, kind: plan.kind, sparsity: plan.sparsity, mask: of.name, pruned: plan.pruned, prunedFraction: plan.pruned / unitCount(of), ...measured[c] };
     if (plan.kind !== 'random') {
       conditions.push(plan.units ? { ...base, units: plan.units } : base);
       return;

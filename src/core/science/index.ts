@@ -8,3 +8,4 @@ export * from './universal';
 export * from './evaluate';
 export * from './cache';
 export * from './plot';
+export * from './variants';

@@ -93,18 +93,28 @@ describe('science on the fixture model (plumbing)', () => {
 
   it('scores value neurons for the universal mask from the unlabeled pool (activation mode), flagging by Wen against neutral prompts', async () => {
     const m = model.manifest;
-    const u = await universalScores(model.runner, m, { mode: 'activation', flagZ: -10, maxFlagged: 5, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 4) });
+    const u = await universalScores(model.runner, m, { units: 'neurons', mode: 'activation', flagZ: -10, maxFlagged: 5, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 4) });
     expect(u.scores).toHaveLength(80);
     expect(u.poolSize).toBe(trainingCaptionPool(m).length);
     expect(u.flagged).toHaveLength(5); // flagZ -10 flags everything; the cap keeps the 5 highest Wen scores
-    const none = await universalScores(model.runner, m, { mode: 'activation', flagZ: 1e9, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 4) });
+    const none = await universalScores(model.runner, m, { units: 'neurons', mode: 'activation', flagZ: 1e9, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 4) });
     expect(none.flagged).toEqual([]);
     expect(none.scores.every((s) => s === 0)).toBe(true);
   });
 
+  it('scores heads by the universal ablation score (flagged captions minus reference prompts); activation scoring is for neurons only', async () => {
+    const m = model.manifest;
+    const detection = { seeds: [1, 2], steps: 2, k: 1, guidance: 4 };
+    const heads = await universalScores(model.runner, m, { units: 'heads', mode: 'ablation', flagZ: -10, maxFlagged: 2, detection, reference: m.neutralPrompts.slice(0, 2) });
+    expect(heads).toMatchObject({ units: 'heads', mask: 'cross_attn_head_mask' });
+    expect(heads.scores).toHaveLength(5 * 4);
+    expect(heads.scores.some((s) => Math.abs(s) > 1e-6)).toBe(true);
+    await expect(universalScores(model.runner, m, { units: 'heads', mode: 'activation', detection, reference: m.neutralPrompts.slice(0, 2) })).rejects.toThrow(/ablation only/);
+  });
+
   it('scores value neurons by the universal ablation score in ablation mode (flagged captions minus reference prompts)', async () => {
     const m = model.manifest;
-    const u = await universalScores(model.runner, m, { mode: 'ablation', flagZ: -10, maxFlagged: 1, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 2) });
+    const u = await universalScores(model.runner, m, { units: 'neurons', mode: 'ablation', flagZ: -10, maxFlagged: 1, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 2) });
     expect(u.flagged).toHaveLength(1);
     expect(u.scores).toHaveLength(80);
     expect(u.scores.some((s) => Math.abs(s) > 1e-6)).toBe(true);

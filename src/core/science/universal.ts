@@ -1,6 +1,6 @@
 /**
- * Universal pruning: one mask of cross-attention value neurons for every prompt, built WITHOUT
- * knowing which prompts are memorized.
+ * Universal pruning: one mask (of cross-attention heads, or of cross-attention value neurons) for
+ * every prompt, built WITHOUT knowing which prompts are memorized.
  *
  * The rule (what the mask may see):
  *   1. A pool of training captions, the kind of list any model owner holds: the manifest's sample
@@ -11,13 +11,20 @@
  *      so the mask is never tuned on the prompts it is judged on).
  *   3. The detector decides, not the ground truth: a pool caption is "flagged" when its Wen score
  *      exceeds the reference neutral mean + `flagZ` standard deviations (default 3).
- *   4. Per value neuron, a score from flagged captions against the neutral reference, then the
- *      top `sparsity` share of all value neurons is pruned:
- *        'activation'  mean over flagged captions of NeMo's z-score |a_j - mu_j| / sigma_j (one UNet
- *                      call per 64 captions: the value output depends on the text only)
- *        'ablation'    the universal ablation score: Wen-score drop when the neuron alone is masked,
+ *   4. Per unit, a score from flagged captions against the neutral reference, then the top
+ *      `sparsity` share of all units of that kind is pruned:
+ *        'ablation'    the universal ablation score: Wen-score drop when the unit alone is masked,
  *                      over flagged captions minus over reference neutral prompts (one row per
- *                      neuron x prompt x seed: hundreds of UNet calls)
+ *                      unit x prompt x seed; for the 20 heads of the organism, a minute or two)
+ *        'activation'  value neurons only: mean over flagged captions of NeMo's z-score
+ *                      |a_j - mu_j| / sigma_j (one UNet call per 64 captions: the value output
+ *                      depends on the text only)
+ *
+ * Heads by ablation is the default because it is what works on the model organism (measured at
+ * step 6005): masking the 30% of cross-attention heads with the highest score cuts replication by
+ * about 87%, while activation-scored value neurons leave it unchanged up to 15% sparsity. Its
+ * planted images are selected by the trigger token through cross-attention in several layers at
+ * once; no small set of value or feed-forward neurons carries that selection alone.
  *
  * Why this is legitimate: everything it uses is available to a deployer who has the training
  * captions and a detector, and nothing comes from manifest.memorized's labels or images. It is the
@@ -33,8 +40,8 @@ import type { ModelRunner } from '../pipeline';
 import { encodePrompts } from './batch';
 import type { RunContext } from './context';
 import { type DetectionOptions, detectEncoded } from './detect';
-import { ablationAttribution, valueActivationsOf } from './localize';
-import { VALUE_NEURON_KIND, maskSpecOfKind, unitCount } from './units';
+import { type AblationUnits, ablationAttribution, valueActivationsOf } from './localize';
+import { CROSS_HEAD_KIND, VALUE_NEURON_KIND, maskSpecOfKind, unitCount } from './units';
 
 /** Training captions without their labels: scene caption sample + every trained planted caption, sorted. */
 export function trainingCaptionPool(manifest: Manifest): string[] {
@@ -59,8 +66,47 @@ export function flagThreshold(reference: readonly number[], z: number): number {
 
 export type UniversalMode = 'activation' | 'ablation';
 
-export interface UniversalOptions {
+/** Which units the universal mask prunes and how they are scored. */
+export interface UniversalMethod {
+  units: AblationUnits;
   mode: UniversalMode;
+}
+
+/** What works on the organism (file comment): cross-attention heads scored by ablation. */
+export const DEFAULT_UNIVERSAL: UniversalMethod = { units: 'heads', mode: 'ablation' };
+
+/** Sparsities a Pareto sweep tries for a unit kind: heads are few (20 on the organism), neurons many. */
+export function defaultSparsities(units: AblationUnits): number[] {
+  return units === 'heads' ? [0.1, 0.2, 0.3, 0.4] : [0.01, 0.02, 0.05, 0.1, 0.2];
+}
+
+/**
+ * The sparsity the lab starts the slider at and builds its "Memorization removed" preset with:
+ * for heads, the smallest share that met the claim budget on the organism (see the issue note);
+ * for neurons, a small share (none met the budget).
+ */
+export function defaultSparsity(units: AblationUnits): number {
+  return units === 'heads' ? 0.3 : 0.05;
+}
+
+/** The scoring a unit kind gets in the lab: heads by ablation, neurons by activation (cheap). */
+export function methodFor(units: AblationUnits): UniversalMethod {
+  return { units, mode: units === 'heads' ? 'ablation' : 'activation' };
+}
+
+/** Checks a method: activation scoring exists for value neurons only. */
+export function checkUniversalMethod(method: UniversalMethod): void {
+  if (method.units !== 'heads' && method.units !== 'neurons') throw new RangeError(`unknown universal units "${String(method.units)}" (heads or neurons)`);
+  if (method.mode !== 'ablation' && method.mode !== 'activation') throw new RangeError(`unknown universal mode "${String(method.mode)}" (ablation or activation)`);
+  if (method.units === 'heads' && method.mode === 'activation') throw new RangeError('heads are scored by ablation only (activation scoring is for value neurons)');
+}
+
+/** The mask input a unit kind lives in. */
+export function universalSpec(manifest: Manifest, units: AblationUnits) {
+  return maskSpecOfKind(manifest, units === 'heads' ? CROSS_HEAD_KIND : VALUE_NEURON_KIND);
+}
+
+export interface UniversalOptions extends UniversalMethod {
   /** flag pool captions whose Wen score is above the neutral mean + flagZ std; default 3 */
   flagZ?: number;
   /** at most this many flagged captions enter the score (highest Wen first); default 48 */
@@ -73,8 +119,9 @@ export interface UniversalOptions {
 
 export interface UniversalScores {
   mode: UniversalMode;
+  units: AblationUnits;
   mask: string;
-  /** per value neuron (flat layer * width + neuron): higher = prune first */
+  /** per unit (flat layer * units + unit): higher = prune first */
   scores: number[];
   poolSize: number;
   flagged: string[];
@@ -91,7 +138,8 @@ export async function universalScores(
   options: UniversalOptions,
   ctx: RunContext = {},
 ): Promise<UniversalScores> {
-  const spec = maskSpecOfKind(manifest, VALUE_NEURON_KIND);
+  checkUniversalMethod(options);
+  const spec = universalSpec(manifest, options.units);
   const pool = trainingCaptionPool(manifest);
   const reference = [...(options.reference ?? neutralSplit(manifest).reference)];
   const emb = await encodePrompts(runner, manifest, [...pool, ...reference], ctx);
@@ -105,7 +153,7 @@ export async function universalScores(
     .sort((a, b) => poolWen[b] - poolWen[a] || a - b)
     .slice(0, options.maxFlagged ?? 48);
   const flagged = flaggedIdx.map((i) => pool[i]);
-  const base = { mode: options.mode, mask: spec.name, poolSize: pool.length, flagged, flagThreshold: threshold, poolWen, referenceWen };
+  const base = { mode: options.mode, units: options.units, mask: spec.name, poolSize: pool.length, flagged, flagThreshold: threshold, poolWen, referenceWen };
   if (flagged.length === 0) return { ...base, scores: new Array<number>(unitCount(spec)).fill(0) };
 
   if (options.mode === 'activation') {
@@ -122,7 +170,7 @@ export async function universalScores(
   const attribution = await ablationAttribution(
     runner,
     manifest,
-    { units: 'neurons', memorized: flagged, neutral: reference, seeds: d.seeds, steps: d.steps, k: d.k, guidance: d.guidance, maxRows: d.maxRows },
+    { units: options.units, memorized: flagged, neutral: reference, seeds: d.seeds, steps: d.steps, k: d.k, guidance: d.guidance, maxRows: d.maxRows },
     ctx,
   );
   return { ...base, scores: attribution.universal };
@@ -134,7 +182,7 @@ export function prunedCount(units: number, sparsity: number): number {
   return Math.round(sparsity * units);
 }
 
-/** The universal mask's pruned value neurons at a sparsity (share of all value neurons). */
+/** The universal mask's pruned units at a sparsity (share of all units of its kind). */
 export function universalUnits(scores: readonly number[], sparsity: number): number[] {
   // minScore -Infinity: a sparsity asks for exactly that many units, helpful or not
   return topKUnits(scores.map((_, j) => j), scores, prunedCount(scores.length, sparsity), -Infinity);

@@ -2,55 +2,23 @@
  * "Find memorization": the science jobs of the inference worker, one button each, over the loaded
  * model. One job runs at a time with a progress bar and Cancel; results are cached per experiment
  * in the worker, so asking again is instant. Detection and NeMo work on the current prompt;
- * attribution colours the head grid; NeMo and the universal mask become the experiment's
- * value-neuron mask (so the URL carries them and the comparison re-runs).
+ * attribution colours the head grid; NeMo's neurons and the universal mask (heads or value
+ * neurons) become the experiment's masks (so the URL carries them and the comparison re-runs).
  */
 import { useId } from 'react';
 import { format } from 'd3';
 import { DETECTORS } from '../../core/science';
-import { prunedCount } from '../../core/science/universal';
-import { isSmokeModel, type ScienceJob } from '../../workers/science';
+import { type AblationUnits, prunedCount } from '../../core/science';
+import { type DefaultJob, isSmokeModel, type ScienceJob } from '../../workers/science';
 import { DetectionTable, ParetoChart, RocChart } from '../views/science';
 import { useLab, useLabActions } from '../StoreContext';
 import './science.css';
+import { Meta, RunningJob } from './RunningJob';
+
+/** The jobs this panel starts (the variants panel shows its own). */
+const SCIENCE_PANEL_JOBS: ScienceJob[] = ['detect', 'study', 'attribution', 'nemo', 'universal', 'evaluate'];
 
 const f3 = format('.3f');
-
-const JOB_LABEL: Record<ScienceJob, string> = {
-  detect: 'Detection for this prompt',
-  study: 'Detection study',
-  attribution: 'Head ablation attribution',
-  nemo: 'NeMo localization',
-  universal: 'Universal mask scores',
-  evaluate: 'Evaluation',
-};
-
-function RunningJob() {
-  const run = useLab((s) => s.science.running);
-  const actions = useLabActions();
-  if (!run) return null;
-  const share = run.total > 0 ? run.done / run.total : 0;
-  return (
-    <div className="science-running" data-testid="science-progress" data-job={run.job} role="status">
-      <div className="lab-controls">
-        <span>
-          {JOB_LABEL[run.job]} — {run.stage} ({Math.round(share * 100)}%)
-        </span>
-        <button type="button" className="secondary small" onClick={actions.cancelScience} data-testid="science-cancel">
-          Cancel
-        </button>
-      </div>
-      <progress max={1} value={share} aria-label={`${JOB_LABEL[run.job]} progress`} style={{ width: '100%' }} />
-    </div>
-  );
-}
-
-/** "(cached)" or the time a result took, so a repeated question visibly costs nothing. */
-function Meta({ job }: { job: ScienceJob }) {
-  const meta = useLab((s) => s.science.meta[job]);
-  if (!meta) return null;
-  return <span className="hint"> · {meta.cached ? 'from the cache' : `${(meta.ms / 1000).toFixed(1)} s`}</span>;
-}
 
 export function SciencePanel() {
   const manifest = useLab((s) => s.manifest);
@@ -75,8 +43,8 @@ export function SciencePanel() {
   const detection = results.detect?.[0]?.prompt === trimmed ? results.detect[0] : null;
   const nemo = results.nemo ?? null;
   const universal = results.universal ?? null;
-  const run = (job: ScienceJob) => () => actions.runScience(job);
-  const button = (job: ScienceJob, label: string, needsPrompt = false) => (
+  const run = (job: DefaultJob) => () => actions.runScience(job);
+  const button = (job: DefaultJob, label: string, needsPrompt = false) => (
     <button type="button" className="secondary small" disabled={!idle || (needsPrompt && !trimmed)} onClick={run(job)} data-testid={`science-${job}`}>
       {label}
     </button>
@@ -88,7 +56,7 @@ export function SciencePanel() {
       {isSmokeModel(manifest) ? (
         <p className="hint lab-note">This model was never trained: the jobs run at smoke-test size and their numbers show the plumbing, not memorization.</p>
       ) : null}
-      <RunningJob />
+      <RunningJob jobs={SCIENCE_PANEL_JOBS} />
 
       <h3>Detection</h3>
       <div className="lab-controls">
@@ -152,8 +120,24 @@ export function SciencePanel() {
       ) : null}
 
       <h3>Universal pruning</h3>
-      <p className="hint">Value neurons scored from unlabeled training captions flagged by the noise-gap detector: no knowledge of which prompts are memorized.</p>
-      <div className="lab-controls">{button('universal', 'Find universal mask')}</div>
+      <p className="hint">
+        Units scored from unlabeled training captions flagged by the noise-gap detector, against neutral prompts: no knowledge of which prompts are memorized.
+      </p>
+      <div className="lab-controls">
+        <label>
+          Prune{' '}
+          <select
+            value={science.unitKind}
+            disabled={!idle}
+            onChange={(e) => actions.setUnitKind(e.currentTarget.value as AblationUnits)}
+            data-testid="science-unit-kind"
+          >
+            <option value="heads">cross-attention heads (ablation score)</option>
+            <option value="neurons">value neurons (activation z-score)</option>
+          </select>
+        </label>
+        {button('universal', 'Find universal mask')}
+      </div>
       {universal ? (
         <div className="lab-controls" data-testid="science-universal-result">
           <span>
@@ -175,7 +159,7 @@ export function SciencePanel() {
             <output>{Math.round(sparsity * 100)}%</output>
           </label>
           <button type="button" className="secondary small" disabled={!idle} onClick={actions.applyUniversalMask} data-testid="science-apply-universal">
-            Apply universal mask ({prunedCount(universal.scores.length, sparsity)} neurons)
+            Apply universal mask ({prunedCount(universal.scores.length, sparsity)} {universal.units === 'heads' ? 'heads' : 'neurons'})
           </button>
         </div>
       ) : null}

@@ -121,7 +121,8 @@ def add_to_index(out: str, results: list[dict]) -> None:
     for r in results:
         if r["id"] not in have:
             stage = f", stage {r['stage']}" if r.get("stage") else ""
-            index["models"].append({"id": r["id"], "path": r["id"], "label": f"Unlearned: {labels[r['method']]}{stage}"})
+            index["models"].append({"id": r["id"], "path": r["id"], "label": f"Unlearned: {labels[r['method']]}{stage}",
+                                    "of": C.BASE_ID})
     with open(path, "w") as f:
         json.dump(index, f, indent=2)
         f.write("\n")

@@ -15,7 +15,7 @@ const rocs = [
 
 function condition(id: string, kind: ConditionResult['kind'], sparsity: number | null, rate: number, adherence: number): ConditionResult {
   return {
-    id, kind, sparsity, pruned: 10, prunedFraction: 0.02,
+    id, kind, sparsity, mask: 'cross_attn_head_mask', pruned: 10, prunedFraction: 0.02,
     replication: { rate, ownImageRate: rate, count: 0, total: 10, meanTiledL2: 0 },
     utility: { imageChange: 0.1, adherence, adherenceByAttribute: { background: 1, colour: 1, shape: 1, size: 1, position: 1 } },
   };

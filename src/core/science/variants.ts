@@ -1,0 +1,280 @@
+/**
+ * The unlearning variants compared on one footing (issue: "the evaluation run across all variants
+ * in one table"): for every model made from the same base (Forget-Me-Not, EraseDiff, each DUGE
+ * stage) and the base itself, with and without each mask (no mask, the base's universal mask,
+ * UniForget's presets):
+ *
+ *   forgotten    replication rate on the memorized entries that variant was made to forget
+ *   other        replication rate on the other memorized entries (collateral forgetting)
+ *   utility      neutral-prompt adherence, and RMSE against the BASE model's unpruned image for the
+ *                same prompt and seed (so DUGE's erosion across stages shows as a growing change)
+ *   cost         what producing the variant took (from its manifest), next to the mask's pruned share
+ *
+ * Every cell uses the same captions, seeds and replication threshold (calibrated once on the base's
+ * unpruned neutral generations), so rows differ only in the model and the mask. Masks apply to every
+ * variant unchanged: the variants share the base's ONNX interface, and UniForget's claim that
+ * pruning is complementary to unlearning is measured by exactly that combination.
+ *
+ * Models are loaded through `load()` one at a time and released after their rows: the lab fetches
+ * a variant's files only when this job reaches it.
+ */
+import type { Manifest } from '../manifest';
+import { type Attribute, adherenceRates, adherenceScore, analyzeScene } from '../metrics/adherence';
+import { type ReplicationScore, type TrainIndex, calibrateThreshold, nearestMemorizedImage } from '../metrics/replication';
+import { type MaskSet, allOnes } from '../masks';
+import type { ModelRunner } from '../pipeline';
+import { type SampleRow, encodePrompts, sampleRows } from './batch';
+import type { RunContext } from './context';
+import { type ReplicationSummary, type UtilitySummary, imageRmse, summarizeReplication } from './evaluate';
+import { neutralSplit } from './universal';
+
+/** A model to compare; `load` is called when its turn comes, `release` after its rows. */
+export interface VariantModel {
+  manifest: Manifest;
+  load: () => Promise<{ runner: ModelRunner; release?: () => void | Promise<void> }>;
+}
+
+/** A mask applied to every model: flat unit indices to zero, per mask input. */
+export interface VariantMask {
+  id: string;
+  label: string;
+  units: Record<string, readonly number[]>;
+}
+
+export interface VariantTableOptions {
+  /** replication seeds per memorized caption */
+  seeds: number[];
+  /** seeds per evaluation neutral prompt */
+  utilitySeeds: number[];
+  steps: number;
+  guidance: number;
+  /** masks besides "none" (always first) */
+  masks: VariantMask[];
+  /** accepted false-positive rate of the replication threshold on the base's neutral generations */
+  calibrationQuantile: number;
+  /** use only the first n neutral prompts (the evaluation half of them scores utility) */
+  neutralLimit?: number;
+  maxRows?: number;
+}
+
+export interface VariantCost {
+  /** wall-clock seconds of the unlearning run (DUGE stage k: stages 1..k) */
+  seconds: number;
+  cpuSeconds: number | null;
+  threads: number | null;
+  steps: number;
+}
+
+export interface VariantRow {
+  model: string;
+  method: string | null;
+  stage: number | null;
+  /** memorized ids this row scores as forgotten: the variant's own; for the base, the union of all variants' */
+  forgotten: string[];
+  mask: string;
+  maskLabel: string;
+  /** share of all mask units the mask zeroes */
+  prunedFraction: number;
+  forgottenReplication: ReplicationSummary;
+  otherReplication: ReplicationSummary;
+  /** replication rate per memorized id (any set can be re-scored from these) */
+  byEntry: Record<string, { count: number; total: number }>;
+  utility: UtilitySummary;
+  cost: VariantCost | null;
+}
+
+export interface VariantReport {
+  schema: 'memlab-variants/1';
+  base: { id: string; version: string };
+  options: VariantTableOptions;
+  /** the union of the variants' forgotten ids */
+  forgetSet: string[];
+  calibration: { measure: 'tiledL2'; quantile: number; threshold: number; neutralSamples: number };
+  rows: VariantRow[];
+  timings: { totalMs: number; perModelMs: Record<string, number> };
+}
+
+/** The zeroed units of a mask as a full mask set of a model (throws on units the model lacks). */
+export function maskSetOfUnits(manifest: Manifest, units: Record<string, readonly number[]>): MaskSet {
+  const set = allOnes(manifest);
+  for (const [name, flat] of Object.entries(units)) {
+    const scales = set[name];
+    if (!scales) throw new Error(`mask "${name}" is not an input of ${manifest.id}`);
+    for (const j of flat) {
+      if (!Number.isInteger(j) || j < 0 || j >= scales.length) throw new RangeError(`unit ${j} is outside 0..${scales.length - 1} of "${name}"`);
+      scales[j] = 0;
+    }
+  }
+  return set;
+}
+
+/** Share of all mask units a mask zeroes. */
+export function prunedShare(manifest: Manifest, units: Record<string, readonly number[]>): number {
+  const total = manifest.unet.masks.reduce((s, m) => s + m.layers * m.units, 0);
+  const pruned = Object.values(units).reduce((s, u) => s + new Set(u).size, 0);
+  return total ? pruned / total : 0;
+}
+
+/** The rows of one base and its variants: base first, then in the given order. */
+export function orderVariants(models: readonly VariantModel[]): { base: VariantModel; variants: VariantModel[] } {
+  const bases = models.filter((m) => !m.manifest.variant);
+  if (bases.length !== 1) throw new Error(`expected exactly one base model (no "variant" field), got ${bases.length}`);
+  const base = bases[0];
+  const strangers = models.filter((m) => m.manifest.variant && m.manifest.variant.of !== base.manifest.id);
+  if (strangers.length) throw new Error(`${strangers.map((m) => m.manifest.id).join(', ')} are not variants of ${base.manifest.id}`);
+  return { base, variants: models.filter((m) => m !== base) };
+}
+
+const mean = (v: readonly number[]) => (v.length ? v.reduce((s, x) => s + x, 0) / v.length : 0);
+
+/** Runs every model x mask and returns the table. */
+export async function runVariantTable(
+  models: readonly VariantModel[],
+  train: TrainIndex,
+  options: VariantTableOptions,
+  ctx: RunContext = {},
+): Promise<VariantReport> {
+  const began = performance.now();
+  const { base, variants } = orderVariants(models);
+  const manifest = base.manifest;
+  const memorized = manifest.memorized;
+  const forgetSet = [...new Set(variants.flatMap((v) => v.manifest.variant!.forgotten))];
+  for (const id of forgetSet) if (!memorized.some((m) => m.id === id)) throw new Error(`forgotten id "${id}" is not a memorized entry of ${manifest.id}`);
+  const evaluation = neutralSplit(manifest, options.neutralLimit).evaluation;
+  const intended = evaluation.map((p) => manifest.neutralObjects[manifest.neutralPrompts.indexOf(p)]);
+  const prompts = [...memorized.map((m) => m.caption), ...evaluation];
+  const masks: VariantMask[] = [{ id: 'none', label: 'no mask', units: {} }, ...options.masks];
+
+  const rows: SampleRow[] = [];
+  const rowOf = new Map<string, number>();
+  masks.forEach((_, k) => {
+    memorized.forEach((_, p) => options.seeds.forEach((seed) => (rowOf.set(`${k}/${p}/${seed}`, rows.length), rows.push({ prompt: p, seed, maskSet: k }))));
+    evaluation.forEach((_, q) =>
+      options.utilitySeeds.forEach((seed) => (rowOf.set(`${k}/${memorized.length + q}/${seed}`, rows.length), rows.push({ prompt: memorized.length + q, seed, maskSet: k }))),
+    );
+  });
+
+  let threshold = Number.NaN;
+  let neutralSamples = 0;
+  let baseNeutral: Float32Array[] = [];
+  const out: VariantRow[] = [];
+  const perModelMs: Record<string, number> = {};
+  for (const model of [base, ...variants]) {
+    const started = performance.now();
+    const m = model.manifest;
+    ctx.onProgress?.({ stage: `load ${m.id}`, done: 0, total: 1 });
+    const { runner, release } = await model.load();
+    try {
+      const maskSets = masks.map((k) => maskSetOfUnits(m, k.units));
+      const emb = await encodePrompts(runner, m, prompts, ctx);
+      const sampled = await sampleRows(runner, m, emb, maskSets, rows, { steps: options.steps, guidance: options.guidance, keepImages: true, maxRows: options.maxRows, stage: `sample ${m.id}` }, ctx);
+      const image = (k: number, p: number, seed: number) => sampled.images![rowOf.get(`${k}/${p}/${seed}`)!];
+      if (model === base) {
+        const neutralScores: ReplicationScore[] = [];
+        baseNeutral = [];
+        evaluation.forEach((_, q) =>
+          options.utilitySeeds.forEach((seed) => {
+            const img = image(0, memorized.length + q, seed);
+            baseNeutral.push(img);
+            neutralScores.push(nearestMemorizedImage(img, train));
+          }),
+        );
+        threshold = calibrateThreshold(neutralScores, options.calibrationQuantile, 'tiledL2');
+        neutralSamples = neutralScores.length;
+      }
+      const forgotten = m.variant ? m.variant.forgotten : forgetSet;
+      masks.forEach((mask, k) => {
+        const group = (inForgotten: boolean) => {
+          const scores: ReplicationScore[] = [];
+          const own: number[] = [];
+          memorized.forEach((entry, p) => {
+            if (forgotten.includes(entry.id) !== inForgotten) return;
+            options.seeds.forEach((seed) => {
+              scores.push(nearestMemorizedImage(image(k, p, seed), train));
+              own.push(entry.imageIndex);
+            });
+          });
+          return summarizeReplication(scores, own, threshold);
+        };
+        const byEntry: VariantRow['byEntry'] = {};
+        memorized.forEach((entry, p) => {
+          const one = summarizeReplication(
+            options.seeds.map((seed) => nearestMemorizedImage(image(k, p, seed), train)),
+            options.seeds.map(() => entry.imageIndex),
+            threshold,
+          );
+          byEntry[entry.id] = { count: one.count, total: one.total };
+        });
+        const adherence = [];
+        const change: number[] = [];
+        let i = 0;
+        for (let q = 0; q < evaluation.length; q++) {
+          for (const seed of options.utilitySeeds) {
+            const img = image(k, memorized.length + q, seed);
+            adherence.push(adherenceScore(analyzeScene(img, m.palette, m.image.width), intended[q]));
+            change.push(imageRmse(img, baseNeutral[i++]));
+          }
+        }
+        const { overall, ...byAttribute } = adherenceRates(adherence);
+        const v = m.variant;
+        out.push({
+          model: m.id,
+          method: v?.method ?? null,
+          stage: v?.stage ?? null,
+          forgotten: [...forgotten],
+          mask: mask.id,
+          maskLabel: mask.label,
+          prunedFraction: prunedShare(m, mask.units),
+          forgottenReplication: group(true),
+          otherReplication: group(false),
+          byEntry,
+          utility: { imageChange: mean(change), adherence: overall, adherenceByAttribute: byAttribute as Record<Attribute, number> },
+          cost: v ? { seconds: v.costSeconds, cpuSeconds: v.cpuSeconds ?? null, threads: v.threads ?? null, steps: v.steps } : null,
+        });
+      });
+    } finally {
+      await release?.();
+    }
+    perModelMs[m.id] = performance.now() - started;
+  }
+  return {
+    schema: 'memlab-variants/1',
+    base: { id: manifest.id, version: manifest.version },
+    options,
+    forgetSet,
+    calibration: { measure: 'tiledL2', quantile: options.calibrationQuantile, threshold, neutralSamples },
+    rows: out,
+    timings: { totalMs: performance.now() - began, perModelMs },
+  };
+}
+
+/** Replication rate of a row on any set of memorized ids (from its per-entry counts). */
+export function rateOn(row: VariantRow, ids: readonly string[]): number {
+  let count = 0;
+  let total = 0;
+  for (const id of ids) {
+    const e = row.byEntry[id];
+    if (!e) throw new Error(`row ${row.model}/${row.mask} has no entry "${id}"`);
+    count += e.count;
+    total += e.total;
+  }
+  return total ? count / total : 0;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+
+/** The table as Markdown (CLI output, issue notes). */
+export function variantTableMarkdown(report: VariantReport): string {
+  const base = report.rows.find((r) => r.method === null && r.mask === 'none');
+  const lines = [
+    '| model | mask | forgotten: replication | base on the same set | other memorized: replication | neutral adherence | change vs base (RMSE) | units pruned | cost (s, wall) |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of report.rows) {
+    const name = r.method ? `${r.method}${r.stage ? ` stage ${r.stage}` : ''}` : 'base';
+    lines.push(
+      `| ${name} | ${r.maskLabel} | ${pct(r.forgottenReplication.rate)} (${r.forgottenReplication.count}/${r.forgottenReplication.total}) | ${base ? pct(rateOn(base, r.forgotten)) : '-'} | ${pct(r.otherReplication.rate)} (${r.otherReplication.count}/${r.otherReplication.total}) | ${pct(r.utility.adherence)} | ${r.utility.imageChange.toFixed(3)} | ${pct(r.prunedFraction)} | ${r.cost ? r.cost.seconds.toFixed(0) : '-'} |`,
+    );
+  }
+  return lines.join('\n');
+}

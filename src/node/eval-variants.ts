@@ -1,0 +1,187 @@
+/**
+ * `npm run eval:variants -- [...]`: the unlearning variants of a base model in one table (see
+ * core/science/variants.ts). Every model public/models/index.json lists whose manifest says it was
+ * made from the base, plus the base; masks: none, the base's universal mask (heads by ablation, at
+ * the lab's default sparsity; its scores come from the file cache `npm run eval` shares), and the
+ * UniForget presets the base ships. Writes a JSON report and a Markdown table, prints the table.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type Manifest } from '../core/manifest';
+import { parseMaskPreset } from '../core/presets';
+import { cached, experimentKey } from '../core/science/cache';
+import type { Progress } from '../core/science/context';
+import { DEFAULT_UNIVERSAL, defaultSparsity, neutralSplit, universalScores, universalUnits } from '../core/science/universal';
+import { type VariantMask, type VariantModel, type VariantReport, runVariantTable, variantTableMarkdown } from '../core/science/variants';
+import { fileCache } from './eval';
+import { ModelDirError, loadNodeModel, loadTrainIndex, readManifest, readModelFile } from './runner';
+
+export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/models] [--base memlab-organism]
+  [--seeds 2]                 replication seeds per memorized caption
+  [--steps 10]                DDIM steps (default 10: the claims tests' setting)
+  [--masks universal,uniforget]  masks besides none (either, both, or "none")
+  [--sparsity 0.3]            universal mask size, share of cross-attention heads
+  [--out variants.json] [--table variants.md]
+  [--cache node_modules/.cache/memlab-eval | --no-cache]`;
+
+export class VariantsUsageError extends Error {
+  override name = 'VariantsUsageError';
+}
+
+export interface VariantsArgs {
+  models: string;
+  base: string;
+  seeds: number;
+  steps: number;
+  masks: ('universal' | 'uniforget')[];
+  sparsity: number;
+  out: string;
+  table: string;
+  cache: string | null;
+}
+
+export function parseVariantsArgs(argv: string[]): VariantsArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        models: { type: 'string', default: 'public/models' },
+        base: { type: 'string', default: 'memlab-organism' },
+        seeds: { type: 'string', default: '2' },
+        steps: { type: 'string', default: '10' },
+        masks: { type: 'string', default: 'universal,uniforget' },
+        sparsity: { type: 'string', default: String(defaultSparsity('heads')) },
+        out: { type: 'string', default: 'variants.json' },
+        table: { type: 'string', default: 'variants.md' },
+        cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
+        'no-cache': { type: 'boolean', default: false },
+      },
+    }));
+  } catch (e) {
+    throw new VariantsUsageError((e as Error).message);
+  }
+  const int = (name: string, text: string) => {
+    const v = Number(text);
+    if (!Number.isSafeInteger(v) || v < 1) throw new VariantsUsageError(`--${name} must be a whole number >= 1, got "${text}"`);
+    return v;
+  };
+  const masks = values.masks === 'none' ? [] : values.masks.split(',');
+  for (const m of masks) if (m !== 'universal' && m !== 'uniforget') throw new VariantsUsageError(`--masks takes universal, uniforget or none, got "${m}"`);
+  const sparsity = Number(values.sparsity);
+  if (!(sparsity > 0 && sparsity <= 1)) throw new VariantsUsageError(`--sparsity must be in (0, 1], got "${values.sparsity}"`);
+  return {
+    models: values.models,
+    base: values.base,
+    seeds: int('seeds', values.seeds),
+    steps: int('steps', values.steps),
+    masks: masks as VariantsArgs['masks'],
+    sparsity,
+    out: values.out,
+    table: values.table,
+    cache: values['no-cache'] ? null : values.cache,
+  };
+}
+
+/** The base and every model the index lists as its variant, as directories. */
+export async function variantDirs(modelsRoot: string, baseId: string): Promise<{ dir: string; manifest: Manifest }[]> {
+  let index: { models: { id: string; path: string }[] };
+  try {
+    index = JSON.parse(await readFile(join(modelsRoot, 'index.json'), 'utf8'));
+  } catch (e) {
+    throw new ModelDirError(`cannot read ${join(modelsRoot, 'index.json')}: ${(e as Error).message}`);
+  }
+  const out: { dir: string; manifest: Manifest }[] = [];
+  for (const entry of index.models) {
+    const dir = join(modelsRoot, entry.path);
+    const manifest = await readManifest(dir);
+    if (manifest.id === baseId || manifest.variant?.of === baseId) out.push({ dir, manifest });
+  }
+  if (!out.some((m) => m.manifest.id === baseId)) throw new ModelDirError(`${baseId} is not in ${join(modelsRoot, 'index.json')}`);
+  return out;
+}
+
+/** Runs the table and writes the report and the Markdown; returns the report. */
+export async function runVariantsCommand(args: VariantsArgs, ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {}): Promise<VariantReport> {
+  const dirs = await variantDirs(args.models, args.base);
+  const baseDir = dirs.find((d) => d.manifest.id === args.base)!;
+  const manifest = baseDir.manifest;
+  const train = await loadTrainIndex(baseDir.dir, manifest);
+  const detection = { seeds: [11, 12], steps: args.steps, k: 2, guidance: manifest.defaults.guidance };
+  const masks: VariantMask[] = [];
+  if (args.masks.includes('universal')) {
+    // Built on the base only, without labels, and applied to every variant as it is.
+    const base = await loadNodeModel(baseDir.dir);
+    try {
+      const reference = neutralSplit(manifest).reference;
+      const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
+      const u = await cached(cache, experimentKey(manifest, 'universal-scores', { d: detection, u: DEFAULT_UNIVERSAL, ref: reference }), () =>
+        universalScores(base.runner, manifest, { ...DEFAULT_UNIVERSAL, detection, reference }, ctx),
+      );
+      masks.push({ id: `universal@${args.sparsity}`, label: `universal ${Math.round(args.sparsity * 100)}% of heads`, units: { [u.mask]: universalUnits(u.scores, args.sparsity) } });
+    } finally {
+      await base.release();
+    }
+  }
+  if (args.masks.includes('uniforget')) {
+    for (const entry of manifest.presets ?? []) {
+      const preset = parseMaskPreset(JSON.parse(new TextDecoder().decode(await readModelFile(baseDir.dir, entry))), manifest);
+      masks.push({ id: preset.id, label: preset.label, units: preset.masks });
+    }
+  }
+  const models: VariantModel[] = dirs.map(({ dir, manifest: m }) => ({
+    manifest: m,
+    load: async () => {
+      const model = await loadNodeModel(dir);
+      return { runner: model.runner, release: () => model.release() };
+    },
+  }));
+  const report = await runVariantTable(models, train, { seeds: Array.from({ length: args.seeds }, (_, i) => i + 1), utilitySeeds: [101], steps: args.steps, guidance: manifest.defaults.guidance, masks, calibrationQuantile: 0.01 }, ctx);
+  for (const file of [args.out, args.table]) await mkdir(dirname(resolve(file)), { recursive: true });
+  await writeFile(args.out, JSON.stringify(report, null, 1));
+  await writeFile(args.table, `${variantTableMarkdown(report)}\n`);
+  return report;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    process.stderr.write('\ncancelling at the next model call...\n');
+    controller.abort();
+  });
+  try {
+    const args = parseVariantsArgs(argv);
+    let last = '';
+    const report = await runVariantsCommand(args, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.stage !== last) process.stderr.write(`${p.stage}...\n`);
+        last = p.stage;
+      },
+    });
+    console.log(variantTableMarkdown(report));
+    console.log(`\n${report.rows.length} rows in ${(report.timings.totalMs / 1000).toFixed(0)} s; wrote ${args.out} and ${args.table}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof VariantsUsageError) {
+      console.error(`error: ${e.message}\n${VARIANTS_USAGE}`);
+      return 2;
+    }
+    if (e instanceof ModelDirError) {
+      console.error(`error: ${e.message}`);
+      return 1;
+    }
+    if (e instanceof DOMException && e.name === 'AbortError') {
+      console.error('cancelled');
+      return 130;
+    }
+    throw e;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

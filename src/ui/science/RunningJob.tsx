@@ -1,0 +1,44 @@
+/** A science job's progress bar with Cancel, and the "from the cache / took n s" note of a result. */
+import type { ScienceJob } from '../../workers/science';
+import { useLab, useLabActions } from '../StoreContext';
+
+const JOB_LABEL: Record<ScienceJob, string> = {
+  detect: 'Detection for this prompt',
+  study: 'Detection study',
+  attribution: 'Head ablation attribution',
+  nemo: 'NeMo localization',
+  universal: 'Universal mask scores',
+  evaluate: 'Evaluation',
+  preset: 'Loading the preset',
+  variants: 'Variants side by side',
+  'variant-table': 'Evaluation across variants',
+};
+
+/** The running science job's progress bar and Cancel, when it is one of `jobs`. */
+export function RunningJob({ jobs }: { jobs: readonly ScienceJob[] }) {
+  const run = useLab((s) => s.science.running);
+  const actions = useLabActions();
+  if (!run || !jobs.includes(run.job)) return null;
+  const share = run.total > 0 ? run.done / run.total : 0;
+  return (
+    <div className="science-running" data-testid="science-progress" data-job={run.job} role="status">
+      <div className="lab-controls">
+        <span>
+          {JOB_LABEL[run.job]} — {run.stage} ({Math.round(share * 100)}%)
+        </span>
+        <button type="button" className="secondary small" onClick={actions.cancelScience} data-testid="science-cancel">
+          Cancel
+        </button>
+      </div>
+      <progress max={1} value={share} aria-label={`${JOB_LABEL[run.job]} progress`} style={{ width: '100%' }} />
+    </div>
+  );
+}
+
+/** "(cached)" or the time a result took, so a repeated question visibly costs nothing. */
+export function Meta({ job }: { job: ScienceJob }) {
+  const meta = useLab((s) => s.science.meta[job]);
+  if (!meta) return null;
+  return <span className="hint"> · {meta.cached ? 'from the cache' : `${(meta.ms / 1000).toFixed(1)} s`}</span>;
+}
+
