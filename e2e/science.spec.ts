@@ -2,8 +2,8 @@
  * Find memorization on WASM, pinned to the random-weight fixture (model=fixture-random): an untrained
  * model gets smoke-test job sizes (src/workers/science.ts isSmokeModel), so every job takes seconds.
  * Detection for the prompt; a detection study with its ROC and AUC; Cancel of a running job; the
- * universal mask at a chosen sparsity applied (URL and pruned image change) and the preset it
- * enables; screenshots at 1280x800 and 390 px wide (e2e/output).
+ * universal mask over heads (the default) and the preset it enables; the universal mask over value
+ * neurons at a chosen sparsity applied (URL and pruned image change); screenshots at 1280x800 and 390 px wide (e2e/output).
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { join } from 'node:path';
@@ -53,7 +53,14 @@ test('detect, study, cancel, apply the universal mask', async () => {
   await page.getByTestId('science-universal').click();
   await page.getByTestId('science-universal-result').waitFor({ timeout: JOB });
   expect(await page.getByTestId('preset-pruning').isEnabled()).toBe(true);
-  expect(await page.getByTestId('preset-pruning').innerText()).toContain('Memorization removed (universal 5%)');
+  expect(await page.getByTestId('preset-pruning').innerText()).toContain('Memorization removed (universal 30% of heads)');
+  expect(await page.getByTestId('science-apply-universal').innerText()).toContain('(6 heads)'); // 30% of the fixture's 20
+
+  // value neurons instead: the select drops the head result and resets the slider to 5%
+  await page.getByTestId('science-unit-kind').selectOption('neurons');
+  expect(await page.getByTestId('science-universal-result').count()).toBe(0);
+  await page.getByTestId('science-universal').click();
+  await page.getByTestId('science-universal-result').waitFor({ timeout: JOB });
   // 5% -> 10% by keyboard: 8 of the fixture's 80 value neurons
   await page.getByTestId('science-sparsity').focus();
   for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
