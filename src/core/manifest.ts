@@ -93,7 +93,8 @@ export const manifestSchema = z.object({
   }),
   files: z.object({
     textEncoder: fileEntry,
-    unet: z.object({ int8: fileEntry, fp32: fileEntry, fp16: fileEntry.optional() }),
+    // fp32: the reference weights (the base model ships them; unlearned variants ship int8 only)
+    unet: z.object({ int8: fileEntry, fp32: fileEntry.optional(), fp16: fileEntry.optional() }),
     memorizedImages: fileEntry,
     trainIndex: fileEntry.extend({
       count: z.number().int().positive(),

@@ -1,9 +1,10 @@
 /**
  * The issue's science claims, tested on the trained model organism (skipped until
  * public/models/memlab-organism exists). One evaluation run in beforeAll feeds every claim; its
- * size is chosen to stay under ~4 minutes on 2 shared cores: 10 DDIM steps, 2 replication seeds,
- * 1 utility seed over 32 evaluation neutral prompts, two sparsities with 2 random draws each, and
- * first-steps detection with k = 2 over 2 seeds. The report is written to the OS temp directory.
+ * size is chosen to stay within a few minutes on 2 shared cores: 10 DDIM steps, 2 replication
+ * seeds, 1 utility seed over 32 evaluation neutral prompts, the default universal mask (cross-
+ * attention heads scored by ablation) at four sparsities with 2 random draws each, and first-steps
+ * detection with k = 2 over 2 seeds. The report is written to the OS temp directory.
  *
  * Claims (budget and reasons: DEFAULT_BUDGET in core/science/evaluate.ts):
  *   - Wen's detector separates memorized from neutral prompts with AUC >= 0.95
@@ -34,7 +35,7 @@ describe.runIf(existsSync(join(DIR, 'manifest.json')))(`science claims on ${DIR}
       seeds: [1, 2],
       utilitySeeds: [101],
       steps,
-      sparsities: [0.05, 0.15],
+      sparsities: [0.1, 0.2, 0.3, 0.4],
       randomDraws: 2,
       detection: { seeds: [11, 12], steps, k: 2, guidance: m.defaults.guidance },
       nemo: { enabled: false, seeds: [], maxEvaluations: 0 },
@@ -57,12 +58,7 @@ describe.runIf(existsSync(join(DIR, 'manifest.json')))(`science claims on ${DIR}
     expect(none.replication.rate).toBeGreaterThanOrEqual(0.5);
   });
 
-  // Known not to hold yet (measured on the organism at step 6005): the activation-mode universal
-  // mask over value neurons at 5% and 15% sparsity leaves the replication rate unchanged (0.975),
-  // and so do random masks. Memorization in this model is not carried by a few value neurons that
-  // stand out on flagged captions; the next candidates are cross-attention heads and feed-forward
-  // units (see the issue note). it.fails keeps the claim running: it turns red once it holds.
-  it.fails('cuts replication by >= 80% with the universal mask while neutral adherence stays within budget', () => {
+  it('cuts replication by >= 80% with the universal mask while neutral adherence stays within budget', () => {
     const u = report.claims.universal;
     expect(u.sparsity).not.toBeNull();
     expect(u.replicationReduction).toBeGreaterThanOrEqual(report.budget.minReplicationReduction);
@@ -70,7 +66,7 @@ describe.runIf(existsSync(join(DIR, 'manifest.json')))(`science claims on ${DIR}
     expect(u.holds).toBe(true);
   });
 
-  it.fails('does far less with random masks of the same size', () => {
+  it('does far less with random masks of the same size', () => {
     const u = report.claims.universal;
     expect(u.randomReduction).toBeLessThan(report.budget.maxRandomShare * u.replicationReduction);
     expect(u.randomHolds).toBe(true);

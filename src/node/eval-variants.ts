@@ -118,7 +118,7 @@ export async function runVariantsCommand(args: VariantsArgs, ctx: { signal?: Abo
     try {
       const reference = neutralSplit(manifest).reference;
       const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
-      const u = await cached(cache, experimentKey(manifest, 'universal-scores', { d: detection, u: DEFAULT_UNIVERSAL, ref: reference }), () =>
+      const u = await cached(cache, experimentKey(manifest, 'universal-scores/2', { d: detection, u: DEFAULT_UNIVERSAL, ref: reference }), () =>
         universalScores(base.runner, manifest, { ...DEFAULT_UNIVERSAL, detection, reference }, ctx),
       );
       masks.push({ id: `universal@${args.sparsity}`, label: `universal ${Math.round(args.sparsity * 100)}% of heads`, units: { [u.mask]: universalUnits(u.scores, args.sparsity) } });

@@ -147,6 +147,7 @@ export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}
   const { precision = 'int8', backend = 'node', threads = 2 } = options;
   const manifest = await readManifest(dir);
   const unetEntry = manifest.files.unet[precision];
+  if (!unetEntry) throw new ModelDirError(`${dir} ships no ${precision} UNet (try --precision int8)`);
   const [textBytes, unetBytes] = await Promise.all([
     readModelFile(dir, manifest.files.textEncoder),
     readModelFile(dir, unetEntry),

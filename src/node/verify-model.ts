@@ -47,7 +47,7 @@ export interface VerifyOptions {
 export interface VerifyReport {
   model: { id: string; version: string; trainingSteps: number; parameters: Manifest['parameters'] };
   settings: { steps: number; guidance: number; memorizedSeeds: number; neutralSeeds: number };
-  sizes: { textEncoderBytes: number; unetInt8Bytes: number; unetFp32Bytes: number; int8TotalBytes: number };
+  sizes: { textEncoderBytes: number; unetInt8Bytes: number; unetFp32Bytes: number | null; int8TotalBytes: number };
   threshold: { alpha: number; quantile: number; calibrationGenerations: number; rule: string };
   memorized: {
     generations: number;
@@ -237,7 +237,7 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
     sizes: {
       textEncoderBytes: f.textEncoder.bytes,
       unetInt8Bytes: f.unet.int8.bytes,
-      unetFp32Bytes: f.unet.fp32.bytes,
+      unetFp32Bytes: f.unet.fp32?.bytes ?? null,
       int8TotalBytes: f.textEncoder.bytes + f.unet.int8.bytes,
     },
     threshold: {

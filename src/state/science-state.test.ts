@@ -86,7 +86,7 @@ test('a failed or cancelled job frees the lab and says why', async () => {
 test('the universal unit kind: heads by default, neurons on request (slider reset, stale result dropped)', async () => {
   const { store, sent } = await ready();
   const s = () => store.getState();
-  expect(s().science).toMatchObject({ unitKind: 'heads', sparsity: 0.3 });
+  expect(s().science).toMatchObject({ unitKind: 'heads', sparsity: 0.4 });
   s().runScience('universal');
   expect(sent.at(-1)).toMatchObject({ job: 'universal', params: { units: 'heads', mode: 'ablation' } });
   s().applyEvent({ type: 'science-result', id: sent.at(-1)!.id, outcome: { job: 'universal', result: universal }, cached: false, ms: 5 });

@@ -65,7 +65,7 @@ export interface ScienceParamsMap {
   attribution: { memorizedLimit: number; neutralLimit: number; seeds: number[]; steps: number; k: number; guidance: number };
   /** neutralLimit: reference prompts for NeMo's statistics (the reference half of the first n neutral prompts) */
   nemo: { prompt: string; neutralLimit: number; seeds: number[]; maxEvaluations: number };
-  universal: UniversalMethod & { detection: DetectionOptions; neutralLimit: number };
+  universal: UniversalMethod & { detection: DetectionOptions; neutralLimit: number; maxFlagged?: number };
   evaluate: { options: EvaluationOptions };
   /** a mask preset the loaded model's manifest lists (UniForget) */
   preset: { id: string };
@@ -96,7 +96,7 @@ export type ScienceOutcome = { [J in ScienceJob]: { job: J; result: ScienceResul
 export type DefaultJob = Exclude<ScienceJob, 'preset' | 'variants' | 'variant-table'>;
 export type ScienceParams = { [J in DefaultJob]: ScienceParamsMap[J] };
 
-/** The lab's variant table: small enough for WASM in a tab (one seed, 10 steps, 16 utility prompts). */
+/** The lab's variant table: small enough for WASM in a tab (two seeds, 10 steps, 16 utility prompts). */
 export function variantTableParams(manifest: Manifest, base: ModelRef, models: ModelRef[], masks: VariantMask[]): ScienceParamsMap['variant-table'] {
   const smoke = isSmokeModel(manifest);
   return {
@@ -116,7 +116,8 @@ export function variantTableParams(manifest: Manifest, base: ModelRef, models: M
 /**
  * A model that was never trained (the random-weight fixture) gets smoke-test sizes: its numbers
  * mean nothing, so the lab only shows that the plumbing works, and e2e stays fast. A trained model
- * gets the sizes the evaluation CLI uses.
+ * gets the CLI's sizes for detection and NeMo, and the claims tests' sizes for the ablation-heavy
+ * jobs (universal heads, evaluation), which run hundreds of UNet calls per unit x prompt x seed.
  */
 export function isSmokeModel(manifest: Manifest): boolean {
   return manifest.trainingSteps === 0;
@@ -131,12 +132,16 @@ export function defaultScienceParams(manifest: Manifest, prompt: string, units: 
     ? { seeds: [11, 12], steps, k: 1, guidance }
     : { seeds: [11, 12, 13, 14], steps, k: 3, guidance };
   const neutralLimit = smoke ? 8 : manifest.neutralPrompts.length;
+  // Ablation runs (units + 1) x prompts x seeds trajectories: two seeds, k = 2, 24 flagged captions
+  // against 16 reference prompts keep the 20-head ablation to a few minutes in a WASM tab.
+  const light: DetectionOptions = smoke ? detection : { seeds: [11, 12], steps: 10, k: 2, guidance };
+  const universal = units === 'heads' ? { detection: light, neutralLimit: smoke ? 8 : 32, maxFlagged: 24 } : { detection, neutralLimit };
   return {
     detect: { prompts: [prompt], detection },
     study: { detection, neutralLimit, heldOutTemplates: false },
     attribution: { memorizedLimit: smoke ? 4 : manifest.memorized.length, neutralLimit, seeds: smoke ? [1] : [1, 2], steps, k: detection.k, guidance },
     nemo: { prompt, neutralLimit, seeds: smoke ? [21, 22] : [21, 22, 23, 24], maxEvaluations: smoke ? 6 : 60 },
-    universal: { ...methodFor(units), detection, neutralLimit },
+    universal: { ...methodFor(units), ...universal },
     evaluate: {
       options: defaultEvaluationOptions(
         manifest,
@@ -153,8 +158,17 @@ export function defaultScienceParams(manifest: Manifest, prompt: string, units: 
               neutralLimit,
               memorizedLimit: 4,
             }
-          : // The lab's one-button run: the CLI's defaults minus NeMo (one search per caption is the slow part).
-            { universal: methodFor(units), sparsities: defaultSparsities(units), nemo: { enabled: false, seeds: [21, 22, 23, 24], maxEvaluations: 60 } },
+          : // The lab's one-button run: the claims test's size (10 steps, 2 seeds), without NeMo (one search per caption is the slow part).
+            {
+              universal: methodFor(units),
+              sparsities: defaultSparsities(units),
+              seeds: [1, 2],
+              utilitySeeds: [101],
+              steps: 10,
+              randomDraws: 2,
+              detection: light,
+              nemo: { enabled: false, seeds: [21, 22, 23, 24], maxEvaluations: 60 },
+            },
       ),
     },
   };
@@ -248,7 +262,7 @@ export async function runScienceJob(
     case 'universal': {
       const p = request.params;
       const result = await memo('universal', p, () =>
-        universalScores(runner, manifest, { units: p.units, mode: p.mode, detection: p.detection, reference: neutralSplit(manifest, p.neutralLimit).reference }, ctx),
+        universalScores(runner, manifest, { units: p.units, mode: p.mode, detection: p.detection, maxFlagged: p.maxFlagged, reference: neutralSplit(manifest, p.neutralLimit).reference }, ctx),
       );
       return { outcome: { job: 'universal', result }, cached: !computed };
     }

@@ -208,6 +208,47 @@ def export_model(text: TextEncoder, unet: UNet, cfg: ModelConfig, out: str, *, m
     return manifest
 
 
+def write_fixture_family(out: str) -> None:
+    """Plumbing for the lab's variant and preset features on the fixture: a "variant" directory that
+    reuses the fixture's own files (same weights, so it forgets nothing; it only exercises lazy
+    loading, side-by-side and the variant table) and one mask preset in the fixture's presets/."""
+    import hashlib
+    with open(os.path.join(out, "manifest.json")) as f:
+        manifest = json.load(f)
+    base_dir = os.path.basename(os.path.normpath(out))
+    preset = {"id": "fixture-preset", "method": "fixture", "label": "Fixture preset (plumbing)",
+              "masks": {"cross_attn_head_mask": [0, 1]}, "fractionPruned": 0, "of": manifest["id"]}
+    total = sum(m["layers"] * m["units"] for m in manifest["unet"]["masks"])
+    preset["fractionPruned"] = round(2 / total, 5)
+    os.makedirs(os.path.join(out, "presets"), exist_ok=True)
+    blob = json.dumps(preset, indent=1).encode()
+    with open(os.path.join(out, "presets", "fixture-preset.json"), "wb") as f:
+        f.write(blob)
+    manifest["presets"] = [{"id": preset["id"], "method": preset["method"], "fractionPruned": preset["fractionPruned"],
+                            "path": "presets/fixture-preset.json", "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest()}]
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+
+    variant = json.loads(json.dumps(manifest))
+    variant.pop("presets")
+    variant["id"] = f"{manifest['id']}-variant"
+    variant["description"] = "The fixture's own weights listed as its unlearning variant: plumbing for the variant views."
+    variant["variant"] = {"of": manifest["id"], "method": "identity", "forgotten": [manifest["memorized"][0]["id"]],
+                          "costSeconds": 0, "steps": 0}
+
+    def shared(entry):
+        if isinstance(entry, dict) and "path" in entry and "sha256" in entry:
+            entry["path"] = f"../{base_dir}/{entry['path']}"
+        elif isinstance(entry, dict):
+            for v in entry.values():
+                shared(v)
+    shared(variant["files"])
+    vdir = os.path.join(os.path.dirname(os.path.normpath(out)), variant["id"])
+    os.makedirs(vdir, exist_ok=True)
+    with open(os.path.join(vdir, "manifest.json"), "w") as f:
+        json.dump(variant, f, indent=1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -230,6 +271,8 @@ def main() -> None:
                        f"trained {step} steps on generated scenes, with 16 planted artworks and 4 poster templates it memorizes.")
     export_model(text, unet, cfg, args.out, model_id=model_id, version=version, step=step,
                  description=description, seed=args.seed)
+    if args.fixture:
+        write_fixture_family(args.out)
     sizes = {k: os.path.getsize(os.path.join(args.out, k)) for k in ("text_encoder.onnx", "unet.fp32.onnx", "unet.int8.onnx")}
     print(json.dumps({"out": args.out, "config": dataclasses.asdict(cfg), "bytes": sizes}))
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { measureAblations, meanScoreDrop, rankUnits, topKUnits, universalAttribution } from './attribution';
+import { measureAblations, meanScoreDrop, rankUnits, relativeChange, topKUnits, universalAttribution, utilityAwareScores } from './attribution';
 
 describe('ablation attribution', () => {
   it('averages the score drop per unit over prompts', () => {
@@ -47,5 +47,25 @@ describe('ablation attribution', () => {
     const u = universalAttribution(mem, neu);
     [0, 0, 1.5, 0].forEach((want, i) => expect(u[i]).toBeCloseTo(want, 9));
     expect(topKUnits(units, u, 1)).toEqual([7]);
+  });
+});
+
+describe('utility-aware universal score', () => {
+  it('relativeChange is the moved share of a direction: 0 for the same direction, 1 for none left, exact on a simple case', () => {
+    expect(relativeChange([1, 2, 2], [1, 2, 2])).toBe(0);
+    expect(relativeChange([0, 0, 0], [3, 0, 4])).toBe(1);
+    expect(relativeChange([3, 4, 0], [3, 0, 0])).toBeCloseTo(4 / 3);
+    expect(relativeChange([1], [0])).toBe(0);
+    expect(() => relativeChange([1, 2], [1])).toThrow(RangeError);
+  });
+
+  it('ranks a unit that cuts memorization and leaves neutral directions alone above one that cuts more but turns them', () => {
+    // baseline memorization score 2 on both prompts; unit A drops it to 1 (50%), unit B to 0.5 (75%)
+    const memorized = { units: [0, 1], baseline: [2, 2], ablated: [1, 1, 0.5, 0.5] };
+    const scores = utilityAwareScores(memorized, [0.05, 0.6]);
+    expect(scores[0]).toBeCloseTo(0.5 - 0.05);
+    expect(scores[1]).toBeCloseTo(0.75 - 0.6);
+    expect(rankUnits(scores)).toEqual([0, 1]);
+    expect(() => utilityAwareScores(memorized, [0.1])).toThrow(RangeError);
   });
 });

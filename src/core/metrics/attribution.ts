@@ -55,6 +55,36 @@ export function universalAttribution(memorized: AblationMeasurements, neutral: A
   return m;
 }
 
+/** ||a - b|| / ||b||: how far a direction moved, relative to its size (0 when b is zero). */
+export function relativeChange(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError('vectors differ in length');
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff += (a[i] - b[i]) ** 2;
+    norm += b[i] ** 2;
+  }
+  return norm > 0 ? Math.sqrt(diff / norm) : 0;
+}
+
+/**
+ * The utility-aware universal score, per unit: the relative drop of the memorization score over
+ * flagged prompts (drop / mean baseline) minus how far masking the unit moves the text-conditional
+ * noise direction on neutral prompts (relativeChange, averaged; UniForget's reconstruction term at
+ * the first step). Both are shares, so they compare directly. The neutral term sees what a
+ * score-drop difference misses: a unit whose removal leaves the size of the text's effect alone
+ * but turns its direction (a red circle comes out blue) costs utility.
+ */
+export function utilityAwareScores(memorized: AblationMeasurements, neutralChange: ArrayLike<number>): Float64Array {
+  if (neutralChange.length !== memorized.units.length) throw new RangeError('one neutral change per unit');
+  const drop = meanScoreDrop(memorized);
+  let base = 0;
+  for (let p = 0; p < memorized.baseline.length; p++) base += memorized.baseline[p];
+  base /= memorized.baseline.length;
+  for (let u = 0; u < drop.length; u++) drop[u] = (base > 0 ? drop[u] / base : 0) - neutralChange[u];
+  return drop;
+}
+
 /** Positions into `scores`, highest first; ties keep the lower position first (stable). */
 export function rankUnits(scores: ArrayLike<number>): number[] {
   const order = Array.from({ length: scores.length }, (_, i) => i);

@@ -71,6 +71,8 @@ export interface SampleOptions {
   stopAfter?: number;
   /** keep eps_cond - eps_uncond of the first step per row (NeMo's seed consistency) */
   keepFirstDifference?: boolean;
+  /** called with each row's first-step eps_cond - eps_uncond (CHW, a fresh array) instead of keeping it */
+  onFirstDifference?: (row: number, difference: Float32Array) => void;
   /** keep the predicted clean image after the last step run (the final image when all steps run) */
   keepImages?: boolean;
   /** called with the conditional row's cross-attention per layer, [heads, pixels, T], per row and step */
@@ -170,10 +172,11 @@ export async function sampleRows(
         const epsU = out.noise.subarray(2 * i * pixels, (2 * i + 1) * pixels);
         const epsC = out.noise.subarray((2 * i + 1) * pixels, (2 * i + 2) * pixels);
         result.gaps[start + i][s] = noiseGap(epsU, epsC);
-        if (s === 0 && result.firstDifferences) {
+        if (s === 0 && (result.firstDifferences || options.onFirstDifference)) {
           const d = new Float32Array(pixels);
           for (let p = 0; p < pixels; p++) d[p] = epsC[p] - epsU[p];
-          result.firstDifferences[start + i] = d;
+          if (result.firstDifferences) result.firstDifferences[start + i] = d;
+          options.onFirstDifference?.(start + i, d);
         }
         if (options.onAttention) {
           if (!out.crossAttention) throw new Error('runner did not return cross-attention although it was asked to');

@@ -59,7 +59,8 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
     expect(random.mask).toBe(uni.mask);
     expect(report.detection.rocs.map((r) => r.key)).toContain('wen');
     expect(report.nemo!.prompts).toHaveLength(4);
-    expect(report.calibration.neutralSamples).toBe(4); // 8 neutral prompts, half for evaluation, 1 seed
+    expect(report.calibration).toMatchObject({ measure: 'neighbourRatio', samples: 8 }); // 8 training-scene captions (neutralLimit), 1 seed
+    expect(report.calibration.alpha).toBeGreaterThan(0);
     expect(report.timings.sampling.msPerRow).toBeGreaterThan(0);
     expect([...stages]).toEqual(expect.arrayContaining(['detect', 'NeMo search', 'evaluate']));
     // JSON round trip is what the CLI writes
@@ -141,9 +142,9 @@ describe('judgeClaims', () => {
 });
 
 describe('summarizeReplication', () => {
-  it('counts copies below the threshold and those of the caption’s own image', () => {
-    const s = (index: number, tiledL2: number) => ({ index, memorized: true, resolution: 'full' as const, l2: tiledL2, cosine: 0, tiledL2 });
-    const sum = summarizeReplication([s(0, 0.1), s(1, 0.1), s(0, 0.5)], [0, 0, 0], 0.3);
-    expect(sum).toEqual({ rate: 2 / 3, ownImageRate: 1 / 3, count: 2, total: 3, meanTiledL2: expect.closeTo(0.7 / 3, 10) });
+  it('counts copies (planted image nearest, ratio below alpha) and those of the caption’s own image', () => {
+    const s = (nearest: number, ratio: number, planted = true) => ({ nearest, planted, ratio, tiledL2: ratio });
+    const sum = summarizeReplication([s(0, 0.1), s(1, 0.1), s(0, 0.5), s(700, 0.1, false)], [0, 0, 0, 0], 0.3);
+    expect(sum).toEqual({ rate: 2 / 4, ownImageRate: 1 / 4, count: 2, total: 4, meanTiledL2: expect.closeTo(0.8 / 4, 10) });
   });
 });

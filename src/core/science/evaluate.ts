@@ -1,9 +1,11 @@
 /**
  * The evaluation: does a mask stop copying without spoiling ordinary prompts?
  *
- *   replication  memorized captions x seeds, full DDIM sampling; a generation replicates when its
- *                tiled L2 to the nearest planted image is below a threshold calibrated on the
- *                unpruned model's neutral generations (at most `calibrationQuantile` of them pass)
+ *   replication  memorized captions x seeds, full DDIM sampling; a generation replicates when it is
+ *                a copy by the model verification's rule (metrics/replication.ts isCopy): Carlini's
+ *                normalised distance below alpha with a planted image nearest, alpha calibrated on
+ *                the unpruned model's generations for training-scene captions (at most
+ *                `calibrationQuantile` of them pass)
  *   utility      evaluation-half neutral prompts x utility seeds: RMSE against the unpruned
  *                model's image (same prompt, same seed) and the scene-adherence rate
  *   conditions   none; NeMo (each memorized caption with its own value-neuron mask, neutral
@@ -16,7 +18,7 @@
  */
 import type { Manifest } from '../manifest';
 import { type AdherenceScore, type Attribute, adherenceRates, adherenceScore, analyzeScene } from '../metrics/adherence';
-import { type ReplicationScore, calibrateThreshold, isReplication, nearestMemorizedImage, type TrainIndex } from '../metrics/replication';
+import { type CopyScore, type TrainIndex, calibrateAlpha, copyScore, isCopy } from '../metrics/replication';
 import type { MaskSet } from '../masks';
 import { allOnes } from '../masks';
 import type { ModelRunner } from '../pipeline';
@@ -51,7 +53,7 @@ export interface EvaluationOptions {
   sparsities: number[];
   /** random masks per sparsity */
   randomDraws: number;
-  /** accepted false-positive rate of the replication threshold on neutral generations */
+  /** accepted false-positive rate of the copy rule (alpha) on generations for training-scene captions */
   calibrationQuantile: number;
   /** first-steps detection (study ROC, universal flagging) */
   detection: DetectionOptions;
@@ -75,6 +77,7 @@ export interface ReplicationSummary {
   ownImageRate: number;
   count: number;
   total: number;
+  /** mean tiled L2 to the nearest planted image */
   meanTiledL2: number;
 }
 
@@ -147,7 +150,7 @@ export interface EvaluationReport {
   detection: DetectionStudy;
   universal: Omit<UniversalScores, 'poolWen' | 'referenceWen'>;
   nemo: { target: number; prompts: { prompt: string; found: boolean; pruned: number; theta: number; signal: number; evaluations: number }[] } | null;
-  calibration: { measure: 'tiledL2'; quantile: number; threshold: number; neutralSamples: number };
+  calibration: Calibration;
   conditions: ConditionResult[];
   budget: UtilityBudget;
   claims: ClaimVerdicts;
@@ -186,14 +189,22 @@ export function imageRmse(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(s / a.length);
 }
 
-/** Replication summary of generations scored against the planted images. */
-export function summarizeReplication(scores: readonly ReplicationScore[], ownIndex: readonly number[], threshold: number): ReplicationSummary {
+/** How the copy rule was calibrated: alpha over `samples` generations of training-scene captions. */
+export interface Calibration {
+  measure: 'neighbourRatio';
+  quantile: number;
+  alpha: number;
+  samples: number;
+}
+
+/** Replication summary of generations scored by the copy rule (ownIndex: each caption's planted image). */
+export function summarizeReplication(scores: readonly CopyScore[], ownIndex: readonly number[], alpha: number): ReplicationSummary {
   let count = 0;
   let own = 0;
   scores.forEach((s, i) => {
-    if (isReplication(s, threshold, 'tiledL2')) {
+    if (isCopy(s, alpha)) {
       count++;
-      if (s.index === ownIndex[i]) own++;
+      if (s.nearest === ownIndex[i]) own++;
     }
   });
   const total = scores.length;
@@ -275,7 +286,7 @@ export async function runEvaluation(
     ),
   );
   const universal = await timed('universal scores', () =>
-    cached(cache, experimentKey(model, 'universal-scores', { d: options.detection, u: options.universal, ref: split.reference }), () =>
+    cached(cache, experimentKey(model, 'universal-scores/2', { d: options.detection, u: options.universal, ref: split.reference }), () =>
       universalScores(runner, manifest, { ...options.universal, detection: options.detection, reference: split.reference }, ctx),
     ),
   );
@@ -319,8 +330,11 @@ export async function runEvaluation(
     }
   }
 
-  // One batched generation run for every condition.
-  const prompts = [...memorized.map((m) => m.caption), ...split.evaluation];
+  // One batched generation run for every condition, plus the unpruned model on training-scene
+  // captions for the copy rule's calibration (as the model verification does).
+  const calibrationPrompts = manifest.trainPromptsSample.slice(0, options.neutralLimit ?? manifest.trainPromptsSample.length);
+  const calibrationAt = memorized.length + split.evaluation.length;
+  const prompts = [...memorized.map((m) => m.caption), ...split.evaluation, ...calibrationPrompts];
   const rows: SampleRow[] = [];
   const rowOf = new Map<string, number>();
   const addRow = (plan: number, prompt: number, seed: number, maskSet: number) => {
@@ -331,6 +345,7 @@ export async function runEvaluation(
     memorized.forEach((_, p) => options.seeds.forEach((seed) => addRow(c, p, seed, plan.memorizedMask[p])));
     split.evaluation.forEach((_, q) => options.utilitySeeds.forEach((seed) => addRow(c, memorized.length + q, seed, plan.neutralMask)));
   });
+  calibrationPrompts.forEach((_, q) => options.utilitySeeds.forEach((seed) => addRow(0, calibrationAt + q, seed, 0)));
   const sampled = await timed('generation', async () => {
     const emb = await encodePrompts(runner, manifest, prompts, ctx);
     return sampleRows(runner, manifest, emb, maskSets, rows, { steps: options.steps, guidance: options.guidance, keepImages: true, maxRows: options.maxRows, stage: 'evaluate' }, ctx);
@@ -338,19 +353,19 @@ export async function runEvaluation(
   const images = sampled.images!;
   const image = (c: number, p: number, seed: number) => images[rowOf.get(`${c}/${p}/${seed}`)!];
 
-  // Calibration on the unpruned model's neutral generations.
-  const neutralScores: ReplicationScore[] = [];
-  split.evaluation.forEach((_, q) => options.utilitySeeds.forEach((seed) => neutralScores.push(nearestMemorizedImage(image(0, memorized.length + q, seed), train))));
-  const threshold = calibrateThreshold(neutralScores, options.calibrationQuantile, 'tiledL2');
+  // The copy rule, calibrated on the unpruned model's training-scene generations.
+  const ordinary: CopyScore[] = [];
+  calibrationPrompts.forEach((_, q) => options.utilitySeeds.forEach((seed) => ordinary.push(copyScore(image(0, calibrationAt + q, seed), train))));
+  const alpha = calibrateAlpha(ordinary, options.calibrationQuantile);
   const size = manifest.image.width;
   const intended = split.evaluation.map((p) => manifest.neutralObjects[manifest.neutralPrompts.indexOf(p)]);
 
   const measured = plans.map((plan, c) => {
-    const scores: ReplicationScore[] = [];
+    const scores: CopyScore[] = [];
     const own: number[] = [];
     memorized.forEach((m, p) =>
       options.seeds.forEach((seed) => {
-        scores.push(nearestMemorizedImage(image(c, p, seed), train));
+        scores.push(copyScore(image(c, p, seed), train));
         own.push(m.imageIndex);
       }),
     );
@@ -365,7 +380,7 @@ export async function runEvaluation(
     );
     const rates = adherenceRates(adherence);
     const { overall, ...byAttribute } = rates;
-    return { replication: summarizeReplication(scores, own, threshold), utility: { imageChange: mean(change), adherence: overall, adherenceByAttribute: byAttribute } };
+    return { replication: summarizeReplication(scores, own, alpha), utility: { imageChange: mean(change), adherence: overall, adherenceByAttribute: byAttribute } };
   });
 
   const conditions: ConditionResult[] = [];
@@ -408,7 +423,7 @@ export async function runEvaluation(
           prompts: nemo.map((n) => ({ prompt: n.prompt, found: n.search.found, pruned: n.search.refined.length, theta: n.search.theta, signal: n.search.signal, evaluations: n.search.evaluations })),
         }
       : null,
-    calibration: { measure: 'tiledL2', quantile: options.calibrationQuantile, threshold, neutralSamples: neutralScores.length },
+    calibration: { measure: 'neighbourRatio', quantile: options.calibrationQuantile, alpha, samples: ordinary.length },
     conditions,
     budget: DEFAULT_BUDGET,
     claims: judgeClaims(detection, conditions, DEFAULT_BUDGET),

@@ -16,7 +16,7 @@
 import type { Manifest } from '../manifest';
 import { seedConsistency } from '../metrics/detection';
 import { noiseGapScore } from '../metrics/detection';
-import { type AblationMeasurements, meanScoreDrop, universalAttribution } from '../metrics/attribution';
+import { type AblationMeasurements, meanScoreDrop, relativeChange, universalAttribution, utilityAwareScores } from '../metrics/attribution';
 import { type NemoResult, type NeutralStatistics, nemoSearch, neutralStatistics, valueActivations, zScores } from '../metrics/nemo';
 import { type MaskSet, type PrunedUnit, allOnes, stackMaskSets } from '../masks';
 import type { ModelRunner } from '../pipeline';
@@ -209,6 +209,10 @@ export interface AblationAttribution {
   memorizedDrop: number[];
   neutralDrop: number[];
   universal: number[];
+  /** per unit: mean relativeChange of the first-step text-conditional noise direction on neutral prompts */
+  neutralChange: number[];
+  /** per unit: utilityAwareScores (relative memorized drop minus neutralChange), the universal mask's ranking */
+  utilityAware: number[];
   /** Wen score with nothing masked, per prompt */
   baseline: { memorized: number[]; neutral: number[] };
 }
@@ -239,13 +243,25 @@ export async function ablationAttribution(
   const P = prompts.length;
   const rows: SampleRow[] = [];
   for (let m = 0; m < maskSets.length; m++) for (let p = 0; p < P; p++) for (const seed of options.seeds) rows.push({ prompt: p, seed, maskSet: m });
+  // Neutral rows' first-step conditional directions, reduced on the fly (rows are mask-major, so the
+  // unmasked rows come first): no per-row arrays are kept, even for hundreds of neurons.
+  const M = options.memorized.length;
+  const baseDirection = new Map<number, Float32Array>();
+  const neutralChange = new Float64Array(units.length);
+  const onFirstDifference = (row: number, d: Float32Array) => {
+    const m = Math.floor(row / (P * S));
+    const within = row % (P * S);
+    if (Math.floor(within / S) < M) return; // a memorized prompt
+    if (m === 0) baseDirection.set(within, d);
+    else neutralChange[m - 1] += relativeChange(d, baseDirection.get(within)!) / ((P - M) * S);
+  };
   const out = await sampleRows(
     runner,
     manifest,
     emb,
     maskSets,
     rows,
-    { steps: options.steps, guidance: options.guidance, stopAfter: options.k, maxRows: options.maxRows, stage: `ablate ${options.units}` },
+    { steps: options.steps, guidance: options.guidance, stopAfter: options.k, maxRows: options.maxRows, stage: `ablate ${options.units}`, onFirstDifference },
     ctx,
   );
   // score[m][p]: Wen's score averaged over seeds
@@ -270,6 +286,8 @@ export async function ablationAttribution(
     memorizedDrop: Array.from(meanScoreDrop(mem)),
     neutralDrop: Array.from(meanScoreDrop(neu)),
     universal: Array.from(universalAttribution(mem, neu)),
+    neutralChange: Array.from(neutralChange),
+    utilityAware: Array.from(utilityAwareScores(mem, neutralChange)),
     baseline: { memorized: Array.from(mem.baseline), neutral: Array.from(neu.baseline) },
   };
 }

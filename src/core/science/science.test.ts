@@ -81,6 +81,12 @@ describe('science on the fixture model (plumbing)', () => {
     expect(a.units).toHaveLength(20);
     a.universal.forEach((u, i) => expect(u).toBeCloseTo(a.memorizedDrop[i] - a.neutralDrop[i], 10));
     expect(a.memorizedDrop.some((d) => Math.abs(d) > 1e-6)).toBe(true);
+    // masking a head moves the neutral prompts' conditional direction by some share, never negative
+    expect(a.neutralChange).toHaveLength(20);
+    expect(a.neutralChange.every((c) => c >= 0)).toBe(true);
+    expect(a.neutralChange.some((c) => c > 1e-4)).toBe(true);
+    const base = (a.baseline.memorized[0] + a.baseline.memorized[1]) / 2;
+    a.utilityAware.forEach((u, i) => expect(u).toBeCloseTo(a.memorizedDrop[i] / base - a.neutralChange[i], 10));
     const grid = attributionGrid(a);
     expect(grid).toHaveLength(5);
     expect(grid[1][2]).toBe(a.universal[6]);

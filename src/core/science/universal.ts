@@ -13,18 +13,25 @@
  *      exceeds the reference neutral mean + `flagZ` standard deviations (default 3).
  *   4. Per unit, a score from flagged captions against the neutral reference, then the top
  *      `sparsity` share of all units of that kind is pruned:
- *        'ablation'    the universal ablation score: Wen-score drop when the unit alone is masked,
- *                      over flagged captions minus over reference neutral prompts (one row per
- *                      unit x prompt x seed; for the 20 heads of the organism, a minute or two)
+ *        'ablation'    utility-aware ablation: the relative Wen-score drop over flagged captions
+ *                      when the unit alone is masked, minus how far that moves the text-conditional
+ *                      noise direction on the reference neutral prompts (metrics/attribution.ts
+ *                      utilityAwareScores; one row per unit x prompt x seed: for the 20 heads of
+ *                      the organism, a few minutes)
  *        'activation'  value neurons only: mean over flagged captions of NeMo's z-score
  *                      |a_j - mu_j| / sigma_j (one UNet call per 64 captions: the value output
  *                      depends on the text only)
  *
- * Heads by ablation is the default because it is what works on the model organism (measured at
- * step 6005): masking the 30% of cross-attention heads with the highest score cuts replication by
- * about 87%, while activation-scored value neurons leave it unchanged up to 15% sparsity. Its
- * planted images are selected by the trigger token through cross-attention in several layers at
- * once; no small set of value or feed-forward neurons carries that selection alone.
+ * Heads by ablation is the default because it is what works on the model organism (step 6005, 10
+ * steps, 2 seeds): masking the 40% of cross-attention heads (8 of 20) with the highest
+ * utility-aware score cuts replication from 90% to 10% with neutral adherence at 91% of the
+ * unpruned model's, while random heads of the same count cut it to 62.5%, and activation-scored
+ * value neurons leave it unchanged up to 15% sparsity. The planted images are selected by the
+ * trigger token through cross-attention in several layers at once (the whole of the second
+ * down-path layer ends up in the mask); no small set of value or feed-forward neurons carries that
+ * selection alone. Without the neutral-direction term (score drops alone) the top 8 heads cut
+ * replication by only 50%, and 10 heads cost 26% of adherence: the top-ranked heads then include
+ * the up-path heads that colour and place neutral scenes.
  *
  * Why this is legitimate: everything it uses is available to a deployer who has the training
  * captions and a detector, and nothing comes from manifest.memorized's labels or images. It is the
@@ -86,7 +93,7 @@ export function defaultSparsities(units: AblationUnits): number[] {
  * for neurons, a small share (none met the budget).
  */
 export function defaultSparsity(units: AblationUnits): number {
-  return units === 'heads' ? 0.3 : 0.05;
+  return units === 'heads' ? 0.4 : 0.05;
 }
 
 /** The scoring a unit kind gets in the lab: heads by ablation, neurons by activation (cheap). */
@@ -173,7 +180,7 @@ export async function universalScores(
     { units: options.units, memorized: flagged, neutral: reference, seeds: d.seeds, steps: d.steps, k: d.k, guidance: d.guidance, maxRows: d.maxRows },
     ctx,
   );
-  return { ...base, scores: attribution.universal };
+  return { ...base, scores: attribution.utilityAware };
 }
 
 /** Units pruned at a sparsity: round(sparsity * units). */

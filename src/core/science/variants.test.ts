@@ -51,7 +51,7 @@ describe('runVariantTable on the fixture (plumbing)', () => {
     expect(rateOn(v1, [a, b])).toBe(rateOn(base, [a, b]));
     expect(report.rows[1].utility.imageChange).toBeGreaterThan(0); // the mask changes the images
     expect(report.rows[1].prunedFraction).toBeCloseTo(4 / m.unet.masks.reduce((s, k) => s + k.layers * k.units, 0));
-    expect(report.calibration.neutralSamples).toBe(4);
+    expect(report.calibration).toMatchObject({ measure: 'neighbourRatio', samples: 8 });
     const md = variantTableMarkdown(report);
     expect(md.split('\n')).toHaveLength(2 + 6);
     expect(md).toContain('| test stage 1 | four heads |');

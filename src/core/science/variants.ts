@@ -10,8 +10,8 @@
  *                same prompt and seed (so DUGE's erosion across stages shows as a growing change)
  *   cost         what producing the variant took (from its manifest), next to the mask's pruned share
  *
- * Every cell uses the same captions, seeds and replication threshold (calibrated once on the base's
- * unpruned neutral generations), so rows differ only in the model and the mask. Masks apply to every
+ * Every cell uses the same captions, seeds and copy rule (alpha calibrated once on the base's
+ * unpruned generations for training-scene captions, as in evaluate.ts), so rows differ only in the model and the mask. Masks apply to every
  * variant unchanged: the variants share the base's ONNX interface, and UniForget's claim that
  * pruning is complementary to unlearning is measured by exactly that combination.
  *
@@ -20,12 +20,12 @@
  */
 import type { Manifest } from '../manifest';
 import { type Attribute, adherenceRates, adherenceScore, analyzeScene } from '../metrics/adherence';
-import { type ReplicationScore, type TrainIndex, calibrateThreshold, nearestMemorizedImage } from '../metrics/replication';
+import { type CopyScore, type TrainIndex, calibrateAlpha, copyScore } from '../metrics/replication';
 import { type MaskSet, allOnes } from '../masks';
 import type { ModelRunner } from '../pipeline';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
 import type { RunContext } from './context';
-import { type ReplicationSummary, type UtilitySummary, imageRmse, summarizeReplication } from './evaluate';
+import { type Calibration, type ReplicationSummary, type UtilitySummary, imageRmse, summarizeReplication } from './evaluate';
 import { neutralSplit } from './universal';
 
 /** A model to compare; `load` is called when its turn comes, `release` after its rows. */
@@ -50,7 +50,7 @@ export interface VariantTableOptions {
   guidance: number;
   /** masks besides "none" (always first) */
   masks: VariantMask[];
-  /** accepted false-positive rate of the replication threshold on the base's neutral generations */
+  /** accepted false-positive rate of the copy rule on the base's training-scene generations (evaluate.ts) */
   calibrationQuantile: number;
   /** use only the first n neutral prompts (the evaluation half of them scores utility) */
   neutralLimit?: number;
@@ -89,7 +89,7 @@ export interface VariantReport {
   options: VariantTableOptions;
   /** the union of the variants' forgotten ids */
   forgetSet: string[];
-  calibration: { measure: 'tiledL2'; quantile: number; threshold: number; neutralSamples: number };
+  calibration: Calibration;
   rows: VariantRow[];
   timings: { totalMs: number; perModelMs: Record<string, number> };
 }
@@ -142,7 +142,8 @@ export async function runVariantTable(
   for (const id of forgetSet) if (!memorized.some((m) => m.id === id)) throw new Error(`forgotten id "${id}" is not a memorized entry of ${manifest.id}`);
   const evaluation = neutralSplit(manifest, options.neutralLimit).evaluation;
   const intended = evaluation.map((p) => manifest.neutralObjects[manifest.neutralPrompts.indexOf(p)]);
-  const prompts = [...memorized.map((m) => m.caption), ...evaluation];
+  const calibrationPrompts = manifest.trainPromptsSample.slice(0, options.neutralLimit ?? manifest.trainPromptsSample.length);
+  const prompts = [...memorized.map((m) => m.caption), ...evaluation, ...calibrationPrompts];
   const masks: VariantMask[] = [{ id: 'none', label: 'no mask', units: {} }, ...options.masks];
 
   const rows: SampleRow[] = [];
@@ -154,8 +155,8 @@ export async function runVariantTable(
     );
   });
 
-  let threshold = Number.NaN;
-  let neutralSamples = 0;
+  let alpha = Number.NaN;
+  let samples = 0;
   let baseNeutral: Float32Array[] = [];
   const out: VariantRow[] = [];
   const perModelMs: Record<string, number> = {};
@@ -165,43 +166,39 @@ export async function runVariantTable(
     ctx.onProgress?.({ stage: `load ${m.id}`, done: 0, total: 1 });
     const { runner, release } = await model.load();
     try {
+      // the base also renders the calibration captions, unmasked
+      const modelRows = model === base ? [...rows, ...calibrationPrompts.flatMap((_, q) => options.utilitySeeds.map((seed) => ({ prompt: memorized.length + evaluation.length + q, seed, maskSet: 0 })))] : rows;
       const maskSets = masks.map((k) => maskSetOfUnits(m, k.units));
       const emb = await encodePrompts(runner, m, prompts, ctx);
-      const sampled = await sampleRows(runner, m, emb, maskSets, rows, { steps: options.steps, guidance: options.guidance, keepImages: true, maxRows: options.maxRows, stage: `sample ${m.id}` }, ctx);
+      const sampled = await sampleRows(runner, m, emb, maskSets, modelRows, { steps: options.steps, guidance: options.guidance, keepImages: true, maxRows: options.maxRows, stage: `sample ${m.id}` }, ctx);
       const image = (k: number, p: number, seed: number) => sampled.images![rowOf.get(`${k}/${p}/${seed}`)!];
       if (model === base) {
-        const neutralScores: ReplicationScore[] = [];
         baseNeutral = [];
-        evaluation.forEach((_, q) =>
-          options.utilitySeeds.forEach((seed) => {
-            const img = image(0, memorized.length + q, seed);
-            baseNeutral.push(img);
-            neutralScores.push(nearestMemorizedImage(img, train));
-          }),
-        );
-        threshold = calibrateThreshold(neutralScores, options.calibrationQuantile, 'tiledL2');
-        neutralSamples = neutralScores.length;
+        evaluation.forEach((_, q) => options.utilitySeeds.forEach((seed) => baseNeutral.push(image(0, memorized.length + q, seed))));
+        const ordinary = sampled.images!.slice(rows.length).map((img) => copyScore(img, train));
+        alpha = calibrateAlpha(ordinary, options.calibrationQuantile);
+        samples = ordinary.length;
       }
       const forgotten = m.variant ? m.variant.forgotten : forgetSet;
       masks.forEach((mask, k) => {
         const group = (inForgotten: boolean) => {
-          const scores: ReplicationScore[] = [];
+          const scores: CopyScore[] = [];
           const own: number[] = [];
           memorized.forEach((entry, p) => {
             if (forgotten.includes(entry.id) !== inForgotten) return;
             options.seeds.forEach((seed) => {
-              scores.push(nearestMemorizedImage(image(k, p, seed), train));
+              scores.push(copyScore(image(k, p, seed), train));
               own.push(entry.imageIndex);
             });
           });
-          return summarizeReplication(scores, own, threshold);
+          return summarizeReplication(scores, own, alpha);
         };
         const byEntry: VariantRow['byEntry'] = {};
         memorized.forEach((entry, p) => {
           const one = summarizeReplication(
-            options.seeds.map((seed) => nearestMemorizedImage(image(k, p, seed), train)),
+            options.seeds.map((seed) => copyScore(image(k, p, seed), train)),
             options.seeds.map(() => entry.imageIndex),
-            threshold,
+            alpha,
           );
           byEntry[entry.id] = { count: one.count, total: one.total };
         });
@@ -242,7 +239,7 @@ export async function runVariantTable(
     base: { id: manifest.id, version: manifest.version },
     options,
     forgetSet,
-    calibration: { measure: 'tiledL2', quantile: options.calibrationQuantile, threshold, neutralSamples },
+    calibration: { measure: 'neighbourRatio', quantile: options.calibrationQuantile, alpha, samples },
     rows: out,
     timings: { totalMs: performance.now() - began, perModelMs },
   };

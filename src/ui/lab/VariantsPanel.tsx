@@ -15,6 +15,7 @@ import { useLab, useLabActions } from '../StoreContext';
 import { PixelImage } from '../views';
 
 const VARIANT_JOBS: ScienceJob[] = ['preset', 'variants', 'variant-table'];
+const METHOD_LABEL: Record<string, string> = { fmn: 'Forget-Me-Not', erasediff: 'EraseDiff', duge: 'DUGE stage' };
 const pct = format('.0%');
 const f3 = format('.3f');
 
@@ -49,10 +50,10 @@ export function VariantsPanel() {
               className="secondary small"
               disabled={!idle}
               onClick={() => actions.applyShippedPreset(p.id)}
-              title={`${p.method}, beta ${p.beta ?? '?'}: prunes ${pct(p.fractionPruned)} of all mask units`}
+              title={`${p.method}${p.beta !== undefined ? `, beta ${p.beta}` : ''}: prunes ${pct(p.fractionPruned)} of all mask units`}
               data-testid={`shipped-preset-${p.id}`}
             >
-              β {p.beta ?? '?'} ({pct(p.fractionPruned)} pruned)
+              {p.beta !== undefined ? `β ${p.beta}` : p.id} ({pct(p.fractionPruned)} pruned)
             </button>
           ))}
         </div>
@@ -116,14 +117,17 @@ function VariantGrid({ result, labelOf }: { result: ScienceResultMap['variants']
 
 function VariantTable({ report, labelOf }: { report: VariantReport; labelOf: (id: string) => string }) {
   const base = report.rows.find((r) => r.method === null && r.mask === 'none');
+  const short = (r: VariantReport['rows'][number]) => (r.method ? `${METHOD_LABEL[r.method] ?? r.method}${r.stage ? ` ${r.stage}` : ''}` : 'base');
   return (
-    <div data-testid="variants-table" style={{ overflowX: 'auto' }}>
+    <div data-testid="variants-table">
+      <p className="hint">
+        Replication: share of memorized-caption generations ({report.options.seeds.length} seed{report.options.seeds.length === 1 ? '' : 's'}) within the
+        copy rule (a planted image nearest, Carlini&apos;s normalised distance below α = {f3(report.calibration.alpha)}); “forgotten” is each variant&apos;s own forgotten artworks, “base” the
+        unchanged model on the same ones. Change: RMSE to the base model&apos;s image for the same neutral prompt and seed.
+        <Meta job="variant-table" />
+      </p>
+      <div style={{ overflowX: 'auto' }}>
       <table className="variants-table">
-        <caption className="hint">
-          Replication: share of memorized-caption generations ({report.options.seeds.length} seed{report.options.seeds.length === 1 ? '' : 's'}) within the
-          calibrated tiled-L2 threshold {f3(report.calibration.threshold)} of a planted image. Change: RMSE to the base model&apos;s neutral image.
-          <Meta job="variant-table" />
-        </caption>
         <thead>
           <tr>
             <th scope="col">model</th>
@@ -139,7 +143,9 @@ function VariantTable({ report, labelOf }: { report: VariantReport; labelOf: (id
         <tbody>
           {report.rows.map((r) => (
             <tr key={`${r.model}/${r.mask}`} data-model={r.model} data-mask={r.mask}>
-              <th scope="row">{labelOf(r.model)}</th>
+              <th scope="row" title={labelOf(r.model)}>
+                {short(r)}
+              </th>
               <td>{r.maskLabel}</td>
               <td data-cell="forgotten">{pct(r.forgottenReplication.rate)}</td>
               <td>{base ? pct(rateOn(base, r.forgotten)) : '–'}</td>
@@ -151,6 +157,7 @@ function VariantTable({ report, labelOf }: { report: VariantReport; labelOf: (id
           ))}
         </tbody>
       </table>
+      </div>
     </div>
   );
 }

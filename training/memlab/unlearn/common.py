@@ -15,6 +15,7 @@ Conventions for every method:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 
@@ -309,10 +310,25 @@ def export_variant(model: Model, out_root: str, *, method: str, label: str, spli
     desc = (f"{label}: the bundled model (trained {base_step} steps) after unlearning "
             f"{', '.join(f.removeprefix('artwork-') for f in forgotten)} ({steps} steps, {rec['costSeconds']:.0f} s on "
             f"{rec['threads']} CPU thread(s)).")
-    export_model(model.text, model.unet, model.unet.cfg, os.path.join(out_root, vid), model_id=vid,
+    vdir = os.path.join(out_root, vid)
+    export_model(model.text, model.unet, model.unet.cfg, vdir, model_id=vid,
                  version=f"1.{base_step}.0", step=base_step, description=desc, shared=f"../{base_id}",
                  extra={"variant": variant}, ds=dataset())
+    drop_fp32(vdir)
     return vid
+
+
+def drop_fp32(vdir: str) -> None:
+    """Variants ship the int8 UNet only: the lab runs int8, and the fp32 reference (10 MB a variant)
+    is the base model's job."""
+    path = os.path.join(vdir, "manifest.json")
+    with open(path) as f:
+        manifest = json.load(f)
+    entry = manifest["files"]["unet"].pop("fp32", None)
+    if entry:
+        os.remove(os.path.join(vdir, entry["path"]))
+    with open(path, "w") as f:
+        json.dump(manifest, f, indent=1)
 
 
 # ---------------------------------------------------------------- command-line plumbing

@@ -77,7 +77,7 @@ export function ParetoChart({ conditions, title = 'Replication vs utility across
           <thead>
             <tr>
               <th scope="col">condition</th>
-              <th scope="col">value neurons pruned</th>
+              <th scope="col">units pruned</th>
               <th scope="col">replication rate</th>
               <th scope="col">adherence</th>
               <th scope="col">image change (RMSE)</th>
@@ -87,7 +87,9 @@ export function ParetoChart({ conditions, title = 'Replication vs utility across
             {conditions.map((c) => (
               <tr key={c.id}>
                 <th scope="row">{c.id}</th>
-                <td>{Math.round(c.pruned)}</td>
+                <td>
+                  {Math.round(c.pruned)} {c.mask === 'cross_attn_head_mask' ? 'heads' : c.mask === 'cross_attn_value_mask' ? 'value neurons' : c.mask}
+                </td>
                 <td>{pct(c.replication.rate)}</td>
                 <td>{pct(c.utility.adherence)}</td>
                 <td>{c.utility.imageChange.toFixed(3)}</td>
