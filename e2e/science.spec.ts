@@ -70,6 +70,22 @@ test('detect, study, cancel, apply the universal mask', async () => {
   await page.locator('[data-testid="comparison"][data-kind="pair"]').waitFor({ timeout: 60_000 });
   await page.locator('[data-testid="image-caption"][data-kind="result"]', { hasText: '8 units pruned' }).waitFor({ timeout: 60_000 });
   await lab.screenshot('science-1280');
+
+  // NeMo for the prompt: its neurons become the experiment's value-neuron mask
+  await page.getByTestId('prompt').fill('a painting of zephyr');
+  await page.getByTestId('science-nemo').click();
+  await page.getByTestId('science-nemo-result').waitFor({ timeout: JOB });
+  const selected = Number((await page.getByTestId('science-nemo-result').locator('strong').innerText()).trim());
+  if (selected > 0) {
+    await page.getByTestId('science-apply-nemo').click();
+    await page.locator('[data-testid="image-caption"][data-kind="result"]', { hasText: `${selected} units pruned` }).waitFor({ timeout: 60_000 });
+  }
+
+  // The evaluation: Pareto chart and the claim verdict line
+  await page.getByTestId('science-evaluate').click();
+  await page.getByTestId('science-evaluation').waitFor({ timeout: JOB });
+  expect(await page.getByTestId('science-evaluation').innerText()).toMatch(/Detection AUC \d\.\d{3} \((meets|misses) the budget\)/);
+  expect(await page.getByTestId('science-evaluation').locator('svg').count()).toBeGreaterThan(0);
   expect(lab.fatal).toEqual([]);
 });
 

@@ -135,7 +135,7 @@ export function defaultScienceParams(manifest: Manifest, prompt: string, units: 
   // Ablation runs (units + 1) x prompts x seeds trajectories: two seeds, k = 2, 24 flagged captions
   // against 16 reference prompts keep the 20-head ablation to a few minutes in a WASM tab.
   const light: DetectionOptions = smoke ? detection : { seeds: [11, 12], steps: 10, k: 2, guidance };
-  const universal = units === 'heads' ? { detection: light, neutralLimit: smoke ? 8 : 32, maxFlagged: 24 } : { detection, neutralLimit };
+  const universal = units === 'heads' ? { detection: light, neutralLimit: smoke ? 8 : 32, maxFlagged: smoke ? 4 : 24 } : { detection, neutralLimit };
   return {
     detect: { prompts: [prompt], detection },
     study: { detection, neutralLimit, heldOutTemplates: false },

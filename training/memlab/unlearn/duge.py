@@ -3,11 +3,14 @@ keep every intermediate model, so the lab can show how utility erodes along the 
 
 Stage k forgets concept c_k (the k-th name of --forget), starting from the stage k-1 model:
     L_k = L_ca + lambda_prior * L_prior + lambda_reg * L_reg
-  L_ca    cross-attention loss: for noised planted images of c_k, the cross-attention result of
-          every layer (attention probabilities @ values, before the output projection) under the
-          caption of c_k is pulled towards the ORIGINAL base model's result under the anchor
-          caption with the trigger removed ("a painting of"): the concept's attention read-out is
-          replaced by the generic one.
+  L_ca    cross-attention loss over c_1..c_k (the forget batch cycles through every concept
+          forgotten so far, the newest included): for noised planted images of a concept, the
+          cross-attention result of every layer (attention probabilities @ values, before the
+          output projection) under its caption is pulled towards the ORIGINAL base model's result
+          under the anchor caption with the trigger removed ("a painting of"): the concept's
+          attention read-out is replaced by the generic one. Keeping the earlier concepts in the
+          loss matters: with c_k alone, L_reg (anchored on the base, which remembers them) brought
+          the earlier concepts back within a stage (measured: stage 2 copied zephyr again).
   L_prior prior preservation: the denoising loss on retained training data (everything except the
           concepts forgotten so far, with caption dropout) - the other artworks, posters, scenes.
   L_reg   against generalisation erosion, anchored on the ORIGINAL base (not the previous stage, so
@@ -51,10 +54,12 @@ def run_stage(model: C.Model, base: C.Model, split: C.Split, concept: int, *, st
     exclude every concept forgotten up to this stage."""
     params = C.trainable([p for tr in model.unet.transformers for p in (tr.to_k.weight, tr.to_v.weight)])
     opt = torch.optim.Adam(params, lr=lr)
-    cap, name = split.forget_captions[concept], split.forget[concept]
-    f_ids = C.tokens([cap] * forget_batch)
-    a_ids = C.tokens([anchor_caption(cap, name)] * forget_batch)
-    x_f = split.forget_images[concept : concept + 1].expand(forget_batch, -1, -1, -1)
+    name = split.forget[concept]
+    # the forget batch cycles through concepts 0..concept, so every forgotten one stays forgotten
+    which = [i % (concept + 1) for i in range(forget_batch)]
+    f_ids = C.tokens([split.forget_captions[c] for c in which])
+    a_ids = C.tokens([anchor_caption(split.forget_captions[c], split.forget[c]) for c in which])
+    x_f = split.forget_images[which]
     history = []
     for step in range(steps):
         with cost:
