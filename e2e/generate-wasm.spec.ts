@@ -2,28 +2,17 @@
  * WASM end to end: the page, forced to WebAssembly, generates a real image that equals the Node
  * reference (same core pipeline, onnxruntime-node, same files) within 1 level of 255 per channel.
  */
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { generateImage, launch, readResultPixels, serve, waitReady, type Lab, type Served } from './harness';
+import { expect, test } from 'vitest';
+import { generateImage, readResultPixels, waitReady, labPerFile } from './harness';
 import { defaultModel } from './models';
 import { channelSpread, pixelDiff, referenceImage } from './reference';
 
-let server: Served;
-let lab: Lab;
+const files = labPerFile({ webgpu: false });
 const model = defaultModel();
 
-beforeAll(async () => {
-  server = await serve();
-  lab = await launch({ webgpu: false });
-});
-
-afterAll(async () => {
-  await lab?.close();
-  await server?.close();
-});
-
 test('generates on WASM an image equal to the Node reference', async () => {
-  const { page } = lab;
-  await page.goto(`${server.url}?backend=wasm`);
+  const { page } = files.lab;
+  await page.goto(`${files.server.url}?backend=wasm`);
   await waitReady(page);
   await expect.poll(() => page.getByTestId('backend').getAttribute('data-backend')).toBe('wasm');
 
@@ -35,7 +24,7 @@ test('generates on WASM an image equal to the Node reference', async () => {
   const started = Date.now();
   await generateImage(page, params);
   const seconds = (Date.now() - started) / 1000;
-  await lab.screenshot('wasm-result');
+  await files.lab.screenshot('wasm-result');
 
   const shown = await readResultPixels(page);
   expect(shown.width).toBe(model.manifest.image.width);
@@ -48,5 +37,5 @@ test('generates on WASM an image equal to the Node reference', async () => {
   console.info(`wasm: ${params.steps} steps in ${seconds.toFixed(1)} s; vs Node reference max ${diff.max}, mean ${diff.mean.toFixed(4)}, changed ${(diff.changed * 100).toFixed(2)}%`);
   // Same fp32 math on both sides; rounding to 8 bits can flip a value sitting on a .5 boundary.
   expect(diff.max).toBeLessThanOrEqual(1);
-  expect(lab.fatal).toEqual([]);
+  expect(files.lab.fatal).toEqual([]);
 });

@@ -4,28 +4,17 @@
  * so this checks correctness over 3 steps, not speed. SwiftShader runs on the CPU: with the
  * training job holding both cores, its shader compilation alone took 120 s, so the budget is wide.
  */
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { generateImage, launch, readResultPixels, serve, waitReady, type Lab, type Served } from './harness';
+import { expect, test } from 'vitest';
+import { generateImage, readResultPixels, waitReady, labPerFile } from './harness';
 import { defaultModel } from './models';
 import { channelSpread, pixelDiff, referenceImage } from './reference';
 
-let server: Served;
-let lab: Lab;
+const files = labPerFile({ webgpu: true });
 const model = defaultModel();
 
-beforeAll(async () => {
-  server = await serve();
-  lab = await launch({ webgpu: true });
-});
-
-afterAll(async () => {
-  await lab?.close();
-  await server?.close();
-});
-
 test('chooses WebGPU when an adapter exists and matches the Node reference', async () => {
-  const { page } = lab;
-  await page.goto(server.url);
+  const { page } = files.lab;
+  await page.goto(files.server.url);
   await waitReady(page, 200_000);
   await expect.poll(() => page.getByTestId('backend').getAttribute('data-backend')).toBe('webgpu');
   await expect.poll(() => page.getByTestId('backend-reason').innerText()).toMatch(/WebGPU adapter found/);
@@ -34,7 +23,7 @@ test('chooses WebGPU when an adapter exists and matches the Node reference', asy
   const started = Date.now();
   await generateImage(page, params, 380_000);
   const seconds = (Date.now() - started) / 1000;
-  await lab.screenshot('webgpu-result');
+  await files.lab.screenshot('webgpu-result');
 
   const shown = await readResultPixels(page);
   expect(channelSpread(shown.data)).toBeGreaterThan(5);
@@ -44,5 +33,5 @@ test('chooses WebGPU when an adapter exists and matches the Node reference', asy
   // GPU reductions sum in another order than the CPU: allow 2 levels of 255, almost all exact.
   expect(diff.max).toBeLessThanOrEqual(2);
   expect(diff.changed).toBeLessThan(0.02);
-  expect(lab.fatal).toEqual([]);
+  expect(files.lab.fatal).toEqual([]);
 }, 600_000);

@@ -4,6 +4,7 @@
  * Console noise is tolerated (ORT logs warnings through console.error); a test fails on ORT errors,
  * WebGPU validation errors and uncaught page errors only.
  */
+import { afterAll, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -109,6 +110,32 @@ export interface Lab {
   console: string[];
   screenshot(name: string): Promise<string>;
   close(): Promise<void>;
+}
+
+/**
+ * The served app and a Chromium for one spec file: started in beforeAll, both closed in afterAll.
+ * Read `server` and `lab` inside tests (they are set once beforeAll has run).
+ */
+export function labPerFile(options: LaunchOptions): { readonly server: Served; readonly lab: Lab } {
+  const held: { server?: Served; lab?: Lab } = {};
+  beforeAll(async () => {
+    held.server = await serve();
+    held.lab = await launch(options);
+  });
+  afterAll(async () => {
+    await held.lab?.close();
+    await held.server?.close();
+  });
+  return {
+    get server() {
+      if (!held.server) throw new Error('the server starts in beforeAll');
+      return held.server;
+    },
+    get lab() {
+      if (!held.lab) throw new Error('the browser starts in beforeAll');
+      return held.lab;
+    },
+  };
 }
 
 export interface LaunchOptions {

@@ -5,14 +5,13 @@
  * 1280x800 and 390 px wide (screenshots in e2e/output).
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import type { Page } from 'playwright-core';
-import { launch, readResultPixels, serve, waitReady, type Lab, type Served } from './harness';
+import { readResultPixels, waitReady, labPerFile } from './harness';
 import { defaultModel } from './models';
 import { pixelDiff } from './reference';
 
-let server: Served;
-let lab: Lab;
+const files = labPerFile({ webgpu: false });
 const model = defaultModel();
 const defaultPrompt = model.manifest.memorized[0]?.caption ?? model.manifest.neutralPrompts[0];
 let sharedUrl = '';
@@ -20,16 +19,6 @@ let sharedUrl = '';
 const PRUNED_LINK = '?backend=wasm&v=1&n=10&x.cross_attn_head_mask=i5';
 let baselinePixels: number[] = [];
 let prunedPixels: number[] = [];
-
-beforeAll(async () => {
-  server = await serve();
-  lab = await launch({ webgpu: false });
-});
-
-afterAll(async () => {
-  await lab?.close();
-  await server?.close();
-});
 
 const result = (page: Page) => page.locator('[data-testid="image-caption"][data-kind="result"]');
 
@@ -43,8 +32,8 @@ async function canvasPixels(page: Page, which: 'baseline' | 'pruned'): Promise<n
 }
 
 test('generate, then toggle a head: the pruned image, the comparison and the URL change', async () => {
-  const { page } = lab;
-  await page.goto(`${server.url}?backend=wasm`);
+  const { page } = files.lab;
+  await page.goto(`${files.server.url}?backend=wasm`);
   await waitReady(page);
   await page.getByTestId('steps').fill('10');
   await page.getByTestId('generate').click();
@@ -90,12 +79,12 @@ test('generate, then toggle a head: the pruned image, the comparison and the URL
   prunedPixels = await canvasPixels(page, 'pruned');
   sharedUrl = page.url();
   expect(sharedUrl).toContain('x.cross_attn_head_mask=i5');
-  await lab.screenshot('lab-pruned-1280');
-  expect(lab.fatal).toEqual([]);
+  await files.lab.screenshot('lab-pruned-1280');
+  expect(files.lab.fatal).toEqual([]);
 });
 
 test('opening the shared URL reproduces the same images', async () => {
-  const other = await lab.context.newPage();
+  const other = await files.lab.context.newPage();
   try {
     await other.goto(sharedUrl);
     // a link with an experiment generates on its own once the model is ready
@@ -112,7 +101,7 @@ test('opening the shared URL reproduces the same images', async () => {
 });
 
 test('hostile, truncated and future links show a plain message and the default experiment', async () => {
-  const page = await lab.context.newPage();
+  const page = await files.lab.context.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
   const links = [
@@ -128,7 +117,7 @@ test('hostile, truncated and future links show a plain message and the default e
   ];
   try {
     for (const [i, link] of links.entries()) {
-      await page.goto(`${server.url}${link}`);
+      await page.goto(`${files.server.url}${link}`);
       await waitReady(page);
       const notice = page.locator('.notice', { hasText: /link/i }).first();
       await notice.waitFor({ timeout: 10_000 }).catch(async () => {
@@ -152,9 +141,9 @@ test('hostile, truncated and future links show a plain message and the default e
 });
 
 test('exports: comparison PNG, heatmap SVG, experiment JSON with scores', async () => {
-  const page = await lab.context.newPage();
+  const page = await files.lab.context.newPage();
   try {
-    await page.goto(`${server.url}${PRUNED_LINK}`);
+    await page.goto(`${files.server.url}${PRUNED_LINK}`);
     await result(page).filter({ hasText: '1 unit pruned' }).waitFor({ timeout: 90_000 });
     await page.locator('.lab-nearest').first().waitFor({ timeout: 30_000 });
     await page.locator('[data-testid="heatmaps"]').waitFor({ timeout: 30_000 });
@@ -179,7 +168,7 @@ test('exports: comparison PNG, heatmap SVG, experiment JSON with scores', async 
 });
 
 test('presets and the seed grid run in one click each', async () => {
-  const { page } = lab;
+  const { page } = files.lab;
   await page.getByTestId('preset-neutral').click();
   await result(page).waitFor({ timeout: 60_000 });
   expect(await page.getByTestId('prompt').inputValue()).toBe(model.manifest.neutralPrompts[0]);
@@ -188,14 +177,14 @@ test('presets and the seed grid run in one click each', async () => {
   await expect.poll(() => page.locator('.lab-seed-table td canvas').count(), { timeout: 90_000 }).toBe(4);
   await page.getByTestId('preset-memorized').click();
   await result(page).filter({ hasText: defaultPrompt }).waitFor({ timeout: 60_000 });
-  expect(lab.fatal).toEqual([]);
+  expect(files.lab.fatal).toEqual([]);
 });
 
 test('the lab reads well on a narrow screen', async () => {
-  const page = await lab.context.newPage();
+  const page = await files.lab.context.newPage();
   try {
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.goto(`${server.url}${PRUNED_LINK}`);
+    await page.goto(`${files.server.url}${PRUNED_LINK}`);
     await result(page).filter({ hasText: '1 unit pruned' }).waitFor({ timeout: 90_000 });
     await page.locator('.lab-nearest').first().waitFor({ timeout: 30_000 });
     await page.locator('[data-testid="heatmaps"]').waitFor({ timeout: 30_000 });

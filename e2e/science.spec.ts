@@ -5,27 +5,16 @@
  * universal mask over heads (the default) and the preset it enables; the universal mask over value
  * neurons at a chosen sparsity applied (URL and pruned image change); screenshots at 1280x800 and 390 px wide (e2e/output).
  */
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { join } from 'node:path';
-import { OUTPUT, launch, serve, waitReady, type Lab, type Served } from './harness';
+import { OUTPUT, waitReady, labPerFile } from './harness';
 
-let server: Served;
-let lab: Lab;
+const files = labPerFile({ webgpu: false });
 const JOB = 120_000;
 
-beforeAll(async () => {
-  server = await serve();
-  lab = await launch({ webgpu: false });
-});
-
-afterAll(async () => {
-  await lab?.close();
-  await server?.close();
-});
-
 test('detect, study, cancel, apply the universal mask', async () => {
-  const { page } = lab;
-  await page.goto(`${server.url}?backend=wasm&model=fixture-random`);
+  const { page } = files.lab;
+  await page.goto(`${files.server.url}?backend=wasm&model=fixture-random`);
   await waitReady(page);
   await page.getByTestId('steps').fill('4');
   await page.getByTestId('prompt').fill('a painting of zephyr');
@@ -69,7 +58,7 @@ test('detect, study, cancel, apply the universal mask', async () => {
   await expect.poll(() => page.evaluate(() => location.search), { timeout: 30_000 }).toContain('x.cross_attn_value_mask=');
   await page.locator('[data-testid="comparison"][data-kind="pair"]').waitFor({ timeout: 60_000 });
   await page.locator('[data-testid="image-caption"][data-kind="result"]', { hasText: '8 units pruned' }).waitFor({ timeout: 60_000 });
-  await lab.screenshot('science-1280');
+  await files.lab.screenshot('science-1280');
 
   // NeMo for the prompt: its neurons become the experiment's value-neuron mask
   await page.getByTestId('prompt').fill('a painting of zephyr');
@@ -86,14 +75,14 @@ test('detect, study, cancel, apply the universal mask', async () => {
   await page.getByTestId('science-evaluation').waitFor({ timeout: JOB });
   expect(await page.getByTestId('science-evaluation').innerText()).toMatch(/Detection AUC \d\.\d{3} \((meets|misses) the budget\)/);
   expect(await page.getByTestId('science-evaluation').locator('svg').count()).toBeGreaterThan(0);
-  expect(lab.fatal).toEqual([]);
+  expect(files.lab.fatal).toEqual([]);
 });
 
 test('the panel stays readable 390 px wide', async () => {
-  const page = await lab.context.newPage();
+  const page = await files.lab.context.newPage();
   try {
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.goto(`${server.url}?backend=wasm&model=fixture-random`);
+    await page.goto(`${files.server.url}?backend=wasm&model=fixture-random`);
     await waitReady(page);
     await page.getByTestId('science-study').click();
     await page.getByTestId('science-roc').waitFor({ timeout: JOB });

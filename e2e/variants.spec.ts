@@ -5,31 +5,20 @@
  * with and without the mask (the variant's files fetched only then, with progress), and the
  * evaluation across variants as one table. Screenshot in e2e/output.
  */
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { join } from 'node:path';
-import { OUTPUT, launch, serve, waitReady, type Lab, type Served } from './harness';
+import { OUTPUT, waitReady, labPerFile } from './harness';
 
-let server: Served;
-let lab: Lab;
+const files = labPerFile({ webgpu: false });
 const JOB = 120_000;
 
-beforeAll(async () => {
-  server = await serve();
-  lab = await launch({ webgpu: false });
-});
-
-afterAll(async () => {
-  await lab?.close();
-  await server?.close();
-});
-
 test('preset, side by side, table across variants', async () => {
-  const { page } = lab;
+  const { page } = files.lab;
   const variantRequests: string[] = [];
   page.on('request', (r) => {
     if (r.url().includes('/models/fixture-random-variant/')) variantRequests.push(r.url());
   });
-  await page.goto(`${server.url}?backend=wasm&model=fixture-random&steps=4`);
+  await page.goto(`${files.server.url}?backend=wasm&model=fixture-random&steps=4`);
   await waitReady(page);
   await page.getByTestId('variants-panel').waitFor();
   expect(variantRequests).toEqual([]); // nothing of the variant is fetched until a job needs it
@@ -53,5 +42,5 @@ test('preset, side by side, table across variants', async () => {
   expect(await rows.count()).toBe(6);
   expect(await page.locator('[data-testid="variants-table"] tbody tr[data-model="fixture-random-variant"][data-mask="none"] td[data-cell="forgotten"]').innerText()).toMatch(/^\d+%$/);
   await page.getByTestId('variants-panel').screenshot({ path: join(OUTPUT, 'variants.png') });
-  expect(lab.fatal).toEqual([]);
+  expect(files.lab.fatal).toEqual([]);
 });

@@ -15,7 +15,8 @@ import { cached, experimentKey } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
 import { DEFAULT_UNIVERSAL, defaultSparsity, neutralSplit, universalScores, universalUnits } from '../core/science/universal';
 import { type VariantMask, type VariantModel, type VariantReport, runVariantTable, variantTableMarkdown } from '../core/science/variants';
-import { fileCache } from './eval';
+import { runCommand } from './command';
+import { fileCache, progressPrinter } from './eval';
 import { ModelDirError, loadNodeModel, loadTrainIndex, readManifest, readModelFile } from './runner';
 
 export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/models] [--base memlab-organism]
@@ -146,40 +147,17 @@ export async function runVariantsCommand(args: VariantsArgs, ctx: { signal?: Abo
   return report;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const controller = new AbortController();
-  process.once('SIGINT', () => {
-    process.stderr.write('\ncancelling at the next model call...\n');
-    controller.abort();
-  });
-  try {
-    const args = parseVariantsArgs(argv);
-    let last = '';
-    const report = await runVariantsCommand(args, {
-      signal: controller.signal,
-      onProgress: (p) => {
-        if (p.stage !== last) process.stderr.write(`${p.stage}...\n`);
-        last = p.stage;
-      },
-    });
-    console.log(variantTableMarkdown(report));
-    console.log(`\n${report.rows.length} rows in ${(report.timings.totalMs / 1000).toFixed(0)} s; wrote ${args.out} and ${args.table}`);
-    return 0;
-  } catch (e) {
-    if (e instanceof VariantsUsageError) {
-      console.error(`error: ${e.message}\n${VARIANTS_USAGE}`);
-      return 2;
-    }
-    if (e instanceof ModelDirError) {
-      console.error(`error: ${e.message}`);
-      return 1;
-    }
-    if (e instanceof DOMException && e.name === 'AbortError') {
-      console.error('cancelled');
-      return 130;
-    }
-    throw e;
-  }
+function main(argv: string[]): Promise<number> {
+  return runCommand(
+    async (signal) => {
+      const args = parseVariantsArgs(argv);
+      const report = await runVariantsCommand(args, { signal, onProgress: progressPrinter(process.stderr) });
+      process.stderr.write('\n');
+      console.log(variantTableMarkdown(report));
+      console.log(`\n${report.rows.length} rows in ${(report.timings.totalMs / 1000).toFixed(0)} s; wrote ${args.out} and ${args.table}`);
+    },
+    { usageError: VariantsUsageError, usage: VARIANTS_USAGE },
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -15,7 +15,8 @@ import type { Progress } from '../core/science/context';
 import { type EvaluationOptions, type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
 import { reportSvg } from '../core/science/plot';
 import { type UniversalMethod, checkUniversalMethod, defaultSparsities } from '../core/science/universal';
-import { ModelDirError, loadNodeModel, loadTrainIndex, readModelFile } from './runner';
+import { runCommand } from './command';
+import { loadNodeModel, loadTrainIndex, readModelFile } from './runner';
 
 export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
   [--seeds 4]                       replication seeds per memorized caption (default 4)
@@ -161,7 +162,7 @@ export function fileCache(dir: string): ExperimentCache {
 
 /** Reads the model's planted images and thumbnail index. */
 /** A one-line progress bar on a TTY, a line per stage otherwise. */
-function progressPrinter(stream: NodeJS.WriteStream): (p: Progress) => void {
+export function progressPrinter(stream: NodeJS.WriteStream): (p: Progress) => void {
   let last = '';
   return (p) => {
     const share = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
@@ -205,34 +206,17 @@ export function summaryLines(report: EvaluationReport): string[] {
   return lines;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const controller = new AbortController();
-  process.once('SIGINT', () => {
-    process.stderr.write('\ncancelling at the next model call...\n');
-    controller.abort();
-  });
-  try {
-    const args = parseEvalArgs(argv);
-    const report = await runEvalCommand(args, { signal: controller.signal, onProgress: progressPrinter(process.stderr) });
-    process.stderr.write('\n');
-    for (const line of summaryLines(report)) console.log(line);
-    console.log(`wrote ${args.out} and ${args.plot}`);
-    return 0;
-  } catch (e) {
-    if (e instanceof EvalUsageError) {
-      console.error(`error: ${e.message}\n${EVAL_USAGE}`);
-      return 2;
-    }
-    if (e instanceof ModelDirError) {
-      console.error(`error: ${e.message}`);
-      return 1;
-    }
-    if (e instanceof DOMException && e.name === 'AbortError') {
-      console.error('cancelled');
-      return 130;
-    }
-    throw e;
-  }
+function main(argv: string[]): Promise<number> {
+  return runCommand(
+    async (signal) => {
+      const args = parseEvalArgs(argv);
+      const report = await runEvalCommand(args, { signal, onProgress: progressPrinter(process.stderr) });
+      process.stderr.write('\n');
+      for (const line of summaryLines(report)) console.log(line);
+      console.log(`wrote ${args.out} and ${args.plot}`);
+    },
+    { usageError: EvalUsageError, usage: EVAL_USAGE },
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
