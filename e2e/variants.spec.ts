@@ -3,7 +3,8 @@
  * fixture-random-variant, its own weights listed as a variant; smoke-size jobs): a shipped mask
  * preset applied from the manifest (URL and pruned run), the prompt on every variant side by side
  * with and without the mask (the variant's files fetched only then, with progress), and the
- * evaluation across variants as one table. Screenshot in e2e/output.
+ * evaluation across variants as one table; switching to the variant keeps the experiment.
+ * Screenshot in e2e/output.
  */
 import { expect, test } from 'vitest';
 import { join } from 'node:path';
@@ -42,5 +43,12 @@ test('preset, side by side, table across variants', async () => {
   expect(await rows.count()).toBe(6);
   expect(await page.locator('[data-testid="variants-table"] tbody tr[data-model="fixture-random-variant"][data-mask="none"] td[data-cell="forgotten"]').innerText()).toMatch(/^\d+%$/);
   await page.getByTestId('variants-panel').screenshot({ path: join(OUTPUT, 'variants.png') });
+
+  // switching to the variant keeps the experiment (same interface): the mask runs on the variant
+  await page.getByTestId('model-select').selectOption('fixture-random-variant');
+  await waitReady(page);
+  await expect.poll(() => page.evaluate(() => location.search), { timeout: 30_000 }).toContain('fixture-random-variant');
+  expect(await page.evaluate(() => location.search)).toContain('x.cross_attn_head_mask=');
+  await page.locator('[data-testid="image-caption"][data-kind="result"]', { hasText: '2 units pruned' }).waitFor({ timeout: 60_000 });
   expect(files.lab.fatal).toEqual([]);
 });

@@ -129,3 +129,24 @@ test('variants: the family of the loaded model side by side and in one table; a 
   expect(s().masks.cross_attn_head_mask).toEqual([]); // replaced, not merged
   expect(sent.at(-1)).toMatchObject({ type: 'generate' });
 });
+
+test('switching between a base and its variant carries the experiment; another model starts fresh', async () => {
+  const { store, sent } = await ready(FAMILY);
+  const s = () => store.getState();
+  s().setPrompt('a painting of ember');
+  s().setSeed(42);
+  s().setMasks({ cross_attn_head_mask: [1, 2] });
+  s().selectModel('m-fmn');
+  const load = sent.at(-1)!;
+  expect(load).toMatchObject({ type: 'load', modelUrl: 'http://127.0.0.1:5173/models/m-fmn/' });
+  s().applyEvent({ type: 'ready', id: load.id, manifest, backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 }, files: [], loadMs: 1 });
+  expect(s()).toMatchObject({ prompt: 'a painting of ember', seed: 42 });
+  expect(s().masks.cross_attn_head_mask).toEqual([1, 2]);
+  expect(sent.at(-1)).toMatchObject({ type: 'generate' }); // the carried experiment runs at once
+
+  s().selectModel('other');
+  const other = sent.at(-1)!;
+  s().applyEvent({ type: 'ready', id: other.id, manifest, backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 }, files: [], loadMs: 1 });
+  expect(s().seed).not.toBe(42);
+  expect(s().masks.cross_attn_head_mask).toEqual([]);
+});

@@ -22,7 +22,8 @@ import {
   type UnitScores,
 } from './analysis-state';
 import { reduceEvent } from './events';
-import { cleanMasks, defaultToken, sanitizePrompt, topK, variantsFor } from './experiment-state';
+import { cleanMasks, defaultToken, experimentOf, sanitizePrompt, topK, variantsFor } from './experiment-state';
+import { encodeExperimentForAnyModel } from '../core/experiment/url-codec';
 import { familyOf, parseModelIndex, pickModel, type ModelEntry } from './model-index';
 import { type AblationUnits, defaultSparsity } from '../core/science';
 import { emptyScience, sideEffectsOf, universalMasks, type ScienceData } from './science-state';
@@ -388,10 +389,13 @@ export function createLabStore(deps: LabDeps): LabStore {
         const s = get();
         const model = s.models.find((m) => m.id === id);
         if (!model || model.id === s.model?.id) return;
-        // A new model has its own masks and defaults: its default experiment applies when it is ready.
+        // A new model has its own masks and defaults: its default experiment applies when it is
+        // ready. Within a family (the base and its unlearned variants: one interface) the
+        // experiment carries over, so the same prompt, seed and mask run on the other model.
+        const carried = s.model && familyOf(s.models, s.model).some((m) => m.id === id) ? carryExperiment(s) : '';
         set({
           model,
-          link: { query: '', autoRun: false },
+          link: { query: carried, autoRun: carried !== '' },
           experimentReady: false,
           masks: {},
           result: null,
@@ -690,6 +694,17 @@ export function createLabStore(deps: LabDeps): LabStore {
 }
 
 /** The model directory URL the store loads from (for the analysis worker's files). */
+/** The current experiment as a link for any model of the family ('' when there is none to carry). */
+function carryExperiment(s: LabData): string {
+  const e = experimentOf(s);
+  if (!e || !s.manifest) return '';
+  try {
+    return encodeExperimentForAnyModel(e, s.manifest);
+  } catch {
+    return ''; // an experiment the codec refuses (it cannot happen through the controls) starts fresh
+  }
+}
+
 function modelUrlOf(s: LabData, deps: Pick<LabDeps, 'pageUrl'>): string {
   const path = s.model?.path ?? '';
   return new URL(`models/${path.replace(/\/?$/, '/')}`, deps.pageUrl).href;

@@ -199,6 +199,18 @@ export function encodeExperiment(e: Experiment, manifest: Manifest): string {
   return q.toString();
 }
 
+/**
+ * The experiment without its model id and version: it decodes against whichever model is loaded
+ * (a link without them means "the loaded model"). For carrying an experiment to a model with the
+ * same interface, e.g. from the base model to one of its unlearned variants.
+ */
+export function encodeExperimentForAnyModel(e: Experiment, manifest: Manifest): string {
+  const q = new URLSearchParams(encodeExperiment(e, manifest));
+  q.delete(MODEL_ID_KEY);
+  q.delete(MODEL_VERSION_KEY);
+  return q.toString();
+}
+
 // ------------------------------------------------------------------ decode
 
 /** Shortest-round-trip decimal as String(number) writes it; no hex, no Infinity, no spaces. */

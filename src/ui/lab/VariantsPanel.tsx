@@ -42,7 +42,7 @@ export function VariantsPanel() {
       <RunningJob jobs={VARIANT_JOBS} />
       {presets.length > 0 ? (
         <div className="lab-controls" role="group" aria-label="UniForget masks">
-          <span>UniForget masks (learned on neutral prompts only):</span>
+          <span>Mask presets the model ships (UniForget's are learned on neutral prompts only):</span>
           {presets.map((p) => (
             <button
               key={p.id}
