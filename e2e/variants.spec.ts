@@ -35,6 +35,11 @@ test('preset, side by side, table across variants', async () => {
   expect(await cells.nth(1).getAttribute('data-model')).toBe('fixture-random-variant');
   expect(await cells.nth(1).locator('canvas').count()).toBe(2); // without and with the mask
   expect(variantRequests.some((u) => u.endsWith('/manifest.json'))).toBe(true);
+  const drawn = await cells.nth(1).locator('canvas').first().evaluate((c: HTMLCanvasElement) => c.toDataURL());
+  // asked again: from the worker's cache, and drawn the same (cached results are JSON)
+  await page.getByTestId('variants-compare').click();
+  await page.getByTestId('variants-grid').filter({ hasText: 'from the cache' }).waitFor({ timeout: 30_000 });
+  expect(await cells.nth(1).locator('canvas').first().evaluate((c: HTMLCanvasElement) => c.toDataURL())).toBe(drawn);
 
   await page.getByTestId('variants-evaluate').click();
   await page.getByTestId('variants-table').waitFor({ timeout: JOB });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryCache } from '../core/science';
-import { type NodeModel, loadNodeModel } from '../node/runner';
+import { type NodeModel, loadNodeModel, loadTrainIndex } from '../node/runner';
 import { defaultSparsity } from '../core/science/universal';
 import { attributionScores, memorizationRemovedPreset, universalMasks } from '../state/science-state';
 import { defaultScienceParams, isSmokeModel, runScienceJob } from './science';
@@ -59,5 +59,29 @@ describe('science jobs in the worker (fixture, smoke sizes)', () => {
     const scores = attributionScores(heads.outcome.result);
     expect(scores.masks.cross_attn_head_mask).toHaveLength(5 * 4);
     expect(scores.label).toMatch(/ablation/);
+  });
+
+  it('runs a prompt on every model of a family (opened lazily), and a repeat comes from the cache unchanged', async () => {
+    const train = await loadTrainIndex(DIR, model.manifest);
+    const opened: string[] = [];
+    const e = {
+      ...env(),
+      train: async () => train,
+      openModel: async (url: string) => (opened.push(url), { manifest: model.manifest, runner: model.runner }),
+    };
+    const params = { models: [{ id: 'a', url: 'u/a/' }, { id: 'b', url: 'u/b/' }], prompt: 'a painting of zephyr', seed: 3, steps: 2, guidance: 4, masks: { cross_attn_head_mask: [0] } };
+    const first = await runScienceJob(e, { job: 'variants', params }, new AbortController().signal, () => undefined);
+    if (first.outcome.job !== 'variants') throw new Error('wrong job');
+    expect(opened).toEqual(['u/a/', 'u/b/']);
+    expect(first.outcome.result.masked).toBe(true);
+    expect(first.outcome.result.cells.map((c) => c.images.length)).toEqual([2, 2]);
+    const [plain, masked] = first.outcome.result.cells[0].images;
+    expect(plain.image).toHaveLength(3 * 32 * 32);
+    expect(masked.image).not.toEqual(plain.image); // the mask changes the image
+    expect(first.outcome.result.cells[1].images[0].image).toEqual(plain.image); // same weights, same seed
+    const again = await runScienceJob(e, { job: 'variants', params }, new AbortController().signal, () => undefined);
+    expect(again.cached).toBe(true);
+    expect(opened).toHaveLength(2);
+    expect(again.outcome).toEqual(first.outcome);
   });
 });

@@ -52,10 +52,14 @@ export interface ModelRef {
   url: string;
 }
 
-/** One model's images in a side-by-side comparison: unmasked, and with the experiment's masks if any. */
+/**
+ * One model's images in a side-by-side comparison: unmasked, and with the experiment's masks if
+ * any. Images are CHW in [-1, 1] as plain numbers, because results are cached as JSON (a
+ * Float32Array would come back from the cache as an object).
+ */
 export interface VariantCell {
   model: string;
-  images: { masked: boolean; image: Float32Array; nearest: ReplicationScore; nearestLabel: string }[];
+  images: { masked: boolean; image: number[]; nearest: ReplicationScore; nearestLabel: string }[];
 }
 
 export interface ScienceParamsMap {
@@ -326,7 +330,7 @@ async function compareVariants(
       model: ref.id,
       images: out.images!.map((image, k) => {
         const nearest = nearestTrainingImage(image, train);
-        return { masked: k === 1, image, nearest, nearestLabel: describeTrainingImage(manifest, nearest) };
+        return { masked: k === 1, image: Array.from(image), nearest, nearestLabel: describeTrainingImage(manifest, nearest) };
       }),
     });
   }

@@ -100,7 +100,7 @@ function VariantGrid({ result, labelOf }: { result: ScienceResultMap['variants']
                 const size = Math.round(Math.sqrt(img.image.length / 3));
                 return (
                   <div key={String(img.masked)}>
-                    <PixelImage rgba={chwToRgba(img.image, size, size)} width={size} height={size} size={96} label={`${labelOf(cell.model)}${img.masked ? ', masked' : ''}`} />
+                    <PixelImage rgba={chwToRgba(Float32Array.from(img.image), size, size)} width={size} height={size} size={96} label={`${labelOf(cell.model)}${img.masked ? ', masked' : ''}`} />
                     <p className="hint" title="nearest training image and the tiled L2 distance to it (small = a copy)">
                       {img.nearestLabel} · {f3(img.nearest.tiledL2)}
                     </p>
