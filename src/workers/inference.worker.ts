@@ -11,7 +11,8 @@ import type { MaskSet } from '../core/masks';
 import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
 import type { Manifest } from '../core/manifest';
 import type { ModelRunner } from '../core/pipeline';
-import { isAbortError, memoryCache, type Progress } from '../core/science';
+import { isAbortError, type Progress } from '../core/science';
+import { persistentCache } from './persistent-cache';
 import { fetchVerified } from '../gpu/download';
 import { benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
@@ -32,8 +33,8 @@ let model: LoadedModel | null = null;
 let loading: Promise<void> = Promise.resolve();
 let current: Job | null = null;
 let modelUrl = '';
-/** Science results per experiment (keys name the model id@version), for the worker's lifetime. */
-const scienceCache = memoryCache();
+/** Science results per experiment (keys name the model id@version), kept across reloads in IndexedDB. */
+const scienceCache = persistentCache();
 let train: Promise<TrainIndex> | null = null;
 /**
  * Other models a science job opened (unlearning variants, the base of a loaded variant), by URL:
