@@ -26,15 +26,23 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-function integer(name: string, text: string | undefined, min = Number.MIN_SAFE_INTEGER): number | undefined {
+/** An integer option of any of the CLIs; `fail` makes the command's own usage error. */
+export function integerOption(
+  name: string,
+  text: string | undefined,
+  min = Number.MIN_SAFE_INTEGER,
+  fail: (message: string) => Error = (message) => new UsageError(message),
+): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   if (text.trim() === '' || !Number.isSafeInteger(value) || value < min) {
     const bound = min === Number.MIN_SAFE_INTEGER ? '' : ` >= ${min}`;
-    throw new UsageError(`--${name} must be an integer${bound}, got "${text}"`);
+    throw fail(`--${name} must be an integer${bound}, got "${text}"`);
   }
   return value;
 }
+
+const integer = (name: string, text: string | undefined, min?: number) => integerOption(name, text, min);
 
 /** Parses the arguments after the `generate` command. */
 export function parseGenerateArgs(argv: string[]): GenerateOptions {

@@ -15,6 +15,7 @@ import { cached, experimentKey } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
 import { DEFAULT_UNIVERSAL, defaultSparsity, neutralSplit, universalScores, universalUnits } from '../core/science/universal';
 import { type VariantMask, type VariantModel, type VariantReport, runVariantTable, variantTableMarkdown } from '../core/science/variants';
+import { integerOption } from './args';
 import { runCommand } from './command';
 import { fileCache, progressPrinter } from './eval';
 import { ModelDirError, loadNodeModel, loadTrainIndex, readManifest, readModelFile } from './runner';
@@ -65,11 +66,7 @@ export function parseVariantsArgs(argv: string[]): VariantsArgs {
   } catch (e) {
     throw new VariantsUsageError((e as Error).message);
   }
-  const int = (name: string, text: string) => {
-    const v = Number(text);
-    if (!Number.isSafeInteger(v) || v < 1) throw new VariantsUsageError(`--${name} must be a whole number >= 1, got "${text}"`);
-    return v;
-  };
+  const int = (name: string, text: string) => integerOption(name, text, 1, (message) => new VariantsUsageError(message))!;
   const masks = values.masks === 'none' ? [] : values.masks.split(',');
   for (const m of masks) if (m !== 'universal' && m !== 'uniforget') throw new VariantsUsageError(`--masks takes universal, uniforget or none, got "${m}"`);
   const sparsity = Number(values.sparsity);

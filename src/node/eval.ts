@@ -15,6 +15,7 @@ import type { Progress } from '../core/science/context';
 import { type EvaluationOptions, type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
 import { reportSvg } from '../core/science/plot';
 import { type UniversalMethod, checkUniversalMethod, defaultSparsities } from '../core/science/universal';
+import { integerOption } from './args';
 import { runCommand } from './command';
 import { loadNodeModel, loadTrainIndex, readModelFile } from './runner';
 
@@ -53,12 +54,8 @@ export interface EvalArgs {
   precision: 'int8' | 'fp32';
 }
 
-function positiveInt(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const v = Number(text);
-  if (!Number.isSafeInteger(v) || v < 1) throw new EvalUsageError(`--${name} must be a whole number >= 1, got "${text}"`);
-  return v;
-}
+const usage = (message: string) => new EvalUsageError(message);
+const positiveInt = (name: string, text: string | undefined) => integerOption(name, text, 1, usage);
 
 /** Parses and checks the arguments after `npm run eval --`. */
 export function parseEvalArgs(argv: string[]): EvalArgs {
@@ -103,8 +100,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     sparsities = values.sparsities.split(',').map(Number);
     if (sparsities.length === 0 || sparsities.some((s) => !(s > 0 && s <= 1))) throw new EvalUsageError(`--sparsities must be numbers in (0, 1], got "${values.sparsities}"`);
   }
-  const draws = values.draws === undefined ? undefined : Number(values.draws);
-  if (draws !== undefined && !(Number.isSafeInteger(draws) && draws >= 0)) throw new EvalUsageError(`--draws must be a whole number >= 0, got "${values.draws}"`);
+  const draws = integerOption('draws', values.draws, 0, usage);
   return {
     model: values.model,
     seeds: positiveInt('seeds', values.seeds)!,
