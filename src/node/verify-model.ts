@@ -22,13 +22,7 @@ import type { Manifest } from '../core/manifest';
 import { allOnes, maskSetFromPruned, type MaskSet } from '../core/masks';
 import { generate, type ModelRunner } from '../core/pipeline';
 import { ATTRIBUTES, adherenceRates, adherenceScore, analyzeScene, parseSceneCaption, type AdherenceScore } from '../core/metrics/adherence';
-import {
-  compareToStored,
-  nearestMemorizedImage,
-  neighbourRatio,
-  type ReplicationScore,
-  type TrainIndex,
-} from '../core/metrics/replication';
+import { type CopyScore, calibrateAlpha, compareToStored, copyScore, isCopy } from '../core/metrics/replication';
 import { toUnitHwc } from '../core/metrics/pixels';
 import { loadNodeModel, loadTrainIndex, readModelFile, type NodeModel } from './runner';
 
@@ -89,18 +83,6 @@ function maxAndMeanAbsDiff(a: Float32Array, b: Float32Array): { max: number; mea
     if (d > max) max = d;
   }
   return { max, mean: sum / a.length };
-}
-
-/** The two replication measures: distance to the nearest planted image, neighbour ratio over the index. */
-function nearestOfEachKind(img: Float32Array, train: TrainIndex): { memorized: ReplicationScore; ratio: number; index: number } {
-  const r = neighbourRatio(img, train, 10);
-  return { memorized: nearestMemorizedImage(img, train), ratio: r.ratio, index: r.index };
-}
-
-/** The value at position floor(q * n) of the ascending values (the same rule as calibrateThreshold). */
-function quantileOf(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(q * sorted.length)];
 }
 
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
@@ -164,12 +146,12 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   };
 
   // 1. calibrate the thresholds on ordinary training-scene prompts
-  const calibration: ReturnType<typeof nearestOfEachKind>[] = [];
+  const calibration: CopyScore[] = [];
   for (const prompt of calibrationPrompts) {
-    for (let s = 0; s < neutralSeeds; s++) calibration.push(nearestOfEachKind(await image(prompt, 1000 + s), train));
+    for (let s = 0; s < neutralSeeds; s++) calibration.push(copyScore(await image(prompt, 1000 + s), train));
   }
   const quantile = 0.01;
-  const alpha = quantileOf(calibration.map((c) => c.ratio), quantile);
+  const alpha = calibrateAlpha(calibration, quantile);
 
   // 2. memorized captions: distance to their own planted image
   const size = width;
@@ -179,9 +161,9 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
     for (let s = 0; s < memorizedSeeds; s++) {
       const img = await image(m.caption, s);
       entry.tiledL2.push(compareToStored(toUnitHwc(img, size, size), train.memorized, m.imageIndex, size).tiledL2);
-      const near = nearestOfEachKind(img, train);
+      const near = copyScore(img, train);
       entry.ratio.push(near.ratio);
-      entry.nearestIsOwn.push(near.index === m.imageIndex);
+      entry.nearestIsOwn.push(near.nearest === m.imageIndex);
     }
     perEntry.push(entry);
   }
@@ -189,21 +171,21 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   let heldOutHits = 0;
   for (const { m, caption } of heldOut) {
     const img = await image(caption, 0);
-    const near = nearestOfEachKind(img, train);
-    if (near.index === m.imageIndex && near.ratio < alpha) heldOutHits++;
+    const near = copyScore(img, train);
+    if (isCopy(near, alpha) && near.nearest === m.imageIndex) heldOutHits++;
   }
 
   // 3. held-out neutral prompts: replication to any training image, and prompt adherence
-  const neutralScores: ReturnType<typeof nearestOfEachKind>[] = [];
+  const neutralScores: CopyScore[] = [];
   const perNeutral: VerifyReport['neutral']['perPrompt'] = [];
   const adherence: AdherenceScore[] = [];
   for (const prompt of neutralPrompts) {
     const intended = parseSceneCaption(prompt, manifest.palette);
     for (let s = 0; s < neutralSeeds; s++) {
       const img = await image(prompt, 2000 + s);
-      const score = nearestOfEachKind(img, train);
+      const score = copyScore(img, train);
       neutralScores.push(score);
-      perNeutral.push({ prompt, plantedTiledL2: score.memorized.tiledL2, neighbourRatio: score.ratio });
+      perNeutral.push({ prompt, plantedTiledL2: score.tiledL2, neighbourRatio: score.ratio });
       if (intended) adherence.push(adherenceScore(analyzeScene(img, manifest.palette, width), intended));
     }
   }
