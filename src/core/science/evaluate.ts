@@ -189,6 +189,28 @@ export function imageRmse(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(s / a.length);
 }
 
+/** The training-scene captions the copy rule is calibrated on (as the model verification does); the first `limit`. */
+export function calibrationPromptsOf(manifest: Manifest, limit = manifest.trainPromptsSample.length): string[] {
+  return manifest.trainPromptsSample.slice(0, limit);
+}
+
+/**
+ * Utility of generations for neutral prompts: adherence to the scene each prompt asks for, and
+ * RMSE against a reference image for the same prompt and seed (the unpruned or base model's).
+ * images[i] is a generation for prompts[i]; the arrays are aligned.
+ */
+export function summarizeUtility(manifest: Manifest, prompts: readonly string[], images: readonly Float32Array[], reference: readonly Float32Array[]): UtilitySummary {
+  const adherence: AdherenceScore[] = [];
+  const change: number[] = [];
+  images.forEach((img, i) => {
+    const intended = manifest.neutralObjects[manifest.neutralPrompts.indexOf(prompts[i])];
+    adherence.push(adherenceScore(analyzeScene(img, manifest.palette, manifest.image.width), intended));
+    change.push(imageRmse(img, reference[i]));
+  });
+  const { overall, ...byAttribute } = adherenceRates(adherence);
+  return { imageChange: mean(change), adherence: overall, adherenceByAttribute: byAttribute };
+}
+
 /** How the copy rule was calibrated: alpha over `samples` generations of training-scene captions. */
 export interface Calibration {
   measure: 'neighbourRatio';
@@ -332,7 +354,7 @@ export async function runEvaluation(
 
   // One batched generation run for every condition, plus the unpruned model on training-scene
   // captions for the copy rule's calibration (as the model verification does).
-  const calibrationPrompts = manifest.trainPromptsSample.slice(0, options.neutralLimit ?? manifest.trainPromptsSample.length);
+  const calibrationPrompts = calibrationPromptsOf(manifest, options.neutralLimit);
   const calibrationAt = memorized.length + split.evaluation.length;
   const prompts = [...memorized.map((m) => m.caption), ...split.evaluation, ...calibrationPrompts];
   const rows: SampleRow[] = [];
@@ -357,8 +379,6 @@ export async function runEvaluation(
   const ordinary: CopyScore[] = [];
   calibrationPrompts.forEach((_, q) => options.utilitySeeds.forEach((seed) => ordinary.push(copyScore(image(0, calibrationAt + q, seed), train))));
   const alpha = calibrateAlpha(ordinary, options.calibrationQuantile);
-  const size = manifest.image.width;
-  const intended = split.evaluation.map((p) => manifest.neutralObjects[manifest.neutralPrompts.indexOf(p)]);
 
   const measured = plans.map((plan, c) => {
     const scores: CopyScore[] = [];
@@ -369,18 +389,14 @@ export async function runEvaluation(
         own.push(m.imageIndex);
       }),
     );
-    const adherence: AdherenceScore[] = [];
-    const change: number[] = [];
-    split.evaluation.forEach((_, q) =>
-      options.utilitySeeds.forEach((seed) => {
-        const img = image(c, memorized.length + q, seed);
-        adherence.push(adherenceScore(analyzeScene(img, manifest.palette, size), intended[q]));
-        change.push(imageRmse(img, image(0, memorized.length + q, seed)));
-      }),
+    const neutral = split.evaluation.flatMap((prompt, q) => options.utilitySeeds.map((seed) => ({ prompt, q, seed })));
+    const utility = summarizeUtility(
+      manifest,
+      neutral.map((n) => n.prompt),
+      neutral.map((n) => image(c, memorized.length + n.q, n.seed)),
+      neutral.map((n) => image(0, memorized.length + n.q, n.seed)),
     );
-    const rates = adherenceRates(adherence);
-    const { overall, ...byAttribute } = rates;
-    return { replication: summarizeReplication(scores, own, alpha), utility: { imageChange: mean(change), adherence: overall, adherenceByAttribute: byAttribute } };
+    return { replication: summarizeReplication(scores, own, alpha), utility };
   });
 
   const conditions: ConditionResult[] = [];

@@ -19,13 +19,12 @@
  * a variant's files only when this job reaches it.
  */
 import type { Manifest } from '../manifest';
-import { type Attribute, adherenceRates, adherenceScore, analyzeScene } from '../metrics/adherence';
-import { type CopyScore, type TrainIndex, calibrateAlpha, copyScore } from '../metrics/replication';
+import { type TrainIndex, calibrateAlpha, copyScore } from '../metrics/replication';
 import { type MaskSet, allOnes } from '../masks';
 import type { ModelRunner } from '../pipeline';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
 import type { RunContext } from './context';
-import { type Calibration, type ReplicationSummary, type UtilitySummary, imageRmse, summarizeReplication } from './evaluate';
+import { type Calibration, type ReplicationSummary, type UtilitySummary, calibrationPromptsOf, summarizeReplication, summarizeUtility } from './evaluate';
 import { neutralSplit } from './universal';
 
 /** A model to compare; `load` is called when its turn comes, `release` after its rows. */
@@ -125,8 +124,6 @@ export function orderVariants(models: readonly VariantModel[]): { base: VariantM
   return { base, variants: models.filter((m) => m !== base) };
 }
 
-const mean = (v: readonly number[]) => (v.length ? v.reduce((s, x) => s + x, 0) / v.length : 0);
-
 /** Runs every model x mask and returns the table. */
 export async function runVariantTable(
   models: readonly VariantModel[],
@@ -141,8 +138,8 @@ export async function runVariantTable(
   const forgetSet = [...new Set(variants.flatMap((v) => v.manifest.variant!.forgotten))];
   for (const id of forgetSet) if (!memorized.some((m) => m.id === id)) throw new Error(`forgotten id "${id}" is not a memorized entry of ${manifest.id}`);
   const evaluation = neutralSplit(manifest, options.neutralLimit).evaluation;
-  const intended = evaluation.map((p) => manifest.neutralObjects[manifest.neutralPrompts.indexOf(p)]);
-  const calibrationPrompts = manifest.trainPromptsSample.slice(0, options.neutralLimit ?? manifest.trainPromptsSample.length);
+  const calibrationPrompts = calibrationPromptsOf(manifest, options.neutralLimit);
+  const neutral = evaluation.flatMap((prompt, q) => options.utilitySeeds.map((seed) => ({ prompt, q, seed })));
   const prompts = [...memorized.map((m) => m.caption), ...evaluation, ...calibrationPrompts];
   const masks: VariantMask[] = [{ id: 'none', label: 'no mask', units: {} }, ...options.masks];
 
@@ -173,46 +170,34 @@ export async function runVariantTable(
       const sampled = await sampleRows(runner, m, emb, maskSets, modelRows, { steps: options.steps, guidance: options.guidance, keepImages: true, maxRows: options.maxRows, stage: `sample ${m.id}` }, ctx);
       const image = (k: number, p: number, seed: number) => sampled.images![rowOf.get(`${k}/${p}/${seed}`)!];
       if (model === base) {
-        baseNeutral = [];
-        evaluation.forEach((_, q) => options.utilitySeeds.forEach((seed) => baseNeutral.push(image(0, memorized.length + q, seed))));
+        baseNeutral = neutral.map((n) => image(0, memorized.length + n.q, n.seed));
         const ordinary = sampled.images!.slice(rows.length).map((img) => copyScore(img, train));
         alpha = calibrateAlpha(ordinary, options.calibrationQuantile);
         samples = ordinary.length;
       }
       const forgotten = m.variant ? m.variant.forgotten : forgetSet;
       masks.forEach((mask, k) => {
+        // one copy score per memorized caption and seed (a neighbour search over the whole index)
+        const scores = memorized.map((_, p) => options.seeds.map((seed) => copyScore(image(k, p, seed), train)));
         const group = (inForgotten: boolean) => {
-          const scores: CopyScore[] = [];
-          const own: number[] = [];
-          memorized.forEach((entry, p) => {
-            if (forgotten.includes(entry.id) !== inForgotten) return;
-            options.seeds.forEach((seed) => {
-              scores.push(copyScore(image(k, p, seed), train));
-              own.push(entry.imageIndex);
-            });
-          });
-          return summarizeReplication(scores, own, alpha);
+          const members = memorized.map((entry, p) => ({ entry, p })).filter(({ entry }) => forgotten.includes(entry.id) === inForgotten);
+          return summarizeReplication(
+            members.flatMap(({ p }) => scores[p]),
+            members.flatMap(({ entry }) => options.seeds.map(() => entry.imageIndex)),
+            alpha,
+          );
         };
         const byEntry: VariantRow['byEntry'] = {};
         memorized.forEach((entry, p) => {
-          const one = summarizeReplication(
-            options.seeds.map((seed) => copyScore(image(k, p, seed), train)),
-            options.seeds.map(() => entry.imageIndex),
-            alpha,
-          );
+          const one = summarizeReplication(scores[p], options.seeds.map(() => entry.imageIndex), alpha);
           byEntry[entry.id] = { count: one.count, total: one.total };
         });
-        const adherence = [];
-        const change: number[] = [];
-        let i = 0;
-        for (let q = 0; q < evaluation.length; q++) {
-          for (const seed of options.utilitySeeds) {
-            const img = image(k, memorized.length + q, seed);
-            adherence.push(adherenceScore(analyzeScene(img, m.palette, m.image.width), intended[q]));
-            change.push(imageRmse(img, baseNeutral[i++]));
-          }
-        }
-        const { overall, ...byAttribute } = adherenceRates(adherence);
+        const utility = summarizeUtility(
+          m,
+          neutral.map((n) => n.prompt),
+          neutral.map((n) => image(k, memorized.length + n.q, n.seed)),
+          baseNeutral,
+        );
         const v = m.variant;
         out.push({
           model: m.id,
@@ -225,7 +210,7 @@ export async function runVariantTable(
           forgottenReplication: group(true),
           otherReplication: group(false),
           byEntry,
-          utility: { imageChange: mean(change), adherence: overall, adherenceByAttribute: byAttribute as Record<Attribute, number> },
+          utility,
           cost: v ? { seconds: v.costSeconds, cpuSeconds: v.cpuSeconds ?? null, threads: v.threads ?? null, steps: v.steps } : null,
         });
       });
