@@ -14,7 +14,7 @@ import { type ExperimentCache, fnv1a64 } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
 import { type EvaluationOptions, type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
 import { reportSvg } from '../core/science/plot';
-import { type UniversalMethod, checkUniversalMethod, defaultSparsities } from '../core/science/universal';
+import { type UniversalMethod, checkUniversalMethod } from '../core/science/universal';
 import { integerOption } from './args';
 import { runCommand } from './command';
 import { loadNodeModel, loadTrainIndex, readModelFile } from './runner';
@@ -119,7 +119,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
 
 /** The evaluation options the arguments ask for, on top of the model's defaults. */
 export function evaluationOptionsFor(manifest: Manifest, args: EvalArgs): EvaluationOptions {
-  const base = defaultEvaluationOptions(manifest, { seeds: Array.from({ length: args.seeds }, (_, i) => i + 1), universal: args.universal, sparsities: defaultSparsities(args.universal.units) });
+  const base = defaultEvaluationOptions(manifest, { seeds: Array.from({ length: args.seeds }, (_, i) => i + 1), universal: args.universal });
   return {
     ...base,
     ...(args.steps ? { steps: args.steps } : {}),

@@ -26,7 +26,6 @@ import {
   type AblationUnits,
   type UniversalMethod,
   DEFAULT_UNIVERSAL,
-  defaultSparsities,
   methodFor,
   type UniversalScores,
   ablationAttribution,
@@ -165,7 +164,6 @@ export function defaultScienceParams(manifest: Manifest, prompt: string, units: 
           : // The lab's one-button run: the claims test's size (10 steps, 2 seeds), without NeMo (one search per caption is the slow part).
             {
               universal: methodFor(units),
-              sparsities: defaultSparsities(units),
               seeds: [1, 2],
               utilitySeeds: [101],
               steps: 10,
