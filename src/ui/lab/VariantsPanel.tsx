@@ -10,7 +10,7 @@ import { prunedCount } from '../../core/experiment/experiment';
 import { type VariantReport, rateOn } from '../../core/science/variants';
 import { familyOf } from '../../state/model-index';
 import type { ScienceJob, ScienceResultMap } from '../../workers/science';
-import { Meta, RunningJob } from '../science/RunningJob';
+import { Meta, RunningJob, useScienceIdle } from '../science/RunningJob';
 import { useLab, useLabActions } from '../StoreContext';
 import { PixelImage } from '../views';
 
@@ -23,7 +23,8 @@ export function VariantsPanel() {
   const models = useLab((s) => s.models);
   const model = useLab((s) => s.model);
   const manifest = useLab((s) => s.manifest);
-  const status = useLab((s) => s.status);
+  // before any early return: hooks run in the same order on every render
+  const idle = useScienceIdle();
   const science = useLab((s) => s.science);
   const masks = useLab((s) => s.masks);
   const actions = useLabActions();
@@ -31,7 +32,6 @@ export function VariantsPanel() {
   const family = familyOf(models, model);
   const presets = manifest.presets ?? [];
   if (family.length < 2 && presets.length === 0) return null;
-  const idle = (status === 'ready' || status === 'generating') && science.running === null;
   const labelOf = (id: string) => models.find((m) => m.id === id)?.label ?? id;
   const compared = science.results.variants;
   const table = science.results['variant-table'];

@@ -14,6 +14,11 @@ const JOB_LABEL: Record<ScienceJob, string> = {
   'variant-table': 'Evaluation across variants',
 };
 
+/** Whether a science job may start now: the model is loaded and no other job runs. */
+export function useScienceIdle(): boolean {
+  return useLab((s) => (s.status === 'ready' || s.status === 'generating') && s.science.running === null);
+}
+
 /** The running science job's progress bar and Cancel, when it is one of `jobs`. */
 export function RunningJob({ jobs }: { jobs: readonly ScienceJob[] }) {
   const run = useLab((s) => s.science.running);

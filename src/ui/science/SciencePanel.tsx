@@ -13,7 +13,7 @@ import { type DefaultJob, isSmokeModel, type ScienceJob } from '../../workers/sc
 import { DetectionTable, ParetoChart, RocChart } from '../views/science';
 import { useLab, useLabActions } from '../StoreContext';
 import './science.css';
-import { Meta, RunningJob } from './RunningJob';
+import { Meta, RunningJob, useScienceIdle } from './RunningJob';
 
 /** The jobs this panel starts (the variants panel shows its own). */
 const SCIENCE_PANEL_JOBS: ScienceJob[] = ['detect', 'study', 'attribution', 'nemo', 'universal', 'evaluate'];
@@ -22,7 +22,8 @@ const f3 = format('.3f');
 
 export function SciencePanel() {
   const manifest = useLab((s) => s.manifest);
-  const status = useLab((s) => s.status);
+  // before any early return: hooks run in the same order on every render
+  const idle = useScienceIdle();
   const prompt = useLab((s) => s.prompt);
   const science = useLab((s) => s.science);
   const unitScores = useLab((s) => s.unitScores);
@@ -37,7 +38,6 @@ export function SciencePanel() {
       </section>
     );
   }
-  const idle = (status === 'ready' || status === 'generating') && science.running === null;
   const { results, sparsity } = science;
   const trimmed = prompt.trim();
   const detection = results.detect?.[0]?.prompt === trimmed ? results.detect[0] : null;
