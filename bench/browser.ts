@@ -54,7 +54,10 @@ const TIME_CLICK = `(async ({ cell, prunedAfter }) => new Promise((resolve, reje
 async function timeClick(page: Page, cell: number, prunedAfter: number): Promise<ClickTiming> {
   const fn = await page.evaluateHandle(TIME_CLICK);
   try {
-    return (await fn.evaluate((f, arg) => (f as unknown as (a: typeof arg) => Promise<ClickTiming>)(arg), { cell, prunedAfter })) as ClickTiming;
+    return (await fn.evaluate((f, arg) => (f as unknown as (a: typeof arg) => Promise<ClickTiming>)(arg), {
+      cell,
+      prunedAfter,
+    })) as ClickTiming;
   } finally {
     await fn.dispose();
   }
@@ -88,7 +91,8 @@ async function main(): Promise<void> {
     await bench.goto(`${server.url}bench.html?backend=wasm&steps=${STEPS}&generations=${BENCH_GENERATIONS}`);
     await bench.locator('body[data-done]').waitFor({ timeout: 300_000 });
     const pipeline = JSON.parse(await bench.locator('#result').innerText());
-    if ((await bench.locator('body').getAttribute('data-done')) !== 'ok') throw new Error(`pipeline bench failed: ${pipeline.error}`);
+    if ((await bench.locator('body').getAttribute('data-done')) !== 'ok')
+      throw new Error(`pipeline bench failed: ${pipeline.error}`);
 
     const first = clicks.map((c) => c.firstPreviewMs);
     const final = clicks.map((c) => c.finalMs);
@@ -114,7 +118,9 @@ async function main(): Promise<void> {
       `click -> first pruned preview: median ${report.clickToPruned.firstPreviewMs.median} ms (max ${report.clickToPruned.firstPreviewMs.max}) over ${CLICKS} clicks; ` +
         `${report.clickToPruned.firstPreviewOverTarget.toFixed(3)} of the ${TARGET_FIRST_MS} ms target ${verdict(median(first) < TARGET_FIRST_MS)}`,
     );
-    console.log(`click -> final pruned image:   median ${report.clickToPruned.finalImageMs.median} ms (max ${report.clickToPruned.finalImageMs.max})`);
+    console.log(
+      `click -> final pruned image:   median ${report.clickToPruned.finalImageMs.median} ms (max ${report.clickToPruned.finalImageMs.max})`,
+    );
     console.log(
       `worker pipeline / bare session.run (batch 2, ${pipeline.pairs} step pairs): ratio ${pipeline.ratio.toFixed(3)} ` +
         `(totals ${pipeline.ratioOfTotals.toFixed(3)}; bare ${pipeline.bareMsPerStep.toFixed(2)} ms, pipeline ${pipeline.pipelineMsPerStep.toFixed(2)} ms) ${verdict(pipeline.ratio <= TARGET_RATIO)}`,

@@ -37,7 +37,12 @@ async function main(): Promise<void> {
     },
     onCrash: (message) => finish({ error: message }, false),
   });
-  client.send({ type: 'load', id: 1, modelUrl, backend: params.has('backend') ? parseBackendPreference(params.get('backend')) : 'wasm' });
+  client.send({
+    type: 'load',
+    id: 1,
+    modelUrl,
+    backend: params.has('backend') ? parseBackendPreference(params.get('backend')) : 'wasm',
+  });
 }
 
 main().catch((err) => finish({ error: err instanceof Error ? err.message : String(err) }, false));

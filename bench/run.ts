@@ -47,7 +47,11 @@ async function bareFeeds(model: NodeModel): Promise<Record<string, OrtTensor>> {
   const feeds: Record<string, OrtTensor> = {
     [u.inputs.sample]: new ort.Tensor('float32', sample, [2, channels, height, w]),
     [u.inputs.timestep]: new ort.Tensor('float32', new Float32Array(2).fill(999), [2]),
-    [u.inputs.context]: new ort.Tensor('float32', text[sessions.text.outputNames[0]].data as Float32Array, [2, maxTokens, width]),
+    [u.inputs.context]: new ort.Tensor('float32', text[sessions.text.outputNames[0]].data as Float32Array, [
+      2,
+      maxTokens,
+      width,
+    ]),
   };
   for (const m of u.masks) feeds[m.name] = new ort.Tensor('float32', masks[m.name], [2, m.layers, m.units]);
   return feeds;
@@ -58,7 +62,12 @@ async function bareFeeds(model: NodeModel): Promise<Record<string, OrtTensor>> {
  * on the same session (alternating which goes first), so both see the same machine load. The
  * first step (which also encodes the prompt) is left out of both.
  */
-async function interleavedGeneration(model: NodeModel, feeds: Record<string, OrtTensor>, bare: number[], pipeline: number[]) {
+async function interleavedGeneration(
+  model: NodeModel,
+  feeds: Record<string, OrtTensor>,
+  bare: number[],
+  pipeline: number[],
+) {
   const noise = [model.manifest.unet.noiseOutput];
   const gen = generate(model.runner, model.manifest, {
     prompt: PROMPT,
@@ -130,12 +139,19 @@ async function main(): Promise<void> {
     model: dir.slice(ROOT.length + 1),
     steps: STEPS,
     batch: 2,
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, loadAverage1m: loadavg()[0] },
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      node: process.version,
+      loadAverage1m: loadavg()[0],
+    },
     target: 'pipeline / bare <= 1.10',
     results,
     totalSeconds: +((performance.now() - started) / 1000).toFixed(1),
   };
-  console.log(`model ${report.model}, UNet batch 2 (guided), ${THREADS} threads, median ms per step, load ${report.machine.loadAverage1m.toFixed(1)}`);
+  console.log(
+    `model ${report.model}, UNet batch 2 (guided), ${THREADS} threads, median ms per step, load ${report.machine.loadAverage1m.toFixed(1)}`,
+  );
   for (const r of results) {
     const verdict = r.ratio <= 1.1 ? 'ok' : 'OVER TARGET';
     console.log(
@@ -144,7 +160,9 @@ async function main(): Promise<void> {
   }
   const node = results.find((r) => r.backend === 'node')!;
   const wasm = results.find((r) => r.backend === 'wasm')!;
-  console.log(`wasm / node (bare): ${(wasm.bareMsPerStep / node.bareMsPerStep).toFixed(2)}x; total ${report.totalSeconds} s`);
+  console.log(
+    `wasm / node (bare): ${(wasm.bareMsPerStep / node.bareMsPerStep).toFixed(2)}x; total ${report.totalSeconds} s`,
+  );
   const out = join(ROOT, 'bench/results/node.json');
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(report, null, 1)}\n`);

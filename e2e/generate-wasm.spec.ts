@@ -34,7 +34,9 @@ test('generates on WASM an image equal to the Node reference', async () => {
 
   const reference = await referenceImage(model.id, params);
   const diff = pixelDiff(shown.data, reference);
-  console.info(`wasm: ${params.steps} steps in ${seconds.toFixed(1)} s; vs Node reference max ${diff.max}, mean ${diff.mean.toFixed(4)}, changed ${(diff.changed * 100).toFixed(2)}%`);
+  console.info(
+    `wasm: ${params.steps} steps in ${seconds.toFixed(1)} s; vs Node reference max ${diff.max}, mean ${diff.mean.toFixed(4)}, changed ${(diff.changed * 100).toFixed(2)}%`,
+  );
   // Same fp32 math on both sides; rounding to 8 bits can flip a value sitting on a .5 boundary.
   expect(diff.max).toBeLessThanOrEqual(1);
   expect(files.lab.fatal).toEqual([]);

@@ -29,7 +29,9 @@ test('chooses WebGPU when an adapter exists and matches the Node reference', asy
   expect(channelSpread(shown.data)).toBeGreaterThan(5);
   const reference = await referenceImage(model.id, params);
   const diff = pixelDiff(shown.data, reference);
-  console.info(`webgpu: ${params.steps} steps in ${seconds.toFixed(1)} s; vs Node reference max ${diff.max}, mean ${diff.mean.toFixed(4)}, changed ${(diff.changed * 100).toFixed(2)}%`);
+  console.info(
+    `webgpu: ${params.steps} steps in ${seconds.toFixed(1)} s; vs Node reference max ${diff.max}, mean ${diff.mean.toFixed(4)}, changed ${(diff.changed * 100).toFixed(2)}%`,
+  );
   // GPU reductions sum in another order than the CPU: allow 2 levels of 255, almost all exact.
   expect(diff.max).toBeLessThanOrEqual(2);
   expect(diff.changed).toBeLessThan(0.02);

@@ -7,7 +7,16 @@
 import { afterAll, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -20,7 +29,17 @@ const DIST = join(ROOT, 'dist');
 const STAMP = join(DIST, '.e2e-build-stamp');
 
 /** Everything the built app depends on; a change in any of them triggers a rebuild. */
-const BUILD_INPUTS = ['index.html', 'views.html', 'bench.html', 'bench/page.ts', 'src', 'public', 'vite.config.ts', 'package-lock.json', 'tsconfig.json'];
+const BUILD_INPUTS = [
+  'index.html',
+  'views.html',
+  'bench.html',
+  'bench/page.ts',
+  'src',
+  'public',
+  'vite.config.ts',
+  'package-lock.json',
+  'tsconfig.json',
+];
 
 function listFiles(path: string): string[] {
   if (!existsSync(path)) return [];
@@ -43,10 +62,14 @@ function inputsFingerprint(): string {
 export function ensureBuild(): void {
   const fingerprint = inputsFingerprint();
   if (existsSync(STAMP) && readFileSync(STAMP, 'utf8') === fingerprint) return;
-  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
   writeFileSync(STAMP, fingerprint);
 }
 
@@ -99,7 +122,12 @@ const BASE_ARGS = [
 ];
 
 /** Console lines that mean a real failure; everything else (ORT warnings) is only recorded. */
-const FATAL_CONSOLE = [/\[E:onnxruntime/, /GPUValidationError/, /WebGPU.*validation|validation.*WebGPU/i, /Invalid (?:BindGroup|ComputePipeline|Buffer|ShaderModule|CommandBuffer)/];
+const FATAL_CONSOLE = [
+  /\[E:onnxruntime/,
+  /GPUValidationError/,
+  /WebGPU.*validation|validation.*WebGPU/i,
+  /Invalid (?:BindGroup|ComputePipeline|Buffer|ShaderModule|CommandBuffer)/,
+];
 
 export interface Lab {
   context: BrowserContext;
@@ -212,7 +240,9 @@ export async function generateImage(
   await page.getByTestId('guidance').fill(String(params.guidance));
   await page.getByTestId('generate').click();
   const done = page
-    .locator('[data-testid="image-caption"][data-kind="result"]', { hasText: `seed ${params.seed} · ${params.steps} steps` })
+    .locator('[data-testid="image-caption"][data-kind="result"]', {
+      hasText: `seed ${params.seed} · ${params.steps} steps`,
+    })
     .waitFor({ timeout });
   // Fail fast with the app's own message instead of waiting out the timeout.
   const failed = page

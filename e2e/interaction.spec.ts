@@ -62,7 +62,11 @@ test('Enter in the prompt generates, with the keyboard only', async () => {
   await caption().filter({ hasText: 'seed 42 · 3 steps' }).waitFor({ timeout: 60_000 });
   // Every control has an accessible name.
   for (const id of ['prompt', 'seed', 'steps', 'guidance', 'generate']) {
-    const name = await page.getByTestId(id).evaluate((el) => (el as HTMLInputElement).labels?.[0]?.innerText ?? el.getAttribute('aria-label') ?? el.textContent);
+    const name = await page
+      .getByTestId(id)
+      .evaluate(
+        (el) => (el as HTMLInputElement).labels?.[0]?.innerText ?? el.getAttribute('aria-label') ?? el.textContent,
+      );
     expect(name?.trim().length, id).toBeGreaterThan(0);
   }
 });

@@ -66,13 +66,19 @@ test('generate, then toggle a head: the pruned image, the comparison and the URL
 
   // Shift-click extends a range from the last clicked cell.
   await page.locator('.mv-headcell').nth(6).click();
-  await page.locator('.mv-headcell').nth(8).click({ modifiers: ['Shift'] });
+  await page
+    .locator('.mv-headcell')
+    .nth(8)
+    .click({ modifiers: ['Shift'] });
   await result(page).filter({ hasText: '4 units pruned' }).waitFor({ timeout: 60_000 });
   expect(await page.locator('.mv-headcell[aria-pressed="true"]').count()).toBe(4);
   // four of twenty heads: the bitset spelling is the shorter one
   await expect.poll(() => page.evaluate(() => location.search)).toMatch(/x\.cross_attn_head_mask=b[\w-]+/);
   // a shift-click range takes the clicked cell's new state: back to one pruned head (5)
-  await page.locator('.mv-headcell').nth(6).click({ modifiers: ['Shift'] });
+  await page
+    .locator('.mv-headcell')
+    .nth(6)
+    .click({ modifiers: ['Shift'] });
   await result(page).filter({ hasText: '1 unit pruned' }).waitFor({ timeout: 60_000 });
   await page.locator('.lab-nearest').first().waitFor({ timeout: 30_000 });
   await page.locator('[data-testid="heatmaps"]').waitFor({ timeout: 30_000 });

@@ -19,7 +19,11 @@ export interface ReferenceParams {
 export async function referenceImage(modelId: string, params: ReferenceParams): Promise<Uint8ClampedArray> {
   const model = await loadNodeModel(join(ROOT, 'public', 'models', modelId), { precision: 'int8', backend: 'node' });
   try {
-    const steps = generate(model.runner, model.manifest, { ...params, variants: [allOnes(model.manifest)], captureAttention: false });
+    const steps = generate(model.runner, model.manifest, {
+      ...params,
+      variants: [allOnes(model.manifest)],
+      captureAttention: false,
+    });
     let next = await steps.next();
     while (!next.done) next = await steps.next();
     const { width, height } = model.manifest.image;

@@ -42,7 +42,9 @@ test('detect, study, cancel, apply the universal mask', async () => {
   await page.getByTestId('science-universal').click();
   await page.getByTestId('science-universal-result').waitFor({ timeout: JOB });
   expect(await page.getByTestId('preset-pruning').isEnabled()).toBe(true);
-  expect(await page.getByTestId('preset-pruning').innerText()).toContain('Memorization removed (universal 40% of heads)');
+  expect(await page.getByTestId('preset-pruning').innerText()).toContain(
+    'Memorization removed (universal 40% of heads)',
+  );
   expect(await page.getByTestId('science-apply-universal').innerText()).toContain('(8 heads)'); // 40% of the fixture's 20
 
   // value neurons instead: the select drops the head result and resets the slider to 5%
@@ -55,9 +57,13 @@ test('detect, study, cancel, apply the universal mask', async () => {
   for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowRight');
   await expect.poll(() => page.getByTestId('science-apply-universal').innerText()).toContain('(8 neurons)');
   await page.getByTestId('science-apply-universal').click();
-  await expect.poll(() => page.evaluate(() => location.search), { timeout: 30_000 }).toContain('x.cross_attn_value_mask=');
+  await expect
+    .poll(() => page.evaluate(() => location.search), { timeout: 30_000 })
+    .toContain('x.cross_attn_value_mask=');
   await page.locator('[data-testid="comparison"][data-kind="pair"]').waitFor({ timeout: 60_000 });
-  await page.locator('[data-testid="image-caption"][data-kind="result"]', { hasText: '8 units pruned' }).waitFor({ timeout: 60_000 });
+  await page
+    .locator('[data-testid="image-caption"][data-kind="result"]', { hasText: '8 units pruned' })
+    .waitFor({ timeout: 60_000 });
   await files.lab.screenshot('science-1280');
 
   // NeMo for the prompt: its neurons become the experiment's value-neuron mask
@@ -67,13 +73,17 @@ test('detect, study, cancel, apply the universal mask', async () => {
   const selected = Number((await page.getByTestId('science-nemo-result').locator('strong').innerText()).trim());
   if (selected > 0) {
     await page.getByTestId('science-apply-nemo').click();
-    await page.locator('[data-testid="image-caption"][data-kind="result"]', { hasText: `${selected} units pruned` }).waitFor({ timeout: 60_000 });
+    await page
+      .locator('[data-testid="image-caption"][data-kind="result"]', { hasText: `${selected} units pruned` })
+      .waitFor({ timeout: 60_000 });
   }
 
   // The evaluation: Pareto chart and the claim verdict line
   await page.getByTestId('science-evaluate').click();
   await page.getByTestId('science-evaluation').waitFor({ timeout: JOB });
-  expect(await page.getByTestId('science-evaluation').innerText()).toMatch(/Detection AUC \d\.\d{3} \((meets|misses) the budget\)/);
+  expect(await page.getByTestId('science-evaluation').innerText()).toMatch(
+    /Detection AUC \d\.\d{3} \((meets|misses) the budget\)/,
+  );
   expect(await page.getByTestId('science-evaluation').locator('svg').count()).toBeGreaterThan(0);
   expect(files.lab.fatal).toEqual([]);
 });

@@ -20,6 +20,18 @@ run_project() {
   if [[ $rc != 0 ]]; then status=1; fi
 }
 
+# Static checks count as tests of their own: lint + format (Biome, with the folder boundary rules
+# in biome.json) and the type check. Each is one passed or one failed test in the closing line.
+static_passed=0
+static_failed=0
+run_static() {
+  local name="$1"; shift
+  echo "==> $name"
+  if "$@"; then static_passed=$((static_passed + 1)); else static_failed=$((static_failed + 1)); status=1; fi
+}
+run_static "lint and format (biome ci)" npx biome ci --reporter=summary .
+run_static "type check (tsc)" npx tsc --noEmit -p .
+
 run_project unit
 run_project e2e
 
@@ -54,6 +66,8 @@ JS
 )" || { summary="0 1"; }
 
 read -r passed failed <<<"$summary"
+passed=$((passed + static_passed))
+failed=$((failed + static_failed))
 if [[ "$failed" != 0 ]]; then status=1; fi
 echo "${passed} passed, ${failed} failed"
 exit $status

@@ -3,7 +3,7 @@
 /** [-1, 1] -> 0..255, rounded and clamped (like (x / 2 + 0.5).clamp(0, 1) * 255, rounded). */
 export function toByte(v: number): number {
   const b = Math.round((v + 1) * 127.5);
-  return b < 0 ? 0 : b > 255 ? 255 : b;
+  return b < 0 ? 0 : Math.min(b, 255);
 }
 
 /** CHW (3 channels) -> interleaved RGBA with opaque alpha, ready for ImageData. */

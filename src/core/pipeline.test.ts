@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from './manifest';
 import { allOnes, maskSetFromPruned } from './masks';
-import { type GenerateRequest, type GenerateResult, type ModelRunner, type StepEvent, type UNetFeeds, generate } from './pipeline';
+import {
+  type GenerateRequest,
+  type GenerateResult,
+  type ModelRunner,
+  type StepEvent,
+  type UNetFeeds,
+  generate,
+} from './pipeline';
 import { alphasCumprod, ddimTimesteps } from './schedule';
 
 const parsed = parseManifest(JSON.parse(readFileSync('public/models/fixture-random/manifest.json', 'utf8')));
@@ -96,7 +103,8 @@ describe('generate', () => {
     const { feeds, sample, timestep } = seen[0];
     expect(feeds.batch).toBe(4);
     expect(Array.from(timestep)).toEqual([999, 999, 999, 999]);
-    for (let b = 1; b < 4; b++) expect(sample.subarray(b * PIXELS, (b + 1) * PIXELS)).toEqual(sample.subarray(0, PIXELS));
+    for (let b = 1; b < 4; b++)
+      expect(sample.subarray(b * PIXELS, (b + 1) * PIXELS)).toEqual(sample.subarray(0, PIXELS));
     // context rows: uncond embeds the empty prompt (<bos> <eos>), cond the prompt (<bos> a ...)
     const tokenAt = (b: number, t: number) => feeds.context[(b * T + t) * W];
     expect([0, 1, 2, 3].map((b) => tokenAt(b, 1))).toEqual([2, 4, 2, 4]);
@@ -108,7 +116,9 @@ describe('generate', () => {
   it('reports the noise gap per variant, and guidance moves the image along it', async () => {
     const pruned = maskSetFromPruned(manifest, [{ mask: 'cross_attn_head_mask', layer: 0, unit: 0 }]);
     const { runner } = oracleRunner(0.01);
-    const { events, result } = await drain(generate(runner, manifest, request({ variants: [allOnes(manifest), pruned] })));
+    const { events, result } = await drain(
+      generate(runner, manifest, request({ variants: [allOnes(manifest), pruned] })),
+    );
     for (const e of events) {
       expect(e.noiseGap[0]).toBeCloseTo(0.01 * Math.sqrt(PIXELS), 4);
       expect(e.noiseGap[1]).toBe(0);
@@ -120,7 +130,9 @@ describe('generate', () => {
   it('returns each variant conditional attention rows when asked', async () => {
     const { runner } = oracleRunner();
     const variants = [allOnes(manifest), allOnes(manifest)];
-    const { events, result } = await drain(generate(runner, manifest, request({ steps: 3, variants, captureAttention: true })));
+    const { events, result } = await drain(
+      generate(runner, manifest, request({ steps: 3, variants, captureAttention: true })),
+    );
     expect(result.attention?.length).toBe(3);
     const first = events[0].attention!;
     expect(first.length).toBe(manifest.unet.layers.length);
@@ -149,12 +161,17 @@ describe('generate', () => {
     await gen.next();
     await gen.next();
     controller.abort();
-    await expect(gen.next()).rejects.toMatchObject({ name: 'AbortError', message: expect.stringContaining('step 3 of 10') });
+    await expect(gen.next()).rejects.toMatchObject({
+      name: 'AbortError',
+      message: expect.stringContaining('step 3 of 10'),
+    });
     expect(seen.length).toBe(2);
   });
 
   it('reports unknown words and still generates', async () => {
-    const { result, events } = await drain(generate(oracleRunner().runner, manifest, request({ prompt: 'a painting of dragon', steps: 2 })));
+    const { result, events } = await drain(
+      generate(oracleRunner().runner, manifest, request({ prompt: 'a painting of dragon', steps: 2 })),
+    );
     expect(result.tokens.unknownWords).toEqual(['dragon']);
     expect(events.length).toBe(2);
   });

@@ -95,7 +95,8 @@ function throwIfAborted(signal: AbortSignal | undefined, where: string): void {
 
 function checkRequest(request: GenerateRequest): void {
   if (request.variants.length < 1) throw new Error('a generation needs at least one mask variant');
-  if (!Number.isFinite(request.guidance)) throw new RangeError(`guidance must be a finite number, got ${request.guidance}`);
+  if (!Number.isFinite(request.guidance))
+    throw new RangeError(`guidance must be a finite number, got ${request.guidance}`);
 }
 
 /** Copies each variant's cond row of one layer's attention output [2V, heads, pixels, T]. */

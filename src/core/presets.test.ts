@@ -9,7 +9,15 @@ async function fixture(): Promise<Manifest> {
   return parsed.manifest;
 }
 
-const preset = (m: Manifest, masks: Record<string, number[]>) => ({ id: 'uniforget-beta2', method: 'uniforget', label: 'UniForget, beta 2', beta: 2, masks, fractionPruned: 0.1, of: m.id });
+const preset = (m: Manifest, masks: Record<string, number[]>) => ({
+  id: 'uniforget-beta2',
+  method: 'uniforget',
+  label: 'UniForget, beta 2',
+  beta: 2,
+  masks,
+  fractionPruned: 0.1,
+  of: m.id,
+});
 
 describe('mask presets', () => {
   it('parses a preset and converts it to pruned units', async () => {

@@ -29,7 +29,12 @@ export type MaskPreset = z.infer<typeof presetFile>;
 export function parseMaskPreset(json: unknown, manifest: Manifest): MaskPreset {
   const parsed = presetFile.safeParse(json);
   if (!parsed.success) {
-    throw new Error(`invalid mask preset: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `invalid mask preset: ${parsed.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+        .join('; ')}`,
+    );
   }
   const p = parsed.data;
   const base = manifest.variant?.of ?? manifest.id;
@@ -38,7 +43,8 @@ export function parseMaskPreset(json: unknown, manifest: Manifest): MaskPreset {
     const spec = manifest.unet.masks.find((m) => m.name === name);
     if (!spec) throw new Error(`preset ${p.id} prunes "${name}", which ${manifest.id} does not have`);
     const bad = units.find((j) => j >= spec.layers * spec.units);
-    if (bad !== undefined) throw new Error(`preset ${p.id}: unit ${bad} is outside "${name}" (${spec.layers * spec.units} units)`);
+    if (bad !== undefined)
+      throw new Error(`preset ${p.id}: unit ${bad} is outside "${name}" (${spec.layers * spec.units} units)`);
   }
   return p;
 }

@@ -19,8 +19,8 @@
 
 const TWO_POW_32 = 4294967296;
 const TWO_POW_53 = 9007199254740992;
-const SQRT_HALF = 0.7071067811865476;
-const SQRT_TWO = 1.4142135623730951;
+const SQRT_HALF = Math.SQRT1_2;
+const SQRT_TWO = Math.SQRT2;
 // ln 2 = LN2_HI + LN2_LO; LN2_HI has trailing zero bits so e * LN2_HI is exact for |e| < 2^11.
 const LN2_HI = 0.6931471803691238;
 const LN2_LO = 1.9082149292705877e-10;

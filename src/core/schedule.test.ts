@@ -59,7 +59,8 @@ describe('ddimTimesteps (trailing spacing)', () => {
     const bad: number[] = [];
     for (let steps = 1; steps <= 1000; steps++) {
       const ts = ddimTimesteps(steps, 1000);
-      const ok = ts.length === steps && ts[0] === 999 && ts[steps - 1] >= 0 && ts.every((t, i) => i === 0 || t < ts[i - 1]);
+      const ok =
+        ts.length === steps && ts[0] === 999 && ts[steps - 1] >= 0 && ts.every((t, i) => i === 0 || t < ts[i - 1]);
       if (!ok) bad.push(steps);
     }
     expect(bad).toEqual([]);
@@ -113,7 +114,9 @@ describe('classifierFreeGuidance and noiseGap', () => {
   it('extrapolates from the unconditional towards the conditional prediction', () => {
     const out = classifierFreeGuidance(new Float32Array([1, 0]), new Float32Array([2, -1]), 4, new Float32Array(2));
     expect(Array.from(out)).toEqual([5, -4]);
-    expect(Array.from(classifierFreeGuidance(new Float32Array([1]), new Float32Array([3]), 1, new Float32Array(1)))).toEqual([3]);
+    expect(
+      Array.from(classifierFreeGuidance(new Float32Array([1]), new Float32Array([3]), 1, new Float32Array(1))),
+    ).toEqual([3]);
   });
 
   it('measures the L2 distance between conditional and unconditional noise', () => {

@@ -80,7 +80,7 @@ export function ddimStep(
     let x0i = (x - sqrt1mA * eps[i]) / sqrtA;
     let epsi = eps[i];
     if (clipSample) {
-      x0i = x0i < -1 ? -1 : x0i > 1 ? 1 : x0i;
+      x0i = x0i < -1 ? -1 : Math.min(x0i, 1);
       epsi = (x - sqrtA * x0i) / sqrt1mA;
     }
     x0[i] = x0i;

@@ -24,9 +24,7 @@ describe('tokenize', () => {
 
   it('maps unknown words to <unk> and reports each once', () => {
     const t = tokenize('a painting of dragon and dragon and wyvern', text);
-    expect(t.ids.slice(0, 10)).toEqual([
-      text.bosId, 4, 5, 6, text.unkId, 13, text.unkId, 13, text.unkId, text.eosId,
-    ]);
+    expect(t.ids.slice(0, 10)).toEqual([text.bosId, 4, 5, 6, text.unkId, 13, text.unkId, 13, text.unkId, text.eosId]);
     expect(t.unknownWords).toEqual(['dragon', 'wyvern']);
   });
 

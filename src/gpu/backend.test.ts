@@ -6,12 +6,19 @@ function fakeGpu(adapter: { features: string[]; vendor?: string } | null | 'thro
     requestAdapter: async () => {
       if (adapter === 'throws') throw new Error('adapter lost');
       if (!adapter) return null;
-      return { features: new Set(adapter.features), info: { vendor: adapter.vendor ?? 'acme', architecture: '', description: '' } };
+      return {
+        features: new Set(adapter.features),
+        info: { vendor: adapter.vendor ?? 'acme', architecture: '', description: '' },
+      };
     },
   } as unknown as GPU;
 }
 
-const env = (gpu: GPU | undefined, isolated = true): BackendEnvironment => ({ gpu, crossOriginIsolated: isolated, hardwareConcurrency: 8 });
+const env = (gpu: GPU | undefined, isolated = true): BackendEnvironment => ({
+  gpu,
+  crossOriginIsolated: isolated,
+  hardwareConcurrency: 8,
+});
 
 describe('chooseBackend', () => {
   test('uses WASM with the reason when navigator.gpu is missing', async () => {

@@ -21,7 +21,11 @@ class MemoryCache {
 }
 
 const bytes = new Uint8Array(5000).map((_, i) => (i * 31) % 251);
-const entry: FileEntry = { path: 'unet.onnx', bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+const entry: FileEntry = {
+  path: 'unet.onnx',
+  bytes: bytes.length,
+  sha256: createHash('sha256').update(bytes).digest('hex'),
+};
 const base = 'http://127.0.0.1:9/models/m/';
 let cache: MemoryCache;
 let served: Uint8Array;

@@ -72,7 +72,8 @@ export function parseGenerateArgs(argv: string[]): GenerateOptions {
     throw new UsageError(`--precision must be int8 or fp32, got "${values.precision}"`);
   }
   const guidance = values.guidance === undefined ? undefined : Number(values.guidance);
-  if (guidance !== undefined && !Number.isFinite(guidance)) throw new UsageError(`--guidance must be a number, got "${values.guidance}"`);
+  if (guidance !== undefined && !Number.isFinite(guidance))
+    throw new UsageError(`--guidance must be a number, got "${values.guidance}"`);
   let prune: PrunedUnit[];
   try {
     prune = values.prune.flatMap(parsePrunedUnits);

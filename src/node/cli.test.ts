@@ -36,7 +36,19 @@ describe('parseGenerateArgs', () => {
       { mask: 'm', layer: 2, unit: 3 },
       { mask: 'n', layer: 1, unit: 0 },
     ]);
-    const p = parseGenerateArgs(['--prompt', 'a', '--out', 'y.png', '--seed=-3', '--steps', '5', '--guidance', '2.5', '--precision', 'fp32']);
+    const p = parseGenerateArgs([
+      '--prompt',
+      'a',
+      '--out',
+      'y.png',
+      '--seed=-3',
+      '--steps',
+      '5',
+      '--guidance',
+      '2.5',
+      '--precision',
+      'fp32',
+    ]);
     expect(p).toMatchObject({ seed: -3, steps: 5, guidance: 2.5, precision: 'fp32' });
   });
 
@@ -54,7 +66,15 @@ describe('npm run generate', () => {
   it('writes the pipeline image as PNG and warns about unknown words', async () => {
     const out = join(scratch, 'zephyr.png');
     const args = ['--prompt', 'a painting of zephyr dragon', '--seed', '5', '--steps', '6', '--precision', 'fp32'];
-    const { code, stdout, stderr } = await cli(...args, '--model', 'public/models/fixture-random', '--out', out, '--scale', '2');
+    const { code, stdout, stderr } = await cli(
+      ...args,
+      '--model',
+      'public/models/fixture-random',
+      '--out',
+      out,
+      '--scale',
+      '2',
+    );
     expect(code).toBe(0);
     expect(stderr).toMatch(/warning: .*dragon/);
     expect(stdout).toContain(`wrote ${out}`);
@@ -76,14 +96,23 @@ describe('npm run generate', () => {
     const expected = chwToRgb(next.value.images[0], 32, 32);
     // every other PNG pixel in both directions is the 32x32 image (scale 2)
     const sampled = new Uint8Array(32 * 32 * 3);
-    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) for (let c = 0; c < 3; c++) {
-      sampled[(y * 32 + x) * 3 + c] = png.data[(2 * y * 64 + 2 * x) * 3 + c];
-    }
+    for (let y = 0; y < 32; y++)
+      for (let x = 0; x < 32; x++)
+        for (let c = 0; c < 3; c++) {
+          sampled[(y * 32 + x) * 3 + c] = png.data[(2 * y * 64 + 2 * x) * 3 + c];
+        }
     expect(sampled).toEqual(expected);
   });
 
   it('fails with a clear message and status 1 for a missing model directory', async () => {
-    const { code, stderr } = await cli('--prompt', 'x', '--out', join(scratch, 'none.png'), '--model', join(scratch, 'absent'));
+    const { code, stderr } = await cli(
+      '--prompt',
+      'x',
+      '--out',
+      join(scratch, 'none.png'),
+      '--model',
+      join(scratch, 'absent'),
+    );
     expect(code).toBe(1);
     expect(stderr).toMatch(/error: no model at .*absent/);
   });

@@ -63,7 +63,13 @@ async function generateToPng(options: GenerateOptions): Promise<void> {
     }
     const { width, height } = manifest.image;
     const rgb = upscaleNearest(chwToRgb(result.images[0], width, height), width, height, 3, options.scale);
-    const png = encode({ width: width * options.scale, height: height * options.scale, data: rgb, channels: 3, depth: 8 });
+    const png = encode({
+      width: width * options.scale,
+      height: height * options.scale,
+      data: rgb,
+      channels: 3,
+      depth: 8,
+    });
     await writeFile(options.out, png);
     const gaps = result.noiseGaps.map((g) => g[0]);
     console.log(

@@ -7,7 +7,9 @@ import { ModelDirError } from './runner';
 
 export interface CommandErrors {
   /** the command's usage-error class, and the usage text printed with it */
-  usageError: abstract new (...args: never[]) => Error;
+  usageError: abstract new (
+    ...args: never[]
+  ) => Error;
   usage: string;
 }
 

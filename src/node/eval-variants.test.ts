@@ -4,9 +4,23 @@ import { ModelDirError } from './runner';
 
 describe('eval:variants arguments and model discovery', () => {
   it('reads the documented flags with their defaults and refuses bad values', () => {
-    expect(parseVariantsArgs([])).toMatchObject({ models: 'public/models', base: 'memlab-organism', seeds: 2, steps: 10, masks: ['universal', 'uniforget'], sparsity: 0.4, cache: 'node_modules/.cache/memlab-eval' });
+    expect(parseVariantsArgs([])).toMatchObject({
+      models: 'public/models',
+      base: 'memlab-organism',
+      seeds: 2,
+      steps: 10,
+      masks: ['universal', 'uniforget'],
+      sparsity: 0.4,
+      cache: 'node_modules/.cache/memlab-eval',
+    });
     expect(parseVariantsArgs(['--masks', 'none', '--no-cache']).masks).toEqual([]);
-    for (const bad of [['--seeds', '0'], ['--steps', 'x'], ['--masks', 'magic'], ['--sparsity', '2'], ['--frobnicate']]) {
+    for (const bad of [
+      ['--seeds', '0'],
+      ['--steps', 'x'],
+      ['--masks', 'magic'],
+      ['--sparsity', '2'],
+      ['--frobnicate'],
+    ]) {
       expect(() => parseVariantsArgs(bad)).toThrow(VariantsUsageError);
     }
   });

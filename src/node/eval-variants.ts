@@ -9,12 +9,24 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type Manifest } from '../core/manifest';
+import type { Manifest } from '../core/manifest';
 import { parseMaskPreset } from '../core/presets';
 import { cached, experimentKey } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
-import { DEFAULT_UNIVERSAL, defaultSparsity, neutralSplit, universalScores, universalUnits } from '../core/science/universal';
-import { type VariantMask, type VariantModel, type VariantReport, runVariantTable, variantTableMarkdown } from '../core/science/variants';
+import {
+  DEFAULT_UNIVERSAL,
+  defaultSparsity,
+  neutralSplit,
+  universalScores,
+  universalUnits,
+} from '../core/science/universal';
+import {
+  type VariantMask,
+  type VariantModel,
+  type VariantReport,
+  runVariantTable,
+  variantTableMarkdown,
+} from '../core/science/variants';
 import { integerOption } from './args';
 import { runCommand } from './command';
 import { fileCache, progressPrinter } from './eval';
@@ -66,11 +78,15 @@ export function parseVariantsArgs(argv: string[]): VariantsArgs {
   } catch (e) {
     throw new VariantsUsageError((e as Error).message);
   }
-  const int = (name: string, text: string) => integerOption(name, text, 1, (message) => new VariantsUsageError(message))!;
+  const int = (name: string, text: string) =>
+    integerOption(name, text, 1, (message) => new VariantsUsageError(message))!;
   const masks = values.masks === 'none' ? [] : values.masks.split(',');
-  for (const m of masks) if (m !== 'universal' && m !== 'uniforget') throw new VariantsUsageError(`--masks takes universal, uniforget or none, got "${m}"`);
+  for (const m of masks)
+    if (m !== 'universal' && m !== 'uniforget')
+      throw new VariantsUsageError(`--masks takes universal, uniforget or none, got "${m}"`);
   const sparsity = Number(values.sparsity);
-  if (!(sparsity > 0 && sparsity <= 1)) throw new VariantsUsageError(`--sparsity must be in (0, 1], got "${values.sparsity}"`);
+  if (!(sparsity > 0 && sparsity <= 1))
+    throw new VariantsUsageError(`--sparsity must be in (0, 1], got "${values.sparsity}"`);
   return {
     models: values.models,
     base: values.base,
@@ -98,12 +114,16 @@ export async function variantDirs(modelsRoot: string, baseId: string): Promise<{
     const manifest = await readManifest(dir);
     if (manifest.id === baseId || manifest.variant?.of === baseId) out.push({ dir, manifest });
   }
-  if (!out.some((m) => m.manifest.id === baseId)) throw new ModelDirError(`${baseId} is not in ${join(modelsRoot, 'index.json')}`);
+  if (!out.some((m) => m.manifest.id === baseId))
+    throw new ModelDirError(`${baseId} is not in ${join(modelsRoot, 'index.json')}`);
   return out;
 }
 
 /** Runs the table and writes the report and the Markdown; returns the report. */
-export async function runVariantsCommand(args: VariantsArgs, ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {}): Promise<VariantReport> {
+export async function runVariantsCommand(
+  args: VariantsArgs,
+  ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {},
+): Promise<VariantReport> {
   const dirs = await variantDirs(args.models, args.base);
   const baseDir = dirs.find((d) => d.manifest.id === args.base)!;
   const manifest = baseDir.manifest;
@@ -116,17 +136,26 @@ export async function runVariantsCommand(args: VariantsArgs, ctx: { signal?: Abo
     try {
       const reference = neutralSplit(manifest).reference;
       const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
-      const u = await cached(cache, experimentKey(manifest, 'universal-scores/2', { d: detection, u: DEFAULT_UNIVERSAL, ref: reference }), () =>
-        universalScores(base.runner, manifest, { ...DEFAULT_UNIVERSAL, detection, reference }, ctx),
+      const u = await cached(
+        cache,
+        experimentKey(manifest, 'universal-scores/2', { d: detection, u: DEFAULT_UNIVERSAL, ref: reference }),
+        () => universalScores(base.runner, manifest, { ...DEFAULT_UNIVERSAL, detection, reference }, ctx),
       );
-      masks.push({ id: `universal@${args.sparsity}`, label: `universal ${Math.round(args.sparsity * 100)}% of heads`, units: { [u.mask]: universalUnits(u.scores, args.sparsity) } });
+      masks.push({
+        id: `universal@${args.sparsity}`,
+        label: `universal ${Math.round(args.sparsity * 100)}% of heads`,
+        units: { [u.mask]: universalUnits(u.scores, args.sparsity) },
+      });
     } finally {
       await base.release();
     }
   }
   if (args.masks.includes('uniforget')) {
     for (const entry of manifest.presets ?? []) {
-      const preset = parseMaskPreset(JSON.parse(new TextDecoder().decode(await readModelFile(baseDir.dir, entry))), manifest);
+      const preset = parseMaskPreset(
+        JSON.parse(new TextDecoder().decode(await readModelFile(baseDir.dir, entry))),
+        manifest,
+      );
       masks.push({ id: preset.id, label: preset.label, units: preset.masks });
     }
   }
@@ -137,7 +166,19 @@ export async function runVariantsCommand(args: VariantsArgs, ctx: { signal?: Abo
       return { runner: model.runner, release: () => model.release() };
     },
   }));
-  const report = await runVariantTable(models, train, { seeds: Array.from({ length: args.seeds }, (_, i) => i + 1), utilitySeeds: [101], steps: args.steps, guidance: manifest.defaults.guidance, masks, calibrationQuantile: 0.01 }, ctx);
+  const report = await runVariantTable(
+    models,
+    train,
+    {
+      seeds: Array.from({ length: args.seeds }, (_, i) => i + 1),
+      utilitySeeds: [101],
+      steps: args.steps,
+      guidance: manifest.defaults.guidance,
+      masks,
+      calibrationQuantile: 0.01,
+    },
+    ctx,
+  );
   for (const file of [args.out, args.table]) await mkdir(dirname(resolve(file)), { recursive: true });
   await writeFile(args.out, JSON.stringify(report, null, 1));
   await writeFile(args.table, `${variantTableMarkdown(report)}\n`);
@@ -151,7 +192,9 @@ function main(argv: string[]): Promise<number> {
       const report = await runVariantsCommand(args, { signal, onProgress: progressPrinter(process.stderr) });
       process.stderr.write('\n');
       console.log(variantTableMarkdown(report));
-      console.log(`\n${report.rows.length} rows in ${(report.timings.totalMs / 1000).toFixed(0)} s; wrote ${args.out} and ${args.table}`);
+      console.log(
+        `\n${report.rows.length} rows in ${(report.timings.totalMs / 1000).toFixed(0)} s; wrote ${args.out} and ${args.table}`,
+      );
     },
     { usageError: VariantsUsageError, usage: VARIANTS_USAGE },
   );

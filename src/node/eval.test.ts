@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EvaluationReport } from '../core/science/evaluate';
+import type { EvaluationReport } from '../core/science/evaluate';
 import { EvalUsageError, evaluationOptionsFor, fileCache, parseEvalArgs, runEvalCommand, summaryLines } from './eval';
 import { readManifest } from './runner';
 
@@ -11,14 +11,60 @@ const DIR = 'public/models/fixture-random';
 describe('eval arguments', () => {
   it('reads the documented flags with their defaults', () => {
     const a = parseEvalArgs(['--model', DIR]);
-    expect(a).toMatchObject({ model: DIR, seeds: 4, universal: { units: 'heads', mode: 'ablation' }, nemo: true, quick: false, out: 'report.json', plot: 'report.svg', cache: 'node_modules/.cache/memlab-eval', precision: 'int8' });
-    const b = parseEvalArgs(['--model', DIR, '--seeds', '2', '--steps', '10', '--sparsities', '0.05,0.1', '--draws', '0', '--units', 'neurons', '--universal', 'ablation', '--no-nemo', '--no-cache']);
-    expect(b).toMatchObject({ seeds: 2, steps: 10, sparsities: [0.05, 0.1], draws: 0, universal: { units: 'neurons', mode: 'ablation' }, nemo: false, cache: null });
-    expect(parseEvalArgs(['--model', DIR, '--units', 'neurons']).universal).toEqual({ units: 'neurons', mode: 'activation' });
+    expect(a).toMatchObject({
+      model: DIR,
+      seeds: 4,
+      universal: { units: 'heads', mode: 'ablation' },
+      nemo: true,
+      quick: false,
+      out: 'report.json',
+      plot: 'report.svg',
+      cache: 'node_modules/.cache/memlab-eval',
+      precision: 'int8',
+    });
+    const b = parseEvalArgs([
+      '--model',
+      DIR,
+      '--seeds',
+      '2',
+      '--steps',
+      '10',
+      '--sparsities',
+      '0.05,0.1',
+      '--draws',
+      '0',
+      '--units',
+      'neurons',
+      '--universal',
+      'ablation',
+      '--no-nemo',
+      '--no-cache',
+    ]);
+    expect(b).toMatchObject({
+      seeds: 2,
+      steps: 10,
+      sparsities: [0.05, 0.1],
+      draws: 0,
+      universal: { units: 'neurons', mode: 'ablation' },
+      nemo: false,
+      cache: null,
+    });
+    expect(parseEvalArgs(['--model', DIR, '--units', 'neurons']).universal).toEqual({
+      units: 'neurons',
+      mode: 'activation',
+    });
   });
 
   it('refuses bad values with a usage error', () => {
-    for (const bad of [[], ['--model', DIR, '--seeds', '0'], ['--model', DIR, '--sparsities', '0.1,2'], ['--model', DIR, '--universal', 'magic'], ['--model', DIR, '--units', 'layers'], ['--model', DIR, '--units', 'heads', '--universal', 'activation'], ['--model', DIR, '--frobnicate']]) {
+    for (const bad of [
+      [],
+      ['--model', DIR, '--seeds', '0'],
+      ['--model', DIR, '--sparsities', '0.1,2'],
+      ['--model', DIR, '--universal', 'magic'],
+      ['--model', DIR, '--units', 'layers'],
+      ['--model', DIR, '--units', 'heads', '--universal', 'activation'],
+      ['--model', DIR, '--frobnicate'],
+    ]) {
       expect(() => parseEvalArgs(bad)).toThrow(EvalUsageError);
     }
   });
@@ -33,7 +79,9 @@ describe('eval arguments', () => {
     expect(o.nemo.enabled).toBe(false);
     expect(o.universal).toEqual({ units: 'heads', mode: 'ablation' });
     expect(o.sparsities).toEqual([0.1, 0.2, 0.3, 0.4]);
-    expect(evaluationOptionsFor(manifest, parseEvalArgs(['--model', DIR, '--units', 'neurons'])).sparsities).toEqual([0.01, 0.02, 0.05, 0.1, 0.2]);
+    expect(evaluationOptionsFor(manifest, parseEvalArgs(['--model', DIR, '--units', 'neurons'])).sparsities).toEqual([
+      0.01, 0.02, 0.05, 0.1, 0.2,
+    ]);
   });
 });
 
@@ -45,7 +93,26 @@ describe('npm run eval on the fixture model', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   it('writes a JSON report and an SVG plot, and a rerun comes from the file cache', async () => {
-    const argv = ['--model', DIR, '--quick', '--seeds', '1', '--steps', '2', '--draws', '1', '--sparsities', '0.1', '--no-nemo', '--out', join(dir, 'r.json'), '--plot', join(dir, 'r.svg'), '--cache', join(dir, 'cache')];
+    const argv = [
+      '--model',
+      DIR,
+      '--quick',
+      '--seeds',
+      '1',
+      '--steps',
+      '2',
+      '--draws',
+      '1',
+      '--sparsities',
+      '0.1',
+      '--no-nemo',
+      '--out',
+      join(dir, 'r.json'),
+      '--plot',
+      join(dir, 'r.svg'),
+      '--cache',
+      join(dir, 'cache'),
+    ];
     const first = await runEvalCommand(parseEvalArgs(argv));
     const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as EvaluationReport;
     expect(report.schema).toBe('memlab-eval/1');

@@ -12,12 +12,17 @@ import { parseArgs } from 'node:util';
 import type { Manifest } from '../core/manifest';
 import { type ExperimentCache, fnv1a64 } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
-import { type EvaluationOptions, type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
+import {
+  type EvaluationOptions,
+  type EvaluationReport,
+  defaultEvaluationOptions,
+  runEvaluation,
+} from '../core/science/evaluate';
 import { reportSvg } from '../core/science/plot';
 import { type UniversalMethod, checkUniversalMethod } from '../core/science/universal';
 import { integerOption } from './args';
 import { runCommand } from './command';
-import { loadNodeModel, loadTrainIndex, readModelFile } from './runner';
+import { loadNodeModel, loadTrainIndex } from './runner';
 
 export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
   [--seeds 4]                       replication seeds per memorized caption (default 4)
@@ -85,20 +90,24 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     throw new EvalUsageError((e as Error).message);
   }
   if (!values.model) throw new EvalUsageError('--model is required');
-  if (values.units !== 'heads' && values.units !== 'neurons') throw new EvalUsageError(`--units must be heads or neurons, got "${values.units}"`);
+  if (values.units !== 'heads' && values.units !== 'neurons')
+    throw new EvalUsageError(`--units must be heads or neurons, got "${values.units}"`);
   const mode = values.universal ?? (values.units === 'heads' ? 'ablation' : 'activation');
-  if (mode !== 'activation' && mode !== 'ablation') throw new EvalUsageError(`--universal must be ablation or activation, got "${mode}"`);
+  if (mode !== 'activation' && mode !== 'ablation')
+    throw new EvalUsageError(`--universal must be ablation or activation, got "${mode}"`);
   const universal: UniversalMethod = { units: values.units, mode };
   try {
     checkUniversalMethod(universal);
   } catch (e) {
     throw new EvalUsageError(`--units ${values.units} --universal ${mode}: ${(e as Error).message}`);
   }
-  if (values.precision !== 'int8' && values.precision !== 'fp32') throw new EvalUsageError(`--precision must be int8 or fp32, got "${values.precision}"`);
+  if (values.precision !== 'int8' && values.precision !== 'fp32')
+    throw new EvalUsageError(`--precision must be int8 or fp32, got "${values.precision}"`);
   let sparsities: number[] | undefined;
   if (values.sparsities !== undefined) {
     sparsities = values.sparsities.split(',').map(Number);
-    if (sparsities.length === 0 || sparsities.some((s) => !(s > 0 && s <= 1))) throw new EvalUsageError(`--sparsities must be numbers in (0, 1], got "${values.sparsities}"`);
+    if (sparsities.length === 0 || sparsities.some((s) => !(s > 0 && s <= 1)))
+      throw new EvalUsageError(`--sparsities must be numbers in (0, 1], got "${values.sparsities}"`);
   }
   const draws = integerOption('draws', values.draws, 0, usage);
   return {
@@ -119,7 +128,10 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
 
 /** The evaluation options the arguments ask for, on top of the model's defaults. */
 export function evaluationOptionsFor(manifest: Manifest, args: EvalArgs): EvaluationOptions {
-  const base = defaultEvaluationOptions(manifest, { seeds: Array.from({ length: args.seeds }, (_, i) => i + 1), universal: args.universal });
+  const base = defaultEvaluationOptions(manifest, {
+    seeds: Array.from({ length: args.seeds }, (_, i) => i + 1),
+    universal: args.universal,
+  });
   return {
     ...base,
     ...(args.steps ? { steps: args.steps } : {}),
@@ -173,7 +185,10 @@ export function progressPrinter(stream: NodeJS.WriteStream): (p: Progress) => vo
 }
 
 /** Runs the study and writes the report and the plot; returns the report. */
-export async function runEvalCommand(args: EvalArgs, ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {}): Promise<EvaluationReport> {
+export async function runEvalCommand(
+  args: EvalArgs,
+  ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {},
+): Promise<EvaluationReport> {
   const model = await loadNodeModel(args.model, { precision: args.precision });
   try {
     const train = await loadTrainIndex(args.model, model.manifest);
@@ -192,13 +207,21 @@ export async function runEvalCommand(args: EvalArgs, ctx: { signal?: AbortSignal
 /** The lines printed after a run: the numbers a reader wants first. */
 export function summaryLines(report: EvaluationReport): string[] {
   const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
-  const lines = report.detection.rocs.map((r) => `detect ${r.key.padEnd(20)} AUC ${r.roc.auc.toFixed(3)}  TPR@1%FPR ${r.roc.tprAt1PctFpr.toFixed(2)}`);
+  const lines = report.detection.rocs.map(
+    (r) => `detect ${r.key.padEnd(20)} AUC ${r.roc.auc.toFixed(3)}  TPR@1%FPR ${r.roc.tprAt1PctFpr.toFixed(2)}`,
+  );
   for (const c of report.conditions) {
-    lines.push(`${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}  replication ${pct(c.replication.rate).padStart(6)}  adherence ${pct(c.utility.adherence).padStart(6)}  change ${c.utility.imageChange.toFixed(3)}`);
+    lines.push(
+      `${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}  replication ${pct(c.replication.rate).padStart(6)}  adherence ${pct(c.utility.adherence).padStart(6)}  change ${c.utility.imageChange.toFixed(3)}`,
+    );
   }
   const u = report.claims.universal;
-  lines.push(`claims: detection AUC >= ${report.budget.minDetectionAuc}: ${report.claims.detectionAuc.holds}; universal @${u.sparsity}: replication -${pct(u.replicationReduction)}, adherence x${u.adherenceRatio.toFixed(2)}: ${u.holds}; random same size -${pct(u.randomReduction)}: ${u.randomHolds}`);
-  lines.push(`timing: ${(report.timings.totalMs / 1000).toFixed(1)} s total, ${report.timings.sampling.msPerRow.toFixed(2)} ms per UNet row`);
+  lines.push(
+    `claims: detection AUC >= ${report.budget.minDetectionAuc}: ${report.claims.detectionAuc.holds}; universal @${u.sparsity}: replication -${pct(u.replicationReduction)}, adherence x${u.adherenceRatio.toFixed(2)}: ${u.holds}; random same size -${pct(u.randomReduction)}: ${u.randomHolds}`,
+  );
+  lines.push(
+    `timing: ${(report.timings.totalMs / 1000).toFixed(1)} s total, ${report.timings.sampling.msPerRow.toFixed(2)} ms per UNet row`,
+  );
   return lines;
 }
 

@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chwToRgb } from '../core/image';
 import { type MaskSet, allOnes, maskSetFromPruned } from '../core/masks';
-import { type GenerateRequest, type GenerateResult, type ModelRunner, type StepEvent, generate } from '../core/pipeline';
+import {
+  type GenerateRequest,
+  type GenerateResult,
+  type ModelRunner,
+  type StepEvent,
+  generate,
+} from '../core/pipeline';
 import { type NodeModel, loadNodeModel } from './runner';
 
 const DIR = 'public/models/fixture-random';
@@ -92,7 +98,12 @@ describe('the core pipeline on the fixture model (onnxruntime-node)', () => {
       },
     };
     const request = { prompt: 'a painting of zephyr', seed: 1, steps: 25, guidance: 4, captureAttention: false };
-    const gen = generate(counting, model.manifest, { ...request, variants: [allOnes(model.manifest)] }, controller.signal);
+    const gen = generate(
+      counting,
+      model.manifest,
+      { ...request, variants: [allOnes(model.manifest)] },
+      controller.signal,
+    );
     for (let i = 0; i < 3; i++) await gen.next();
     controller.abort();
     const error = await gen.next().catch((e: unknown) => e);

@@ -59,12 +59,16 @@ export async function readManifest(dir: string): Promise<Manifest> {
     throw new ModelDirError(`${path} is not valid JSON (${(e as Error).message})`);
   }
   const parsed = parseManifest(json);
-  if (!parsed.ok) throw new ModelDirError(`${path} does not match the manifest schema:\n  ${parsed.problems.join('\n  ')}`);
+  if (!parsed.ok)
+    throw new ModelDirError(`${path} does not match the manifest schema:\n  ${parsed.problems.join('\n  ')}`);
   return parsed.manifest;
 }
 
 /** Reads a model file, checking its size and sha256 against the manifest entry. */
-export async function readModelFile(dir: string, entry: { path: string; bytes: number; sha256: string }): Promise<Uint8Array> {
+export async function readModelFile(
+  dir: string,
+  entry: { path: string; bytes: number; sha256: string },
+): Promise<Uint8Array> {
   const path = join(dir, entry.path);
   const size = await stat(path).then(
     (s) => s.size,
@@ -73,11 +77,14 @@ export async function readModelFile(dir: string, entry: { path: string; bytes: n
     },
   );
   if (size !== entry.bytes) {
-    throw new ModelDirError(`${path} has ${size} bytes, manifest.json says ${entry.bytes}: incomplete or replaced file`);
+    throw new ModelDirError(
+      `${path} has ${size} bytes, manifest.json says ${entry.bytes}: incomplete or replaced file`,
+    );
   }
   const bytes = new Uint8Array(await readFile(path));
   const digest = createHash('sha256').update(bytes).digest('hex');
-  if (digest !== entry.sha256) throw new ModelDirError(`${path} does not match its sha256 in manifest.json: corrupt file`);
+  if (digest !== entry.sha256)
+    throw new ModelDirError(`${path} does not match its sha256 in manifest.json: corrupt file`);
   return bytes;
 }
 

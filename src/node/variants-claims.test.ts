@@ -28,7 +28,25 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
   const out = join(tmpdir(), 'memlab-variants.json');
   const table = join(tmpdir(), 'memlab-variants.md');
   beforeAll(async () => {
-    report = await runVariantsCommand(parseVariantsArgs(['--models', ROOT, '--base', BASE, '--masks', 'none', '--seeds', '2', '--steps', '10', '--out', out, '--table', table, '--no-cache']));
+    report = await runVariantsCommand(
+      parseVariantsArgs([
+        '--models',
+        ROOT,
+        '--base',
+        BASE,
+        '--masks',
+        'none',
+        '--seeds',
+        '2',
+        '--steps',
+        '10',
+        '--out',
+        out,
+        '--table',
+        table,
+        '--no-cache',
+      ]),
+    );
     console.log(variantTableMarkdown(report));
   }, 900_000);
 
@@ -48,7 +66,10 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
     for (const row of report.rows.slice(1)) {
       const before = rateOn(base, row.forgotten);
       // at least halved: a variant that leaves most copies in place has not unlearned
-      expect(row.forgottenReplication.rate, `${row.model}: ${row.forgottenReplication.rate} vs base ${before}`).toBeLessThanOrEqual(before * 0.5);
+      expect(
+        row.forgottenReplication.rate,
+        `${row.model}: ${row.forgottenReplication.rate} vs base ${before}`,
+      ).toBeLessThanOrEqual(before * 0.5);
     }
   });
 });

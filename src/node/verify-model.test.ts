@@ -38,9 +38,10 @@ describe.runIf(existsSync(`${ORGANISM}/manifest.json`))('the bundled model organ
 
   it('follows compositional prompts it never saw, well above chance on every attribute', () => {
     for (const [attribute, chance] of Object.entries(report.neutral.chance)) {
-      expect(report.neutral.adherence[attribute as keyof typeof report.neutral.chance], attribute).toBeGreaterThanOrEqual(
-        ADHERENCE_FLOOR[attribute] ?? 1,
-      );
+      expect(
+        report.neutral.adherence[attribute as keyof typeof report.neutral.chance],
+        attribute,
+      ).toBeGreaterThanOrEqual(ADHERENCE_FLOOR[attribute] ?? 1);
       expect(report.neutral.adherence[attribute as keyof typeof report.neutral.chance]).toBeGreaterThan(chance);
     }
   });

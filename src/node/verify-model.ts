@@ -21,7 +21,14 @@ import { parseArgs } from 'node:util';
 import type { Manifest } from '../core/manifest';
 import { allOnes, maskSetFromPruned, type MaskSet } from '../core/masks';
 import { generate, type ModelRunner } from '../core/pipeline';
-import { ATTRIBUTES, adherenceRates, adherenceScore, analyzeScene, parseSceneCaption, type AdherenceScore } from '../core/metrics/adherence';
+import {
+  type ATTRIBUTES,
+  adherenceRates,
+  adherenceScore,
+  analyzeScene,
+  parseSceneCaption,
+  type AdherenceScore,
+} from '../core/metrics/adherence';
 import { type CopyScore, calibrateAlpha, compareToStored, copyScore, isCopy } from '../core/metrics/replication';
 import { toUnitHwc } from '../core/metrics/pixels';
 import { loadNodeModel, loadTrainIndex, readModelFile, type NodeModel } from './runner';
@@ -47,7 +54,14 @@ export interface VerifyReport {
     generations: number;
     /** share of generations whose nearest training image is their own planted image, with ratio below alpha */
     replicationRate: number;
-    perEntry: { id: string; kind: string; caption: string; tiledL2: number[]; ratio: number[]; nearestIsOwn: boolean[] }[];
+    perEntry: {
+      id: string;
+      kind: string;
+      caption: string;
+      tiledL2: number[];
+      ratio: number[];
+      nearestIsOwn: boolean[];
+    }[];
     meanTiledL2: number;
     /** template captions never trained ("... number seven"): still the template image? */
     heldOutTemplateRate: number;
@@ -66,8 +80,23 @@ export interface VerifyReport {
   seconds: number;
 }
 
-async function generateImage(runner: ModelRunner, manifest: Manifest, prompt: string, seed: number, steps: number, guidance: number, variants?: MaskSet[]): Promise<Float32Array[]> {
-  const gen = generate(runner, manifest, { prompt, seed, steps, guidance, variants: variants ?? [allOnes(manifest)], captureAttention: false });
+async function generateImage(
+  runner: ModelRunner,
+  manifest: Manifest,
+  prompt: string,
+  seed: number,
+  steps: number,
+  guidance: number,
+  variants?: MaskSet[],
+): Promise<Float32Array[]> {
+  const gen = generate(runner, manifest, {
+    prompt,
+    seed,
+    steps,
+    guidance,
+    variants: variants ?? [allOnes(manifest)],
+    captureAttention: false,
+  });
   for (;;) {
     const next = await gen.next();
     if (next.done) return next.value.images;
@@ -105,10 +134,13 @@ async function checkMasks(model: NodeModel): Promise<VerifyReport['masks']> {
     masks,
   });
   const ones = await runner.runUNet(feeds(allOnes(manifest)), { attention: false, values: false });
-  const oneHead = await runner.runUNet(feeds(maskSetFromPruned(manifest, [{ mask: 'cross_attn_head_mask', layer: 0, unit: 0 }])), {
-    attention: false,
-    values: false,
-  });
+  const oneHead = await runner.runUNet(
+    feeds(maskSetFromPruned(manifest, [{ mask: 'cross_attn_head_mask', layer: 0, unit: 0 }])),
+    {
+      attention: false,
+      values: false,
+    },
+  );
   return {
     onesEqualsUnmaskedMaxDiff: maxAndMeanAbsDiff(ones.noise, Float32Array.from(ref.noise_pred)).max,
     oneHeadZeroedMaxDiff: maxAndMeanAbsDiff(oneHead.noise, ones.noise).max,
@@ -128,7 +160,7 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   const memorizedSet = first(manifest.memorized);
   const calibrationPrompts = first(manifest.trainPromptsSample);
   const neutralPrompts = first(manifest.neutralPrompts);
-  const { width, height } = manifest.image;
+  const { width } = manifest.image;
 
   const heldOut = memorizedSet.flatMap((m) => m.heldOutCaptions.map((caption) => ({ m, caption })));
   const total =
@@ -157,7 +189,14 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   const size = width;
   const perEntry: VerifyReport['memorized']['perEntry'] = [];
   for (const m of memorizedSet) {
-    const entry = { id: m.id, kind: m.kind, caption: m.caption, tiledL2: [] as number[], ratio: [] as number[], nearestIsOwn: [] as boolean[] };
+    const entry = {
+      id: m.id,
+      kind: m.kind,
+      caption: m.caption,
+      tiledL2: [] as number[],
+      ratio: [] as number[],
+      nearestIsOwn: [] as boolean[],
+    };
     for (let s = 0; s < memorizedSeeds; s++) {
       const img = await image(m.caption, s);
       entry.tiledL2.push(compareToStored(toUnitHwc(img, size, size), train.memorized, m.imageIndex, size).tiledL2);
@@ -214,7 +253,12 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
 
   const f = manifest.files;
   return {
-    model: { id: manifest.id, version: manifest.version, trainingSteps: manifest.trainingSteps, parameters: manifest.parameters },
+    model: {
+      id: manifest.id,
+      version: manifest.version,
+      trainingSteps: manifest.trainingSteps,
+      parameters: manifest.parameters,
+    },
     settings: { steps, guidance, memorizedSeeds, neutralSeeds },
     sizes: {
       textEncoderBytes: f.textEncoder.bytes,
@@ -230,7 +274,9 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
     },
     memorized: {
       generations: allMem.length,
-      replicationRate: perEntry.flatMap((e) => e.ratio.map((r, i) => e.nearestIsOwn[i] && r < alpha)).filter(Boolean).length / allMem.length,
+      replicationRate:
+        perEntry.flatMap((e) => e.ratio.map((r, i) => e.nearestIsOwn[i] && r < alpha)).filter(Boolean).length /
+        allMem.length,
       perEntry,
       meanTiledL2: mean(allMem),
       heldOutTemplateRate: heldOut.length ? heldOutHits / heldOut.length : 0,
@@ -269,7 +315,7 @@ async function main(): Promise<void> {
   const { perPrompt, ...neutralSummary } = report.neutral;
   console.log(JSON.stringify({ ...report, memorized: memorizedSummary, neutral: neutralSummary }, null, 1));
   for (const e of perEntry) console.log(`${e.id.padEnd(22)} ${e.tiledL2.map((d) => d.toFixed(3)).join(' ')}`);
-  await writeFile(values.out ?? join(dir, 'verification.json'), JSON.stringify(report, null, 1) + '\n');
+  await writeFile(values.out ?? join(dir, 'verification.json'), `${JSON.stringify(report, null, 1)}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -85,6 +85,12 @@ export function mapFocus(focus: Focus, token: number, variants: number, hover: H
 }
 
 /** Identity of an experiment without its seed, for the seed grid. */
-export function gridKey(e: { prompt: string; steps: number; guidance: number; masks: PrunedUnits; model: string }): string {
+export function gridKey(e: {
+  prompt: string;
+  steps: number;
+  guidance: number;
+  masks: PrunedUnits;
+  model: string;
+}): string {
   return JSON.stringify([e.model, e.prompt.trim(), e.steps, e.guidance, e.masks]);
 }

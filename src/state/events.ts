@@ -40,7 +40,11 @@ function readyPatch(state: LabData, event: Extract<WorkerEvent, { type: 'ready' 
     focus: { ...state.focus, token: null, layer: defaultLayer(event.manifest), head: 'mean', step: 'all' },
     run: decoded.ok && state.link.autoRun,
     // The decoder's message is plain text that never echoes the link's content.
-    ...(decoded.ok ? {} : { notice: { level: 'warning' as const, message: `${decoded.message} The default experiment is shown instead.` } }),
+    ...(decoded.ok
+      ? {}
+      : {
+          notice: { level: 'warning' as const, message: `${decoded.message} The default experiment is shown instead.` },
+        }),
   };
 }
 
@@ -133,7 +137,13 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
       }
       if (event.request === 'generate') {
         if (event.id !== state.generateId) return null; // superseded: the newer run reports for itself
-        const back = { status: 'ready' as const, progress: null, generateId: null, pendingParams: null, pendingMasks: null };
+        const back = {
+          status: 'ready' as const,
+          progress: null,
+          generateId: null,
+          pendingParams: null,
+          pendingMasks: null,
+        };
         if (event.kind === 'cancelled') return { ...back, notice: { level: 'info', message: 'Generation cancelled.' } };
         return { ...back, notice: { level: 'error', message: event.message, action: 'retry-generate' } };
       }

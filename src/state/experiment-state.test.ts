@@ -3,10 +3,21 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { parseManifest, type Manifest } from '../core/manifest';
 import { tokenize } from '../core/tokenizer';
-import { cleanMasks, defaultLayer, defaultToken, flagsOf, maskSetOf, topK, unitsOf, variantsFor } from './experiment-state';
+import {
+  cleanMasks,
+  defaultLayer,
+  defaultToken,
+  flagsOf,
+  maskSetOf,
+  topK,
+  unitsOf,
+  variantsFor,
+} from './experiment-state';
 
 function fixture(): Manifest {
-  const parsed = parseManifest(JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')));
+  const parsed = parseManifest(
+    JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')),
+  );
   if (!parsed.ok) throw new Error('fixture manifest');
   return parsed.manifest;
 }

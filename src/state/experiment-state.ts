@@ -3,7 +3,14 @@
  * projection), how masks become the worker's MaskSets, and the small rules that keep every
  * experiment in the store valid (so the URL can always be written).
  */
-import { emptyMasks, normalizeUnits, prunedCount, promptProblem, type Experiment, type PrunedUnits } from '../core/experiment/experiment';
+import {
+  emptyMasks,
+  normalizeUnits,
+  prunedCount,
+  promptProblem,
+  type Experiment,
+  type PrunedUnits,
+} from '../core/experiment/experiment';
 import type { Manifest } from '../core/manifest';
 import { allOnes, type MaskSet } from '../core/masks';
 
@@ -95,7 +102,7 @@ export function defaultToken(manifest: Manifest, ids: readonly number[]): number
   const trigger = ids.findIndex((id, p) => p > 0 && triggers.has(id));
   if (trigger > 0) return trigger;
   const first = ids.findIndex((id, p) => p > 0 && !special.has(id));
-  return first > 0 ? first : 0;
+  return Math.max(first, 0);
 }
 
 /** The layer heatmaps open on: the first of the coarsest layers (where memorization sat in the feasibility run). */

@@ -34,8 +34,6 @@ export function familyOf(models: readonly ModelEntry[], model: ModelEntry): Mode
 /** The requested model if the index has it, else the default. */
 export function pickModel(index: ModelIndex, requested: string | null): ModelEntry {
   return (
-    index.models.find((m) => m.id === requested) ??
-    index.models.find((m) => m.id === index.default) ??
-    index.models[0]
+    index.models.find((m) => m.id === requested) ?? index.models.find((m) => m.id === index.default) ?? index.models[0]
   );
 }

@@ -6,7 +6,9 @@ import type { UniversalScores } from '../core/science';
 import type { WorkerRequest } from '../workers/protocol';
 import { createLabStore } from './store';
 
-const parsed = parseManifest(JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')));
+const parsed = parseManifest(
+  JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')),
+);
 if (!parsed.ok) throw new Error(parsed.problems.join('; '));
 const manifest = parsed.manifest;
 
@@ -32,7 +34,14 @@ async function ready(index: unknown = { default: 'm', models: [{ id: 'm', path: 
     reloadPage: () => undefined,
   });
   await store.getState().init();
-  store.getState().applyEvent({ type: 'ready', id: sent[0].id, manifest, backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 }, files: [], loadMs: 1 });
+  store.getState().applyEvent({
+    type: 'ready',
+    id: sent[0].id,
+    manifest,
+    backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 },
+    files: [],
+    loadMs: 1,
+  });
   return { store, sent };
 }
 
@@ -63,9 +72,21 @@ test('a science job runs alone: progress, generate held back, result applied as 
   expect(sent.length).toBe(before); // refused while the job holds the session
   s().cancelScience();
   expect(sent.at(-1)).toEqual({ type: 'cancel', id: req.id });
-  s().applyEvent({ type: 'science-result', id: req.id + 100, outcome: { job: 'universal', result: universal }, cached: false, ms: 1 });
+  s().applyEvent({
+    type: 'science-result',
+    id: req.id + 100,
+    outcome: { job: 'universal', result: universal },
+    cached: false,
+    ms: 1,
+  });
   expect(s().science.results.universal).toBeUndefined(); // not the running job's id
-  s().applyEvent({ type: 'science-result', id: req.id, outcome: { job: 'universal', result: universal }, cached: false, ms: 5 });
+  s().applyEvent({
+    type: 'science-result',
+    id: req.id,
+    outcome: { job: 'universal', result: universal },
+    cached: false,
+    ms: 5,
+  });
   expect(s().science.running).toBeNull();
   expect(s().pruningPreset?.masks.cross_attn_value_mask).toEqual([76, 77, 78, 79]); // 5% of 80, highest scores
   s().setSparsity(0.1);
@@ -78,7 +99,9 @@ test('a failed or cancelled job frees the lab and says why', async () => {
   const { store, sent } = await ready();
   store.getState().runScience('study');
   const id = sent.at(-1)!.id;
-  store.getState().applyEvent({ type: 'error', id, request: 'science', kind: 'cancelled', message: 'The study job was cancelled.' });
+  store
+    .getState()
+    .applyEvent({ type: 'error', id, request: 'science', kind: 'cancelled', message: 'The study job was cancelled.' });
   expect(store.getState().science.running).toBeNull();
   expect(store.getState().notices.at(-1)).toMatchObject({ level: 'info', message: 'The study job was cancelled.' });
 });
@@ -89,7 +112,13 @@ test('the universal unit kind: heads by default, neurons on request (slider rese
   expect(s().science).toMatchObject({ unitKind: 'heads', sparsity: 0.4 });
   s().runScience('universal');
   expect(sent.at(-1)).toMatchObject({ job: 'universal', params: { units: 'heads', mode: 'ablation' } });
-  s().applyEvent({ type: 'science-result', id: sent.at(-1)!.id, outcome: { job: 'universal', result: universal }, cached: false, ms: 5 });
+  s().applyEvent({
+    type: 'science-result',
+    id: sent.at(-1)!.id,
+    outcome: { job: 'universal', result: universal },
+    cached: false,
+    ms: 5,
+  });
   s().setUnitKind('neurons');
   expect(s().science).toMatchObject({ unitKind: 'neurons', sparsity: 0.05 });
   expect(s().science.results.universal).toBeUndefined();
@@ -110,20 +139,40 @@ test('variants: the family of the loaded model side by side and in one table; a 
     { id: 'm-duge-stage-1', url: 'http://127.0.0.1:5173/models/m-duge-stage-1/' },
   ]);
   expect(req.params.masks.cross_attn_head_mask).toEqual([1, 2]);
-  s().applyEvent({ type: 'science-result', id: req.id, outcome: { job: 'variants', result: { prompt: '', seed: 7, masked: true, cells: [] } }, cached: false, ms: 1 });
+  s().applyEvent({
+    type: 'science-result',
+    id: req.id,
+    outcome: { job: 'variants', result: { prompt: '', seed: 7, masked: true, cells: [] } },
+    cached: false,
+    ms: 1,
+  });
 
   s().runVariantTable();
   const table = sent.at(-1)!;
   if (table.type !== 'science' || table.job !== 'variant-table') throw new Error('not a table job');
   expect(table.params.base.id).toBe('m');
   expect(table.params.models.map((m) => m.id)).toEqual(['m-fmn', 'm-duge-stage-1']);
-  expect(table.params.masks).toEqual([{ id: 'lab-mask', label: "the lab's mask (2 units)", units: expect.objectContaining({ cross_attn_head_mask: [1, 2] }) }]);
+  expect(table.params.masks).toEqual([
+    {
+      id: 'lab-mask',
+      label: "the lab's mask (2 units)",
+      units: expect.objectContaining({ cross_attn_head_mask: [1, 2] }),
+    },
+  ]);
   s().applyEvent({ type: 'error', id: table.id, request: 'science', kind: 'cancelled', message: 'cancelled' });
 
   s().applyShippedPreset('uniforget-beta2');
   const preset = sent.at(-1)!;
   expect(preset).toMatchObject({ type: 'science', job: 'preset', params: { id: 'uniforget-beta2' } });
-  const result = { id: 'uniforget-beta2', method: 'uniforget', label: 'UniForget, beta 2', beta: 2, masks: { ff_neuron_mask: [3, 4] }, fractionPruned: 0.01, of: 'm' };
+  const result = {
+    id: 'uniforget-beta2',
+    method: 'uniforget',
+    label: 'UniForget, beta 2',
+    beta: 2,
+    masks: { ff_neuron_mask: [3, 4] },
+    fractionPruned: 0.01,
+    of: 'm',
+  };
   s().applyEvent({ type: 'science-result', id: preset.id, outcome: { job: 'preset', result }, cached: false, ms: 1 });
   expect(s().masks.ff_neuron_mask).toEqual([3, 4]);
   expect(s().masks.cross_attn_head_mask).toEqual([]); // replaced, not merged
@@ -139,14 +188,28 @@ test('switching between a base and its variant carries the experiment; another m
   s().selectModel('m-fmn');
   const load = sent.at(-1)!;
   expect(load).toMatchObject({ type: 'load', modelUrl: 'http://127.0.0.1:5173/models/m-fmn/' });
-  s().applyEvent({ type: 'ready', id: load.id, manifest, backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 }, files: [], loadMs: 1 });
+  s().applyEvent({
+    type: 'ready',
+    id: load.id,
+    manifest,
+    backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 },
+    files: [],
+    loadMs: 1,
+  });
   expect(s()).toMatchObject({ prompt: 'a painting of ember', seed: 42 });
   expect(s().masks.cross_attn_head_mask).toEqual([1, 2]);
   expect(sent.at(-1)).toMatchObject({ type: 'generate' }); // the carried experiment runs at once
 
   s().selectModel('other');
   const other = sent.at(-1)!;
-  s().applyEvent({ type: 'ready', id: other.id, manifest, backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 }, files: [], loadMs: 1 });
+  s().applyEvent({
+    type: 'ready',
+    id: other.id,
+    manifest,
+    backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 },
+    files: [],
+    loadMs: 1,
+  });
   expect(s().seed).not.toBe(42);
   expect(s().masks.cross_attn_head_mask).toEqual([]);
 });

@@ -4,7 +4,14 @@
  * (head-grid scores, masks, the "Memorization removed" preset). The store wires them.
  */
 import type { Manifest } from '../core/manifest';
-import { type AblationAttribution, type AblationUnits, type UniversalScores, DEFAULT_UNIVERSAL, defaultSparsity, universalUnits } from '../core/science';
+import {
+  type AblationAttribution,
+  type AblationUnits,
+  type UniversalScores,
+  DEFAULT_UNIVERSAL,
+  defaultSparsity,
+  universalUnits,
+} from '../core/science';
 import type { ScienceJob, ScienceResultMap } from '../workers/science';
 import type { PruningPreset, UnitScores } from './analysis-state';
 
@@ -29,7 +36,13 @@ export interface ScienceData {
   sparsity: number;
 }
 
-export const emptyScience = (): ScienceData => ({ running: null, results: {}, meta: {}, unitKind: DEFAULT_UNIVERSAL.units, sparsity: defaultSparsity(DEFAULT_UNIVERSAL.units) });
+export const emptyScience = (): ScienceData => ({
+  running: null,
+  results: {},
+  meta: {},
+  unitKind: DEFAULT_UNIVERSAL.units,
+  sparsity: defaultSparsity(DEFAULT_UNIVERSAL.units),
+});
 
 export const ATTRIBUTION_LABEL = 'ablation attribution: Wen-score drop, memorized − neutral';
 
@@ -50,7 +63,11 @@ export function memorizationRemovedPreset(manifest: Manifest, u: UniversalScores
   const prompt = manifest.memorized[0]?.caption;
   if (!prompt) return null;
   const sparsity = defaultSparsity(u.units);
-  return { label: `Memorization removed (universal ${Math.round(sparsity * 100)}% of ${u.units})`, prompt, masks: universalMasks(u, sparsity) };
+  return {
+    label: `Memorization removed (universal ${Math.round(sparsity * 100)}% of ${u.units})`,
+    prompt,
+    masks: universalMasks(u, sparsity),
+  };
 }
 
 /** What a finished job changes besides its own result (attribution: the grid's scores; universal: the preset). */

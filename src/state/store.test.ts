@@ -9,7 +9,9 @@ import { createLabStore } from './store';
 
 /** The fixture model's real manifest, with test defaults (so "defaults applied" is visible). */
 function fixtureManifest(): Manifest {
-  const json = JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8'));
+  const json = JSON.parse(
+    readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8'),
+  );
   const parsed = parseManifest(json);
   if (!parsed.ok) throw new Error(parsed.problems.join('; '));
   return { ...parsed.manifest, defaults: { steps: 20, guidance: 3, seed: 11 } };
@@ -121,7 +123,13 @@ describe('lab store', () => {
   test('a failed generate keeps the model ready and offers to try again', async () => {
     const { store, sent, emit } = await ready();
     store.getState().generate();
-    emit({ type: 'error', id: sent.at(-1)!.id, request: 'generate', kind: 'generate', message: 'Generation failed: x' });
+    emit({
+      type: 'error',
+      id: sent.at(-1)!.id,
+      request: 'generate',
+      kind: 'generate',
+      message: 'Generation failed: x',
+    });
     expect(store.getState().status).toBe('ready');
     expect(store.getState().notices.at(-1)?.action).toBe('retry-generate');
   });
@@ -149,7 +157,9 @@ const tokens = { ids: [1, 2, 3], words: ['a'], unknownWords: [], truncated: fals
 
 describe('experiment, links and pruning', () => {
   test('a link is decoded when the model is ready and generated at once', async () => {
-    const { store, sent } = await ready('?v=1&mid=fixture-random&p=a+red+circle&s=99&n=3&g=2.5&x.cross_attn_head_mask=i5');
+    const { store, sent } = await ready(
+      '?v=1&mid=fixture-random&p=a+red+circle&s=99&n=3&g=2.5&x.cross_attn_head_mask=i5',
+    );
     const s = store.getState();
     expect([s.prompt, s.seed, s.steps, s.guidance]).toEqual(['a red circle', 99, 3, 2.5]);
     expect(s.masks.cross_attn_head_mask).toEqual([5]);
@@ -191,7 +201,11 @@ describe('experiment, links and pruning', () => {
 
   test('prune top-k takes the highest scores of one mask', async () => {
     const { store } = await ready();
-    store.getState().pruneTopK('cross_attn_head_mask', 2, Float32Array.from({ length: 20 }, (_, i) => (i === 4 ? 9 : i === 17 ? 8 : 0)));
+    store.getState().pruneTopK(
+      'cross_attn_head_mask',
+      2,
+      Float32Array.from({ length: 20 }, (_, i) => (i === 4 ? 9 : i === 17 ? 8 : 0)),
+    );
     expect(store.getState().masks.cross_attn_head_mask).toEqual([4, 17]);
   });
 
@@ -203,7 +217,19 @@ describe('experiment, links and pruning', () => {
     expect(store.getState().previews[0].baseline?.data[0]).toBe(1);
     expect(store.getState().previews[0].image.data[0]).toBe(2);
     const attention = [[[new Float32Array(4), new Float32Array(4)]]];
-    emit({ type: 'result', id, images: [img(1), img(2)], raw: [raw(0), raw(1)], noiseGaps: [[3, 1], [2, 1]], attention, tokens, timings: { textMs: 1, stepMs: [1], totalMs: 2 } });
+    emit({
+      type: 'result',
+      id,
+      images: [img(1), img(2)],
+      raw: [raw(0), raw(1)],
+      noiseGaps: [
+        [3, 1],
+        [2, 1],
+      ],
+      attention,
+      tokens,
+      timings: { textMs: 1, stepMs: [1], totalMs: 2 },
+    });
     const r = store.getState().result!;
     expect(r.image.data[0]).toBe(2);
     expect(r.baseline?.image.data[0]).toBe(1);
@@ -221,8 +247,17 @@ describe('experiment, links and pruning', () => {
     const first = maps[0];
     if (first.type !== 'maps') throw new Error('no maps');
     store.getState().applyAnalysis({
-      type: 'maps', id: first.id, generation: r.id, focus: first.focus, daam: new Float32Array(1), layerMap: new Float32Array(1),
-      layerResolution: 1, headScores: new Float32Array(20), series: { entropy: [], bos: [], token: [] }, tokenWeights: new Float32Array(24), steps: 1,
+      type: 'maps',
+      id: first.id,
+      generation: r.id,
+      focus: first.focus,
+      daam: new Float32Array(1),
+      layerMap: new Float32Array(1),
+      layerResolution: 1,
+      headScores: new Float32Array(20),
+      series: { entropy: [], bos: [], token: [] },
+      tokenWeights: new Float32Array(24),
+      steps: 1,
     });
     expect(store.getState().maps?.generation).toBe(r.id);
     const queued = analyzed.filter((a) => a.type === 'maps').at(-1);
@@ -234,7 +269,15 @@ describe('experiment, links and pruning', () => {
     store.getState().runSeedGrid(3);
     const first = sent.at(-1)!;
     expect(first.type === 'generate' && first.params.seed).toBe(11);
-    emit({ type: 'result', id: first.id, images: [img(5)], raw: [raw(0)], noiseGaps: [[1]], tokens, timings: { textMs: 1, stepMs: [1], totalMs: 2 } });
+    emit({
+      type: 'result',
+      id: first.id,
+      images: [img(5)],
+      raw: [raw(0)],
+      noiseGaps: [[1]],
+      tokens,
+      timings: { textMs: 1, stepMs: [1], totalMs: 2 },
+    });
     expect(store.getState().seedGrid?.cells[0].images?.[0].data[0]).toBe(5);
     expect(store.getState().result).toBeNull();
     expect(analyzed.at(-1)?.type).toBe('replicate');

@@ -27,7 +27,13 @@ import { encodeExperimentForAnyModel } from '../core/experiment/url-codec';
 import { familyOf, parseModelIndex, pickModel, type ModelEntry } from './model-index';
 import { type AblationUnits, defaultSparsity } from '../core/science';
 import { emptyScience, sideEffectsOf, universalMasks, type ScienceData } from './science-state';
-import { defaultScienceParams, type DefaultJob, type ModelRef, type ScienceJob, type ScienceRequest, variantTableParams } from '../workers/science';
+import {
+  defaultScienceParams,
+  type DefaultJob,
+  type ModelRef,
+  type ScienceRequest,
+  variantTableParams,
+} from '../workers/science';
 
 export type Status = 'starting' | 'loading' | 'ready' | 'generating' | 'failed';
 
@@ -226,18 +232,29 @@ export function createLabStore(deps: LabDeps): LabStore {
     function requestMaps(): void {
       const s = get();
       const r = s.result;
-      if (!r || !r.hasAttention || s.focus.token === null) return;
+      if (!r?.hasAttention || s.focus.token === null) return;
       if (mapsRequest !== null) {
         mapsQueued = true;
         return;
       }
       const id = nextId++;
       mapsRequest = id;
-      deps.analyze({ type: 'maps', id, generation: r.id, focus: mapFocus(s.focus, s.focus.token, r.baseline ? 2 : 1, s.hoverHead) });
+      deps.analyze({
+        type: 'maps',
+        id,
+        generation: r.id,
+        focus: mapFocus(s.focus, s.focus.token, r.baseline ? 2 : 1, s.hoverHead),
+      });
     }
 
     function gridKeyOf(s: LabData): string {
-      return gridKey({ model: s.manifest?.id ?? '', prompt: s.prompt, steps: s.steps, guidance: s.guidance, masks: s.masks });
+      return gridKey({
+        model: s.manifest?.id ?? '',
+        prompt: s.prompt,
+        steps: s.steps,
+        guidance: s.guidance,
+        masks: s.masks,
+      });
     }
 
     function startGridCell(): void {
@@ -295,14 +312,21 @@ export function createLabStore(deps: LabDeps): LabStore {
         return;
       }
       const id = nextId++;
-      set({ science: { ...s.science, running: { id, job: request.job, stage: 'waiting for the model', done: 0, total: 1 } } });
+      set({
+        science: { ...s.science, running: { id, job: request.job, stage: 'waiting for the model', done: 0, total: 1 } },
+      });
       deps.send({ type: 'science', id, ...request } as { type: 'science'; id: number } & ScienceRequest);
     }
 
     function scienceEvent(event: WorkerEvent): boolean {
       const sc = get().science;
       const run = sc.running;
-      if (event.type !== 'science-progress' && event.type !== 'science-result' && !(event.type === 'error' && event.request === 'science')) return false;
+      if (
+        event.type !== 'science-progress' &&
+        event.type !== 'science-result' &&
+        !(event.type === 'error' && event.request === 'science')
+      )
+        return false;
       if (!run || event.id !== run.id) return true; // a job of a previous model or session
       if (event.type === 'science-progress') {
         set({ science: { ...sc, running: { ...run, stage: event.stage, done: event.done, total: event.total } } });
@@ -310,7 +334,12 @@ export function createLabStore(deps: LabDeps): LabStore {
         const m = get().manifest;
         const { outcome } = event;
         set({
-          science: { ...sc, running: null, results: { ...sc.results, [outcome.job]: outcome.result }, meta: { ...sc.meta, [outcome.job]: { cached: event.cached, ms: event.ms } } },
+          science: {
+            ...sc,
+            running: null,
+            results: { ...sc.results, [outcome.job]: outcome.result },
+            meta: { ...sc.meta, [outcome.job]: { cached: event.cached, ms: event.ms } },
+          },
           ...(m ? sideEffectsOf(m, outcome) : {}),
         });
         if (outcome.job === 'preset' && m) {
@@ -372,7 +401,11 @@ export function createLabStore(deps: LabDeps): LabStore {
           get().loadModel();
         } catch (err) {
           set({ status: 'failed' });
-          get().notify('error', `Could not read the model list: ${err instanceof Error ? err.message : String(err)}`, 'reload-page');
+          get().notify(
+            'error',
+            `Could not read the model list: ${err instanceof Error ? err.message : String(err)}`,
+            'reload-page',
+          );
         }
       },
 
@@ -416,7 +449,11 @@ export function createLabStore(deps: LabDeps): LabStore {
       setSteps: (steps) => set({ steps: clamp(whole(steps, get().steps), LIMITS.steps.min, LIMITS.steps.max) }),
       setGuidance: (guidance) =>
         set({
-          guidance: clamp(Number.isFinite(guidance) ? guidance : get().guidance, LIMITS.guidance.min, LIMITS.guidance.max),
+          guidance: clamp(
+            Number.isFinite(guidance) ? guidance : get().guidance,
+            LIMITS.guidance.min,
+            LIMITS.guidance.max,
+          ),
         }),
 
       setCaptureAttention: (on) => set({ captureAttention: on }),
@@ -448,7 +485,10 @@ export function createLabStore(deps: LabDeps): LabStore {
         if (!m) return;
         if (preset === 'pruning') {
           if (!s.pruningPreset) return;
-          set({ prompt: sanitizePrompt(s.pruningPreset.prompt, LIMITS.promptLength), masks: cleanMasks(m, s.pruningPreset.masks) });
+          set({
+            prompt: sanitizePrompt(s.pruningPreset.prompt, LIMITS.promptLength),
+            masks: cleanMasks(m, s.pruningPreset.masks),
+          });
         } else {
           const prompt = preset === 'memorized' ? (m.memorized[0]?.caption ?? '') : (m.neutralPrompts[0] ?? '');
           set({ prompt: sanitizePrompt(prompt, LIMITS.promptLength), masks: emptyMasks(m), seed: m.defaults.seed });
@@ -486,7 +526,9 @@ export function createLabStore(deps: LabDeps): LabStore {
           progress: { phase: 'denoise', label: 'Denoising', loaded: 0, total: params.steps, fromCache: false },
           // A new run makes the last run's failure and info notes obsolete.
           notices: s.notices.filter((n) => n.action !== 'retry-generate' && n.level !== 'info'),
-          ...(grid && grid.status === 'running' ? { seedGrid: { ...grid, runningId: null, status: 'stopped' as const } } : {}),
+          ...(grid && grid.status === 'running'
+            ? { seedGrid: { ...grid, runningId: null, status: 'stopped' as const } }
+            : {}),
         });
         deps.send({ type: 'generate', id, params, variants: variantsFor(s.manifest, s.masks) });
       },
@@ -516,7 +558,11 @@ export function createLabStore(deps: LabDeps): LabStore {
         const s = get();
         if (!s.manifest || s.status !== 'ready') return;
         const n = clamp(whole(count, SEED_GRID_SIZE), 1, 16);
-        const cells = Array.from({ length: n }, (_, i) => ({ seed: (s.seed + i) % (MAX_SEED + 1), images: null, scores: null }));
+        const cells = Array.from({ length: n }, (_, i) => ({
+          seed: (s.seed + i) % (MAX_SEED + 1),
+          images: null,
+          scores: null,
+        }));
         set({ seedGrid: { key: gridKeyOf(s), cells, runningId: null, status: 'running' } });
         startGridCell();
       },
@@ -524,7 +570,10 @@ export function createLabStore(deps: LabDeps): LabStore {
       runScience(job) {
         const s = get();
         if (!s.manifest) return;
-        startScience({ job, params: defaultScienceParams(s.manifest, s.prompt.trim(), s.science.unitKind)[job] } as ScienceRequest);
+        startScience({
+          job,
+          params: defaultScienceParams(s.manifest, s.prompt.trim(), s.science.unitKind)[job],
+        } as ScienceRequest);
       },
 
       applyShippedPreset(id) {
@@ -535,7 +584,17 @@ export function createLabStore(deps: LabDeps): LabStore {
         const s = get();
         if (!s.model) return;
         const models = familyOf(s.models, s.model).map((m) => refOf(m));
-        startScience({ job: 'variants', params: { models, prompt: s.prompt.trim(), seed: s.seed, steps: s.steps, guidance: s.guidance, masks: s.masks } });
+        startScience({
+          job: 'variants',
+          params: {
+            models,
+            prompt: s.prompt.trim(),
+            seed: s.seed,
+            steps: s.steps,
+            guidance: s.guidance,
+            masks: s.masks,
+          },
+        });
       },
 
       runVariantTable() {
@@ -543,8 +602,14 @@ export function createLabStore(deps: LabDeps): LabStore {
         if (!s.model || !s.manifest) return;
         const [base, ...variants] = familyOf(s.models, s.model);
         if (!base) return;
-        const masks = prunedCount(s.masks) > 0 ? [{ id: 'lab-mask', label: `the lab's mask (${prunedCount(s.masks)} units)`, units: s.masks }] : [];
-        startScience({ job: 'variant-table', params: variantTableParams(s.manifest, refOf(base), variants.map(refOf), masks) });
+        const masks =
+          prunedCount(s.masks) > 0
+            ? [{ id: 'lab-mask', label: `the lab's mask (${prunedCount(s.masks)} units)`, units: s.masks }]
+            : [];
+        startScience({
+          job: 'variant-table',
+          params: variantTableParams(s.manifest, refOf(base), variants.map(refOf), masks),
+        });
       },
 
       cancelScience() {
@@ -552,7 +617,8 @@ export function createLabStore(deps: LabDeps): LabStore {
         if (run) deps.send({ type: 'cancel', id: run.id });
       },
 
-      setSparsity: (sparsity) => set({ science: { ...get().science, sparsity: clamp(Number.isFinite(sparsity) ? sparsity : 0, 0, 1) } }),
+      setSparsity: (sparsity) =>
+        set({ science: { ...get().science, sparsity: clamp(Number.isFinite(sparsity) ? sparsity : 0, 0, 1) } }),
 
       setUnitKind(unitKind) {
         const science = get().science;
@@ -595,7 +661,8 @@ export function createLabStore(deps: LabDeps): LabStore {
           const m = get().manifest;
           // Toggling masks keeps the token the user chose; a new prompt starts on its trigger word.
           const sameTokens = before.result !== null && before.result.tokenIds.join() === r.tokenIds.join();
-          const token = sameTokens && before.focus.token !== null ? before.focus.token : m ? defaultToken(m, r.tokenIds) : 0;
+          const token =
+            sameTokens && before.focus.token !== null ? before.focus.token : m ? defaultToken(m, r.tokenIds) : 0;
           set({ focus: { ...get().focus, token }, scores: null });
           const variants = r.baseline ? [r.baseline, r] : [r];
           deps.analyze({
@@ -617,7 +684,8 @@ export function createLabStore(deps: LabDeps): LabStore {
             set({ analysisReady: true });
             return;
           case 'scores':
-            if (event.generation === get().result?.id) set({ scores: { generation: event.generation, variants: event.variants } });
+            if (event.generation === get().result?.id)
+              set({ scores: { generation: event.generation, variants: event.variants } });
             return;
           case 'maps': {
             if (event.id !== mapsRequest) return;
@@ -651,7 +719,10 @@ export function createLabStore(deps: LabDeps): LabStore {
               return;
             }
             if (event.request === 'init') {
-              get().notify('warning', `Training images could not be loaded, so similarity to them is not shown: ${event.message}`);
+              get().notify(
+                'warning',
+                `Training images could not be loaded, so similarity to them is not shown: ${event.message}`,
+              );
               return;
             }
             get().notify('warning', `Analysis failed: ${event.message}`);

@@ -8,7 +8,9 @@ import { createLabStore } from './store';
 import { linkHasExperiment, queryFor, startUrlSync } from './url-sync';
 
 function fixture(): Manifest {
-  const parsed = parseManifest(JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')));
+  const parsed = parseManifest(
+    JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')),
+  );
   if (!parsed.ok) throw new Error('fixture manifest');
   return parsed.manifest;
 }
@@ -18,7 +20,10 @@ async function readyStore() {
   const store = createLabStore({
     send: () => undefined,
     analyze: () => undefined,
-    fetchJson: async () => ({ default: 'fixture-random', models: [{ id: 'fixture-random', path: 'fixture-random', label: 'F' }] }),
+    fetchJson: async () => ({
+      default: 'fixture-random',
+      models: [{ id: 'fixture-random', path: 'fixture-random', label: 'F' }],
+    }),
     pageUrl: 'http://127.0.0.1/',
     backendPreference: 'auto',
     requestedModel: null,
@@ -26,7 +31,14 @@ async function readyStore() {
   });
   await store.getState().init();
   const loadId = store.getState().loadId!;
-  store.getState().applyEvent({ type: 'ready', id: loadId, manifest, backend: { backend: 'wasm', reason: '', unet: 'int8', threads: 1 }, files: [], loadMs: 1 });
+  store.getState().applyEvent({
+    type: 'ready',
+    id: loadId,
+    manifest,
+    backend: { backend: 'wasm', reason: '', unet: 'int8', threads: 1 },
+    files: [],
+    loadMs: 1,
+  });
   return store;
 }
 
@@ -68,7 +80,17 @@ test('sync writes once per burst of changes, after the debounce', async () => {
     const store = await readyStore();
     let url = '?backend=wasm';
     const writes: string[] = [];
-    const stop = startUrlSync(store, { read: () => url, write: (q) => writes.push((url = q)) }, 50);
+    const stop = startUrlSync(
+      store,
+      {
+        read: () => url,
+        write: (q) => {
+          url = q;
+          writes.push(q);
+        },
+      },
+      50,
+    );
     for (const c of 'a red') store.getState().setPrompt(store.getState().prompt + c);
     expect(writes).toEqual([]);
     vi.advanceTimersByTime(60);

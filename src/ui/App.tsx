@@ -27,7 +27,12 @@ function ModelName() {
   return (
     <p className="model" data-testid="model">
       Model: <strong>{model.label}</strong>
-      {manifest ? <span className="hint"> · v{manifest.version} · {manifest.trainingSteps.toLocaleString('en-US')} training steps</span> : null}
+      {manifest ? (
+        <span className="hint">
+          {' '}
+          · v{manifest.version} · {manifest.trainingSteps.toLocaleString('en-US')} training steps
+        </span>
+      ) : null}
     </p>
   );
 }

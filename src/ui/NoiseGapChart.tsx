@@ -27,7 +27,12 @@ export function NoiseGapChart({ gaps }: Props) {
     .y((d) => y(d))(gaps);
   const ticks = y.ticks(3);
   return (
-    <svg className="chart" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Noise gap per step, from ${gaps[0].toFixed(2)} to ${gaps[gaps.length - 1].toFixed(2)}`}>
+    <svg
+      className="chart"
+      viewBox={`0 0 ${W} ${H}`}
+      role="img"
+      aria-label={`Noise gap per step, from ${gaps[0].toFixed(2)} to ${gaps[gaps.length - 1].toFixed(2)}`}
+    >
       {ticks.map((t) => (
         <g key={t}>
           <line x1={PAD.left} x2={W - PAD.right} y1={y(t)} y2={y(t)} className="grid" />

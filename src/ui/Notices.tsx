@@ -15,7 +15,12 @@ export function Notices() {
   return (
     <ul className="notices" aria-label="Messages">
       {notices.map((n) => (
-        <li key={n.id} className={`notice ${n.level}`} role={n.level === 'error' ? 'alert' : 'status'} data-testid="notice">
+        <li
+          key={n.id}
+          className={`notice ${n.level}`}
+          role={n.level === 'error' ? 'alert' : 'status'}
+          data-testid="notice"
+        >
           <span className="message">{n.message}</span>
           <span className="notice-buttons">
             {n.action ? (

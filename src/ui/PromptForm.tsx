@@ -65,7 +65,9 @@ export function PromptForm() {
           ) : (
             'Pick an example from the list or write your own.'
           )}
-          {tokens?.truncated ? <span className="warn"> The prompt is longer than the model reads; the end is cut.</span> : null}
+          {tokens?.truncated ? (
+            <span className="warn"> The prompt is longer than the model reads; the end is cut.</span>
+          ) : null}
         </p>
       </div>
 
@@ -90,7 +92,15 @@ export function PromptForm() {
         </div>
       </div>
 
-      <NumberSlider label="Steps" value={steps} min={LIMITS.steps.min} max={LIMITS.steps.max} step={1} onChange={actions.setSteps} testId="steps" />
+      <NumberSlider
+        label="Steps"
+        value={steps}
+        min={LIMITS.steps.min}
+        max={LIMITS.steps.max}
+        step={1}
+        onChange={actions.setSteps}
+        testId="steps"
+      />
       <NumberSlider
         label="Guidance"
         value={guidance}

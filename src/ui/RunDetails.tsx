@@ -22,7 +22,11 @@ export function RunDetails() {
       <p className="tokens" data-testid="tokens">
         {result.tokenWords.length === 0 ? <em>none (unconditional)</em> : null}
         {result.tokenWords.map((w, i) => (
-          <span key={`${w}-${i}`} className={unknown.has(w) ? 'token unknown' : 'token'} title={unknown.has(w) ? 'not in the vocabulary: read as <unk>' : undefined}>
+          <span
+            key={`${w}-${i}`}
+            className={unknown.has(w) ? 'token unknown' : 'token'}
+            title={unknown.has(w) ? 'not in the vocabulary: read as <unk>' : undefined}
+          >
             {w}
           </span>
         ))}
@@ -35,8 +39,9 @@ export function RunDetails() {
       {result.truncated ? <p className="warn">The prompt was cut to the model’s token limit.</p> : null}
       <h3>Noise gap per step</h3>
       <p className="hint">
-        ‖ε(text) − ε(empty)‖, mean of the first {early.length} steps: <strong data-testid="noise-gap">{earlyMean.toFixed(3)}</strong>. Large
-        values are Wen et al.’s memorization signal.
+        ‖ε(text) − ε(empty)‖, mean of the first {early.length} steps:{' '}
+        <strong data-testid="noise-gap">{earlyMean.toFixed(3)}</strong>. Large values are Wen et al.’s memorization
+        signal.
       </p>
       <NoiseGapChart gaps={result.noiseGaps} />
     </section>

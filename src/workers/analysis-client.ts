@@ -51,11 +51,15 @@ export class AnalysisClient {
       worker.onmessage = worker.onerror = null;
       worker.terminate();
       if (++this.restarts > MAX_RESTARTS) {
-        this.callbacks.onCrash('The analysis worker keeps crashing; scores and heatmaps are off until you reload the page.');
+        this.callbacks.onCrash(
+          'The analysis worker keeps crashing; scores and heatmaps are off until you reload the page.',
+        );
         return;
       }
       this.worker = this.start();
-      this.callbacks.onCrash('The analysis worker crashed and was restarted; generate again to see scores and heatmaps.');
+      this.callbacks.onCrash(
+        'The analysis worker crashed and was restarted; generate again to see scores and heatmaps.',
+      );
       if (this.lastInit) this.worker.postMessage(this.lastInit, []);
     };
     return worker;

@@ -16,7 +16,12 @@ const m = fixture();
 const T = m.text.maxTokens;
 
 /** Attention [step][layer][variant] where every head of layer l puts weight w on `token` and the rest on <bos>. */
-function attention(steps: number, variants: number, token: number, weight: (layer: number, head: number) => number): Float32Array[][][] {
+function attention(
+  steps: number,
+  variants: number,
+  token: number,
+  weight: (layer: number, head: number) => number,
+): Float32Array[][][] {
   return Array.from({ length: steps }, () =>
     m.unet.layers.map((g, l) =>
       Array.from({ length: variants }, () => {
@@ -65,8 +70,9 @@ test('scores: a generation equal to a memorized image is found, shown and compar
   const k = m.memorized[1].imageIndex;
   // the memorized image as CHW floats in [-1, 1]
   const copy = new Float32Array(3 * size * size);
-  for (let p = 0; p < size * size; p++) for (let c = 0; c < 3; c++) copy[c * size * size + p] = memorized[(k * size * size + p) * 3 + c] / 127.5 - 1;
-  const noise = copy.map((v, i) => (i % 7) / 7 - 0.5);
+  for (let p = 0; p < size * size; p++)
+    for (let c = 0; c < 3; c++) copy[c * size * size + p] = memorized[(k * size * size + p) * 3 + c] / 127.5 - 1;
+  const noise = copy.map((_v, i) => (i % 7) / 7 - 0.5);
   const [base, pruned] = scoreVariants(m, train, [
     { raw: copy, noiseGaps: [4, 4, 4, 4, 4, 0] },
     { raw: noise, noiseGaps: [1, 1] },
@@ -79,12 +85,20 @@ test('scores: a generation equal to a memorized image is found, shown and compar
   expect(base.diffFromBaseline).toBe(0);
   expect(pruned.memorization).toBe(1);
   expect(pruned.diffFromBaseline).toBeGreaterThan(0.05);
-  expect(nearestImage(train, base.replication!).data.slice(0, 3)).toEqual(new Uint8ClampedArray(memorized.slice(k * size * size * 3, k * size * size * 3 + 3)));
+  expect(nearestImage(train, base.replication!).data.slice(0, 3)).toEqual(
+    new Uint8ClampedArray(memorized.slice(k * size * size * 3, k * size * size * 3 + 3)),
+  );
   expect(scoreVariants(m, null, [{ raw: copy, noiseGaps: [2] }])[0].replication).toBeNull();
 });
 
 test('analysis messages transfer each buffer once', () => {
   const shared = new Float32Array(4);
-  const list = analysisTransferables({ type: 'generation', id: 1, generation: 1, variants: [{ raw: new Float32Array(3), noiseGaps: [] }], attention: [[[shared, shared]]] });
+  const list = analysisTransferables({
+    type: 'generation',
+    id: 1,
+    generation: 1,
+    variants: [{ raw: new Float32Array(3), noiseGaps: [] }],
+    attention: [[[shared, shared]]],
+  });
   expect(list).toHaveLength(2);
 });

@@ -54,13 +54,25 @@ function meanAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 /** Scores for every variant of one run; variant 0 is the baseline the others are compared with. */
-export function scoreVariants(manifest: Manifest, train: TrainIndex | null, variants: readonly VariantInput[]): VariantScores[] {
+export function scoreVariants(
+  manifest: Manifest,
+  train: TrainIndex | null,
+  variants: readonly VariantInput[],
+): VariantScores[] {
   const { width, height } = manifest.image;
   return variants.map((v) => {
     const memorization = v.noiseGaps.length > 0 ? noiseGapScore(v.noiseGaps, MEMORIZATION_STEPS) : 0;
     const diffFromBaseline = meanAbsDiff(v.raw, variants[0].raw);
-    if (!train) return { memorization, replication: null, nearest: null, nearestLabel: 'training images not loaded', diffFromBaseline };
-    if (v.raw.length !== 3 * width * height) throw new RangeError(`image has ${v.raw.length} values, expected 3 x ${width} x ${height}`);
+    if (!train)
+      return {
+        memorization,
+        replication: null,
+        nearest: null,
+        nearestLabel: 'training images not loaded',
+        diffFromBaseline,
+      };
+    if (v.raw.length !== 3 * width * height)
+      throw new RangeError(`image has ${v.raw.length} values, expected 3 x ${width} x ${height}`);
     const replication = nearestTrainingImage(v.raw, train);
     return {
       memorization,
@@ -73,12 +85,17 @@ export function scoreVariants(manifest: Manifest, train: TrainIndex | null, vari
 }
 
 /** One variant's conditional attention per step and layer, out of [step][layer][variant]. */
-export function variantSteps(attention: readonly (readonly (readonly Float32Array[])[])[], variant: number): AttentionSteps {
-  return attention.map((step) => step.map((layer) => {
-    const a = layer[variant];
-    if (!a) throw new RangeError(`variant ${variant} has no attention`);
-    return a;
-  }));
+export function variantSteps(
+  attention: readonly (readonly (readonly Float32Array[])[])[],
+  variant: number,
+): AttentionSteps {
+  return attention.map((step) =>
+    step.map((layer) => {
+      const a = layer[variant];
+      if (!a) throw new RangeError(`variant ${variant} has no attention`);
+      return a;
+    }),
+  );
 }
 
 export interface MapsPayload {
@@ -113,11 +130,16 @@ function focusedLayerMap(manifest: Manifest, steps: AttentionSteps, focus: MapFo
  * Everything the heatmap panels draw for one focus. Head scores always come from variant 0 (the
  * unpruned run), so the grid's colours do not shift as heads are pruned.
  */
-export function computeMaps(manifest: Manifest, attention: readonly (readonly (readonly Float32Array[])[])[], focus: MapFocus): MapsPayload {
+export function computeMaps(
+  manifest: Manifest,
+  attention: readonly (readonly (readonly Float32Array[])[])[],
+  focus: MapFocus,
+): MapsPayload {
   const layers = manifest.unet.layers;
   const T = manifest.text.maxTokens;
   const { width, height } = manifest.image;
-  if (!(Number.isInteger(focus.token) && focus.token >= 0 && focus.token < T)) throw new RangeError(`token ${focus.token} is outside 0..${T - 1}`);
+  if (!(Number.isInteger(focus.token) && focus.token >= 0 && focus.token < T))
+    throw new RangeError(`token ${focus.token} is outside 0..${T - 1}`);
   const steps = variantSteps(attention, focus.variant);
   const baseline = focus.variant === 0 ? steps : variantSteps(attention, 0);
   const summaries = summarizeLayers(steps, layers, T);
@@ -137,4 +159,3 @@ export function computeMaps(manifest: Manifest, attention: readonly (readonly (r
     steps: steps.length,
   };
 }
-

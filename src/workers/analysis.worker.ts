@@ -74,7 +74,12 @@ async function handle(req: AnalysisRequest): Promise<void> {
       }
       default: {
         const unknown = req as { type?: unknown; id?: unknown };
-        emit({ type: 'error', id: typeof unknown.id === 'number' ? unknown.id : -1, request: 'unknown', message: `Unknown request type ${String(unknown.type)}.` });
+        emit({
+          type: 'error',
+          id: typeof unknown.id === 'number' ? unknown.id : -1,
+          request: 'unknown',
+          message: `Unknown request type ${String(unknown.type)}.`,
+        });
       }
     }
   } catch (err) {

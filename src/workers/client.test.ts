@@ -48,7 +48,15 @@ test('a crashed worker is replaced, the user is told, and the model load is repl
 
 test('events from the worker reach the caller', () => {
   const { workers, events } = setup();
-  const ready = { type: 'progress', id: 1, phase: 'manifest', label: 'm', loaded: 0, total: 1, fromCache: false } as const;
+  const ready = {
+    type: 'progress',
+    id: 1,
+    phase: 'manifest',
+    label: 'm',
+    loaded: 0,
+    total: 1,
+    fromCache: false,
+  } as const;
   workers[0].onmessage?.({ data: ready } as MessageEvent<WorkerEvent>);
   expect(events).toEqual([ready]);
 });
@@ -58,6 +66,10 @@ test('a worker that keeps crashing is given up on, and later requests are answer
   for (let i = 0; i < 4; i++) workers[workers.length - 1].crash('boom');
   expect(crashes.at(-1)?.reloading).toBe(false);
   expect(crashes.at(-1)?.message).toMatch(/reload the page/);
-  client.send({ type: 'generate', id: 9, params: { prompt: 'a', seed: 1, steps: 1, guidance: 1, captureAttention: false } });
+  client.send({
+    type: 'generate',
+    id: 9,
+    params: { prompt: 'a', seed: 1, steps: 1, guidance: 1, captureAttention: false },
+  });
   expect(events.at(-1)).toMatchObject({ type: 'error', id: 9, request: 'generate' });
 });

@@ -54,7 +54,13 @@ const text = (err: unknown) => (err instanceof Error ? err.message : String(err)
 /** Progress messages are throttled: a 10 MB file arrives in hundreds of chunks. */
 function progressEmitter(id: number) {
   let last = 0;
-  return (phase: 'manifest' | 'download' | 'session', label: string, loaded: number, total: number, fromCache: boolean) => {
+  return (
+    phase: 'manifest' | 'download' | 'session',
+    label: string,
+    loaded: number,
+    total: number,
+    fromCache: boolean,
+  ) => {
     const now = performance.now();
     if (phase === 'download' && loaded < total && now - last < 80) return;
     last = now;
@@ -92,7 +98,8 @@ async function load(id: number, url: string, backend: 'auto' | 'wasm' | 'webgpu'
 
 async function startGeneration(id: number, params: GenerateParams, variants: MaskSet[] | undefined): Promise<void> {
   const previous = current;
-  if (previous?.kind === 'science') throw new Busy('A science job is running: cancel it or wait for it to finish, then generate again.');
+  if (previous?.kind === 'science')
+    throw new Busy('A science job is running: cancel it or wait for it to finish, then generate again.');
   previous?.controller.abort();
   const controller = new AbortController();
   const job: Job = {
@@ -129,14 +136,21 @@ async function releaseExtraModels(): Promise<void> {
 }
 
 /** Opens another model for a science job on the loaded model's backend, with its download progress as the job's. */
-function openModel(url: string, onProgress: (p: Progress) => void): Promise<{ manifest: Manifest; runner: ModelRunner }> {
+function openModel(
+  url: string,
+  onProgress: (p: Progress) => void,
+): Promise<{ manifest: Manifest; runner: ModelRunner }> {
   if (model && url === modelUrl) return Promise.resolve(model);
   let pending = extraModels.get(url);
   if (!pending) {
     const name = url.replace(/\/$/, '').split('/').pop() ?? url;
     const backend = model?.backend.backend === 'webgpu' ? 'webgpu' : 'wasm';
     pending = loadModel(url, backend, (phase, label, loaded, total) =>
-      onProgress({ stage: phase === 'download' ? `download ${name}: ${label}` : `open ${name}`, done: loaded, total: Math.max(total, 1) }),
+      onProgress({
+        stage: phase === 'download' ? `download ${name}: ${label}` : `open ${name}`,
+        done: loaded,
+        total: Math.max(total, 1),
+      }),
     );
     extraModels.set(url, pending);
     pending.catch(() => extraModels.delete(url)); // a failed download may be retried
@@ -184,7 +198,15 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
       await previous?.done.catch(() => undefined);
       await loading;
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
-      const env = { runner: model.runner, manifest: model.manifest, cache: scienceCache, train: trainIndex, openModel, fetchJson, modelUrl };
+      const env = {
+        runner: model.runner,
+        manifest: model.manifest,
+        cache: scienceCache,
+        train: trainIndex,
+        openModel,
+        fetchJson,
+        modelUrl,
+      };
       const { outcome, cached } = await runScienceJob(env, request, controller.signal, (p) => {
         // Throttled: a batched job reports per model call, and the UI needs a few updates a second.
         const now = performance.now();
@@ -227,7 +249,11 @@ async function handle(req: WorkerRequest): Promise<void> {
           id: req.id,
           request: 'generate',
           kind: cancelled ? 'cancelled' : err instanceof Busy ? 'busy' : 'generate',
-          message: cancelled ? 'The generation was cancelled.' : err instanceof Busy ? err.message : `Generation failed: ${text(err)}`,
+          message: cancelled
+            ? 'The generation was cancelled.'
+            : err instanceof Busy
+              ? err.message
+              : `Generation failed: ${text(err)}`,
         });
       }
       return;
@@ -243,7 +269,11 @@ async function handle(req: WorkerRequest): Promise<void> {
           id: req.id,
           request: 'science',
           kind: cancelled ? 'cancelled' : err instanceof Busy ? 'busy' : 'science',
-          message: cancelled ? `The ${req.job} job was cancelled.` : err instanceof Busy ? err.message : `The ${req.job} job failed: ${text(err)}`,
+          message: cancelled
+            ? `The ${req.job} job was cancelled.`
+            : err instanceof Busy
+              ? err.message
+              : `The ${req.job} job failed: ${text(err)}`,
         });
       }
       return;

@@ -22,5 +22,7 @@ test('result buffers are transferred once each, attention included', () => {
 });
 
 test('progress events carry nothing to transfer', () => {
-  expect(transferables({ type: 'progress', id: 1, phase: 'download', label: 'x', loaded: 1, total: 2, fromCache: false })).toEqual([]);
+  expect(
+    transferables({ type: 'progress', id: 1, phase: 'download', label: 'x', loaded: 1, total: 2, fromCache: false }),
+  ).toEqual([]);
 });

@@ -126,7 +126,8 @@ export function transferables(event: WorkerEvent): Transferable[] {
       const buffers = new Set<ArrayBuffer>();
       for (const p of event.images) buffers.add(p.data.buffer as ArrayBuffer);
       for (const r of event.raw) buffers.add(r.buffer as ArrayBuffer);
-      for (const step of event.attention ?? []) for (const layer of step) for (const a of layer) buffers.add(a.buffer as ArrayBuffer);
+      for (const step of event.attention ?? [])
+        for (const layer of step) for (const a of layer) buffers.add(a.buffer as ArrayBuffer);
       return [...buffers];
     }
     default:

@@ -14,17 +14,35 @@ describe('science jobs in the worker (fixture, smoke sizes)', () => {
   });
   afterAll(() => model.release());
 
-  const env = () => ({ runner: model.runner, manifest: model.manifest, cache: memoryCache(), train: () => Promise.reject(new Error('not needed')) });
+  const env = () => ({
+    runner: model.runner,
+    manifest: model.manifest,
+    cache: memoryCache(),
+    train: () => Promise.reject(new Error('not needed')),
+  });
 
   it('answers the same experiment from the cache the second time, without a model call', async () => {
     const e = env();
     expect(isSmokeModel(e.manifest)).toBe(true);
     const params = defaultScienceParams(e.manifest, 'a painting of zephyr').detect;
     const stages: string[] = [];
-    const first = await runScienceJob(e, { job: 'detect', params }, new AbortController().signal, (p) => stages.push(p.stage));
+    const first = await runScienceJob(e, { job: 'detect', params }, new AbortController().signal, (p) =>
+      stages.push(p.stage),
+    );
     expect(first.cached).toBe(false);
     expect(stages.length).toBeGreaterThan(0);
-    const second = await runScienceJob({ ...e, runner: { encodeText: () => Promise.reject(new Error('called')), runUNet: () => Promise.reject(new Error('called')) } }, { job: 'detect', params }, new AbortController().signal, () => undefined);
+    const second = await runScienceJob(
+      {
+        ...e,
+        runner: {
+          encodeText: () => Promise.reject(new Error('called')),
+          runUNet: () => Promise.reject(new Error('called')),
+        },
+      },
+      { job: 'detect', params },
+      new AbortController().signal,
+      () => undefined,
+    );
     expect(second.cached).toBe(true);
     expect(second.outcome).toEqual(first.outcome);
   });
@@ -39,7 +57,12 @@ describe('science jobs in the worker (fixture, smoke sizes)', () => {
   it('turns universal scores into a mask at a sparsity and the memorization-removed preset; attribution into head scores', async () => {
     const e = env();
     const p = defaultScienceParams(e.manifest, '');
-    const { outcome } = await runScienceJob(e, { job: 'universal', params: p.universal }, new AbortController().signal, () => undefined);
+    const { outcome } = await runScienceJob(
+      e,
+      { job: 'universal', params: p.universal },
+      new AbortController().signal,
+      () => undefined,
+    );
     if (outcome.job !== 'universal') throw new Error('wrong job');
     // the default universal mask prunes cross-attention heads (5 layers x 4 on the fixture)
     expect(outcome.result.mask).toBe('cross_attn_head_mask');
@@ -48,13 +71,29 @@ describe('science jobs in the worker (fixture, smoke sizes)', () => {
     const preset = memorizationRemovedPreset(e.manifest, outcome.result)!;
     expect(preset.prompt).toBe(e.manifest.memorized[0].caption);
     expect(preset.masks[outcome.result.mask]).toHaveLength(Math.round(defaultSparsity('heads') * 20));
-    expect(preset.label).toBe(`Memorization removed (universal ${Math.round(defaultSparsity('heads') * 100)}% of heads)`);
+    expect(preset.label).toBe(
+      `Memorization removed (universal ${Math.round(defaultSparsity('heads') * 100)}% of heads)`,
+    );
     // value neurons on request
-    const neurons = await runScienceJob(e, { job: 'universal', params: defaultScienceParams(e.manifest, '', 'neurons').universal }, new AbortController().signal, () => undefined);
+    const neurons = await runScienceJob(
+      e,
+      { job: 'universal', params: defaultScienceParams(e.manifest, '', 'neurons').universal },
+      new AbortController().signal,
+      () => undefined,
+    );
     if (neurons.outcome.job !== 'universal') throw new Error('wrong job');
-    expect(neurons.outcome.result).toMatchObject({ units: 'neurons', mode: 'activation', mask: 'cross_attn_value_mask' });
+    expect(neurons.outcome.result).toMatchObject({
+      units: 'neurons',
+      mode: 'activation',
+      mask: 'cross_attn_value_mask',
+    });
     expect(universalMasks(neurons.outcome.result, 0.1)[neurons.outcome.result.mask]).toHaveLength(8);
-    const heads = await runScienceJob(e, { job: 'attribution', params: p.attribution }, new AbortController().signal, () => undefined);
+    const heads = await runScienceJob(
+      e,
+      { job: 'attribution', params: p.attribution },
+      new AbortController().signal,
+      () => undefined,
+    );
     if (heads.outcome.job !== 'attribution') throw new Error('wrong job');
     const scores = attributionScores(heads.outcome.result);
     expect(scores.masks.cross_attn_head_mask).toHaveLength(5 * 4);
@@ -69,7 +108,17 @@ describe('science jobs in the worker (fixture, smoke sizes)', () => {
       train: async () => train,
       openModel: async (url: string) => (opened.push(url), { manifest: model.manifest, runner: model.runner }),
     };
-    const params = { models: [{ id: 'a', url: 'u/a/' }, { id: 'b', url: 'u/b/' }], prompt: 'a painting of zephyr', seed: 3, steps: 2, guidance: 4, masks: { cross_attn_head_mask: [0] } };
+    const params = {
+      models: [
+        { id: 'a', url: 'u/a/' },
+        { id: 'b', url: 'u/b/' },
+      ],
+      prompt: 'a painting of zephyr',
+      seed: 3,
+      steps: 2,
+      guidance: 4,
+      masks: { cross_attn_head_mask: [0] },
+    };
     const first = await runScienceJob(e, { job: 'variants', params }, new AbortController().signal, () => undefined);
     if (first.outcome.job !== 'variants') throw new Error('wrong job');
     expect(opened).toEqual(['u/a/', 'u/b/']);

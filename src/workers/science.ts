@@ -8,7 +8,13 @@
  */
 import type { Manifest } from '../core/manifest';
 import { nearestTrainingImage, type ReplicationScore, type TrainIndex } from '../core/metrics/replication';
-import { maskSetOfUnits, runVariantTable, type VariantMask, type VariantReport, type VariantTableOptions } from '../core/science/variants';
+import {
+  maskSetOfUnits,
+  runVariantTable,
+  type VariantMask,
+  type VariantReport,
+  type VariantTableOptions,
+} from '../core/science/variants';
 import { type MaskPreset, parseMaskPreset } from '../core/presets';
 import { allOnes } from '../core/masks';
 import { describeTrainingImage } from './analysis';
@@ -43,7 +49,16 @@ import {
 import { encodePrompts, sampleRows } from '../core/science/batch';
 import { yieldToEventLoop } from './yield';
 
-export type ScienceJob = 'detect' | 'study' | 'attribution' | 'nemo' | 'universal' | 'evaluate' | 'preset' | 'variants' | 'variant-table';
+export type ScienceJob =
+  | 'detect'
+  | 'study'
+  | 'attribution'
+  | 'nemo'
+  | 'universal'
+  | 'evaluate'
+  | 'preset'
+  | 'variants'
+  | 'variant-table';
 
 /** A model of the lab's list by id and the URL of its directory (ends with /). */
 export interface ModelRef {
@@ -65,7 +80,14 @@ export interface ScienceParamsMap {
   detect: { prompts: string[]; detection: DetectionOptions };
   study: { detection: DetectionOptions; neutralLimit: number; heldOutTemplates: boolean };
   /** per-head ablation: memorized captions (first n) against the reference half of the neutral prompts */
-  attribution: { memorizedLimit: number; neutralLimit: number; seeds: number[]; steps: number; k: number; guidance: number };
+  attribution: {
+    memorizedLimit: number;
+    neutralLimit: number;
+    seeds: number[];
+    steps: number;
+    k: number;
+    guidance: number;
+  };
   /** neutralLimit: reference prompts for NeMo's statistics (the reference half of the first n neutral prompts) */
   nemo: { prompt: string; neutralLimit: number; seeds: number[]; maxEvaluations: number };
   universal: UniversalMethod & { detection: DetectionOptions; neutralLimit: number; maxFlagged?: number };
@@ -73,9 +95,19 @@ export interface ScienceParamsMap {
   /** a mask preset the loaded model's manifest lists (UniForget) */
   preset: { id: string };
   /** the same prompt, seed and masks on several models (the base and its unlearning variants) */
-  variants: { models: ModelRef[]; prompt: string; seed: number; steps: number; guidance: number; masks: Record<string, number[]> };
+  variants: {
+    models: ModelRef[];
+    prompt: string;
+    seed: number;
+    steps: number;
+    guidance: number;
+    masks: Record<string, number[]>;
+  };
   /** the evaluation across variants: base first; masks: none, the base's presets, and `masks` */
-  'variant-table': { base: ModelRef; models: ModelRef[]; masks: VariantMask[]; presets: boolean } & Omit<VariantTableOptions, 'masks'>;
+  'variant-table': { base: ModelRef; models: ModelRef[]; masks: VariantMask[]; presets: boolean } & Omit<
+    VariantTableOptions,
+    'masks'
+  >;
 }
 
 export interface ScienceResultMap {
@@ -100,7 +132,12 @@ export type DefaultJob = Exclude<ScienceJob, 'preset' | 'variants' | 'variant-ta
 export type ScienceParams = { [J in DefaultJob]: ScienceParamsMap[J] };
 
 /** The lab's variant table: small enough for WASM in a tab (two seeds, 10 steps, 16 utility prompts). */
-export function variantTableParams(manifest: Manifest, base: ModelRef, models: ModelRef[], masks: VariantMask[]): ScienceParamsMap['variant-table'] {
+export function variantTableParams(
+  manifest: Manifest,
+  base: ModelRef,
+  models: ModelRef[],
+  masks: VariantMask[],
+): ScienceParamsMap['variant-table'] {
   const smoke = isSmokeModel(manifest);
   return {
     base,
@@ -127,7 +164,11 @@ export function isSmokeModel(manifest: Manifest): boolean {
 }
 
 /** Default params of every job for a model (detect and nemo: the prompt is filled in by the caller). */
-export function defaultScienceParams(manifest: Manifest, prompt: string, units: AblationUnits = DEFAULT_UNIVERSAL.units): ScienceParams {
+export function defaultScienceParams(
+  manifest: Manifest,
+  prompt: string,
+  units: AblationUnits = DEFAULT_UNIVERSAL.units,
+): ScienceParams {
   const smoke = isSmokeModel(manifest);
   const guidance = manifest.defaults.guidance;
   const steps = smoke ? 2 : manifest.defaults.steps;
@@ -138,11 +179,21 @@ export function defaultScienceParams(manifest: Manifest, prompt: string, units: 
   // Ablation runs (units + 1) x prompts x seeds trajectories: two seeds, k = 2, 24 flagged captions
   // against 16 reference prompts keep the 20-head ablation to a few minutes in a WASM tab.
   const light: DetectionOptions = smoke ? detection : { seeds: [11, 12], steps: 10, k: 2, guidance };
-  const universal = units === 'heads' ? { detection: light, neutralLimit: smoke ? 8 : 32, maxFlagged: smoke ? 4 : 24 } : { detection, neutralLimit };
+  const universal =
+    units === 'heads'
+      ? { detection: light, neutralLimit: smoke ? 8 : 32, maxFlagged: smoke ? 4 : 24 }
+      : { detection, neutralLimit };
   return {
     detect: { prompts: [prompt], detection },
     study: { detection, neutralLimit, heldOutTemplates: false },
-    attribution: { memorizedLimit: smoke ? 4 : manifest.memorized.length, neutralLimit, seeds: smoke ? [1] : [1, 2], steps, k: detection.k, guidance },
+    attribution: {
+      memorizedLimit: smoke ? 4 : manifest.memorized.length,
+      neutralLimit,
+      seeds: smoke ? [1] : [1, 2],
+      steps,
+      k: detection.k,
+      guidance,
+    },
     nemo: { prompt, neutralLimit, seeds: smoke ? [21, 22] : [21, 22, 23, 24], maxEvaluations: smoke ? 6 : 60 },
     universal: { ...methodFor(units), ...universal },
     evaluate: {
@@ -218,7 +269,10 @@ export async function runScienceJob(
   const model = { id: manifest.id, version: manifest.version };
   let computed = false;
   const memo = <T>(name: string, params: unknown, compute: () => Promise<T>): Promise<T> =>
-    cached(cache, experimentKey(model, name, params), () => ((computed = true), compute()));
+    cached(cache, experimentKey(model, name, params), () => {
+      computed = true;
+      return compute();
+    });
 
   switch (request.job) {
     case 'detect': {
@@ -228,7 +282,14 @@ export async function runScienceJob(
     }
     case 'study': {
       const p = request.params;
-      const result = await memo('study', p, () => runDetectionStudy(runner, manifest, { ...p.detection, neutralLimit: p.neutralLimit, heldOutTemplates: p.heldOutTemplates }, ctx));
+      const result = await memo('study', p, () =>
+        runDetectionStudy(
+          runner,
+          manifest,
+          { ...p.detection, neutralLimit: p.neutralLimit, heldOutTemplates: p.heldOutTemplates },
+          ctx,
+        ),
+      );
       return { outcome: { job: 'study', result }, cached: !computed };
     }
     case 'attribution': {
@@ -256,7 +317,9 @@ export async function runScienceJob(
       const result = await memo('nemo', p, async () => {
         // The neutral reference does not depend on the prompt: cached on its own, so a second prompt is quick.
         const prompts = neutralSplit(manifest, p.neutralLimit).reference;
-        const reference = await memo('nemo-reference', { prompts, seeds: p.seeds }, () => neutralReference(runner, manifest, prompts, p.seeds, ctx));
+        const reference = await memo('nemo-reference', { prompts, seeds: p.seeds }, () =>
+          neutralReference(runner, manifest, prompts, p.seeds, ctx),
+        );
         return localizeNemo(runner, manifest, p.prompt, reference, { maxEvaluations: p.maxEvaluations }, ctx);
       });
       return { outcome: { job: 'nemo', result }, cached: !computed };
@@ -264,14 +327,27 @@ export async function runScienceJob(
     case 'universal': {
       const p = request.params;
       const result = await memo('universal', p, () =>
-        universalScores(runner, manifest, { units: p.units, mode: p.mode, detection: p.detection, maxFlagged: p.maxFlagged, reference: neutralSplit(manifest, p.neutralLimit).reference }, ctx),
+        universalScores(
+          runner,
+          manifest,
+          {
+            units: p.units,
+            mode: p.mode,
+            detection: p.detection,
+            maxFlagged: p.maxFlagged,
+            reference: neutralSplit(manifest, p.neutralLimit).reference,
+          },
+          ctx,
+        ),
       );
       return { outcome: { job: 'universal', result }, cached: !computed };
     }
     case 'evaluate': {
       const p = request.params;
       // runEvaluation caches its own stages too; the whole report is cached for an instant second answer.
-      const result = await memo('evaluate', p, async () => runEvaluation(runner, manifest, await env.train(), p.options, ctx, cache));
+      const result = await memo('evaluate', p, async () =>
+        runEvaluation(runner, manifest, await env.train(), p.options, ctx, cache),
+      );
       return { outcome: { job: 'evaluate', result }, cached: !computed };
     }
     case 'preset': {
@@ -328,7 +404,12 @@ async function compareVariants(
       model: ref.id,
       images: out.images!.map((image, k) => {
         const nearest = nearestTrainingImage(image, train);
-        return { masked: k === 1, image: Array.from(image), nearest, nearestLabel: describeTrainingImage(manifest, nearest) };
+        return {
+          masked: k === 1,
+          image: Array.from(image),
+          nearest,
+          nearestLabel: describeTrainingImage(manifest, nearest),
+        };
       }),
     });
   }
@@ -356,7 +437,8 @@ async function variantTable(
   const refs = [base, ...models.filter((m) => m.url !== base.url)];
   // Opening a model to read its manifest keeps it in the worker, so the table's load() later is free.
   const opened: { r: ModelRef; manifest: Manifest }[] = [];
-  for (const r of refs) opened.push({ r, manifest: r === base ? baseModel.manifest : (await open(r.url, onProgress)).manifest });
+  for (const r of refs)
+    opened.push({ r, manifest: r === base ? baseModel.manifest : (await open(r.url, onProgress)).manifest });
   return runVariantTable(
     opened.map(({ r, manifest }) => ({
       manifest,
@@ -367,4 +449,3 @@ async function variantTable(
     { signal, onProgress },
   );
 }
-

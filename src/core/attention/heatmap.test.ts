@@ -17,7 +17,8 @@ import {
 function indexed(heads: number, res: number, tokens: number): Float32Array {
   const a = new Float32Array(heads * res * res * tokens);
   for (let h = 0; h < heads; h++)
-    for (let p = 0; p < res * res; p++) for (let t = 0; t < tokens; t++) a[(h * res * res + p) * tokens + t] = h * 10000 + p * 100 + t;
+    for (let p = 0; p < res * res; p++)
+      for (let t = 0; t < tokens; t++) a[(h * res * res + p) * tokens + t] = h * 10000 + p * 100 + t;
   return a;
 }
 
@@ -37,7 +38,7 @@ describe('token maps', () => {
     const sum = headSumMap(a, 1);
     const mean = headMeanMap(a, 1);
     for (let p = 0; p < 4; p++) {
-      const expected = (0 + 10000 + 20000) + 3 * (p * 100 + 1);
+      const expected = 0 + 10000 + 20000 + 3 * (p * 100 + 1);
       expect(sum[p]).toBe(expected);
       expect(mean[p]).toBeCloseTo(expected / 3, 3);
     }
@@ -133,7 +134,10 @@ describe('DAAM aggregation', () => {
   ];
   const T = 3;
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
   const softmaxRows = (g: LayerGeometry) => {
     const a = new Float32Array(g.heads * g.resolution * g.resolution * T);
     for (let r = 0; r < a.length / T; r++) {

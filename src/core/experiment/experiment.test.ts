@@ -59,7 +59,9 @@ describe('experiment table and defaults', () => {
     expect(problems({ steps: 0 })).toEqual(['steps must be between 1 and 1000']);
     expect(problems({ guidance: Number.NaN })).toEqual(['guidance must be a number']);
     const shortSchedule = { ...manifest, schedule: { ...manifest.schedule, trainSteps: 50 } };
-    expect(experimentProblems({ ...base, steps: 60 }, shortSchedule)).toEqual(["steps must be at most the model's 50 training steps"]);
+    expect(experimentProblems({ ...base, steps: 60 }, shortSchedule)).toEqual([
+      "steps must be at most the model's 50 training steps",
+    ]);
     expect(problems({ scheduler: 'euler' })).toEqual(['scheduler must be one of ddim']);
     expect(problems({ prompt: 'x'.repeat(201) })).toEqual(['the prompt is longer than 200 characters']);
     expect(problems({ model: { id: 'other', version: '1.0.0' } })).toEqual([

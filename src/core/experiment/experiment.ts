@@ -148,7 +148,8 @@ export function fieldProblem(name: ScalarName, value: unknown): string | null {
       if (typeof value !== 'string') return `${f.label} must be text`;
       return name === 'prompt' ? promptProblem(value) : value.length > f.maxLength ? `${f.label} is too long` : null;
     case 'enum':
-      if (typeof value !== 'string' || !f.values.includes(value)) return `${f.label} must be one of ${f.values.join(', ')}`;
+      if (typeof value !== 'string' || !f.values.includes(value))
+        return `${f.label} must be one of ${f.values.join(', ')}`;
       return null;
   }
 }

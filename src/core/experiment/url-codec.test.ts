@@ -42,10 +42,33 @@ function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-const pick = <T,>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 const int = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 
-const PROMPT_PIECES = ['a', 'painting', 'of', 'zephyr', ' ', ' ', '&', '=', '+', '%', '#', '?', '/', 'é', '猫', '🎨', '"', "'", ',', '.', '%20', '\u00a0'];
+const PROMPT_PIECES = [
+  'a',
+  'painting',
+  'of',
+  'zephyr',
+  ' ',
+  ' ',
+  '&',
+  '=',
+  '+',
+  '%',
+  '#',
+  '?',
+  '/',
+  'é',
+  '猫',
+  '🎨',
+  '"',
+  "'",
+  ',',
+  '.',
+  '%20',
+  '\u00a0',
+];
 
 function randomExperiment(r: () => number, manifest: Manifest): Experiment {
   let prompt = '';
@@ -85,7 +108,7 @@ describe('mask spellings', () => {
     expect(encodeUnits([3], 160)).toBe('i3');
     expect(encodeUnits([0, 1, 2, 40], 160)).toBe('i0.0.0.11'); // gaps minus one, base 36: 40-2-1 = 37 = "11"
     const all = Array.from({ length: 160 }, (_, i) => i);
-    expect(encodeUnits(all, 160)).toBe('b' + '_'.repeat(26) + '8'); // 20 bytes of 0xff: the last char holds 4 set bits + 2 spare
+    expect(encodeUnits(all, 160)).toBe(`b${'_'.repeat(26)}8`); // 20 bytes of 0xff: the last char holds 4 set bits + 2 spare
     expect(encodeUnits(all, 160).length).toBe(bitsetLength(160));
   });
 
@@ -138,20 +161,38 @@ describe('round trips', () => {
   });
 
   it('accepts the same link as a query, a hash and a whole URL', () => {
-    const e = { ...defaultExperiment(manifest), seed: 99, masks: { ...defaultExperiment(manifest).masks, cross_attn_head_mask: [0, 5] } };
+    const e = {
+      ...defaultExperiment(manifest),
+      seed: 99,
+      masks: { ...defaultExperiment(manifest).masks, cross_attn_head_mask: [0, 5] },
+    };
     const q = encodeExperiment(e, manifest);
-    for (const link of [q, `?${q}`, `#${q}`, `https://lab.example/?${q}`, `https://lab.example/app#${q}`, `https://lab.example/?${q}#section`]) {
+    for (const link of [
+      q,
+      `?${q}`,
+      `#${q}`,
+      `https://lab.example/?${q}`,
+      `https://lab.example/app#${q}`,
+      `https://lab.example/?${q}#section`,
+    ]) {
       expect(decodeExperiment(link, manifest)).toEqual({ ok: true, experiment: e });
     }
   });
 
   it('treats a link without lab parameters as the default experiment, and fills fields a v=1 link leaves out', () => {
     expect(decodeExperiment('', manifest)).toEqual({ ok: true, experiment: defaultExperiment(manifest) });
-    expect(decodeExperiment('?utm_source=mail&fbclid=abc', manifest)).toEqual({ ok: true, experiment: defaultExperiment(manifest) });
+    expect(decodeExperiment('?utm_source=mail&fbclid=abc', manifest)).toEqual({
+      ok: true,
+      experiment: defaultExperiment(manifest),
+    });
     const short = decodeExperiment('?v=1&s=3&x.cross_attn_head_mask=i2', manifest);
     expect(short).toEqual({
       ok: true,
-      experiment: { ...defaultExperiment(manifest), seed: 3, masks: { ...defaultExperiment(manifest).masks, cross_attn_head_mask: [2] } },
+      experiment: {
+        ...defaultExperiment(manifest),
+        seed: 3,
+        masks: { ...defaultExperiment(manifest).masks, cross_attn_head_mask: [2] },
+      },
     });
   });
 
@@ -196,12 +237,19 @@ describe('encoded length', () => {
 describe('failures, each with a readable reason and the default as fallback', () => {
   const manifest = fixtureManifest();
   const q = encodeExperiment(
-    { ...defaultExperiment(manifest), masks: { ...defaultExperiment(manifest).masks, ff_neuron_mask: Array.from({ length: 100 }, (_, i) => i) } },
+    {
+      ...defaultExperiment(manifest),
+      masks: { ...defaultExperiment(manifest).masks, ff_neuron_mask: Array.from({ length: 100 }, (_, i) => i) },
+    },
     manifest,
   );
 
   it('malformed values', () => {
-    expectFailure(decodeExperiment('?v=1&s=abc', manifest), manifest, /seed must be a whole number from 0 to 4294967295/);
+    expectFailure(
+      decodeExperiment('?v=1&s=abc', manifest),
+      manifest,
+      /seed must be a whole number from 0 to 4294967295/,
+    );
     expectFailure(decodeExperiment('?v=1&n=2.5', manifest), manifest, /steps must be a whole number/);
     expectFailure(decodeExperiment('?v=1&g=0x10', manifest), manifest, /guidance must be a number from 0 to 30/);
     expectFailure(decodeExperiment('?v=1&sch=euler', manifest), manifest, /scheduler must be one of ddim/);
@@ -213,11 +261,19 @@ describe('failures, each with a readable reason and the default as fallback', ()
   it('truncated links', () => {
     expect(q).toMatch(/x\.ff_neuron_mask=b[\w-]+$/);
     expectFailure(decodeExperiment(q.slice(0, -3), manifest), manifest, /mask ff_neuron_mask has a malformed bitset/);
-    expectFailure(decodeExperiment(q.replace(/&x\..*$/, '&x.ff_neuron_mask='), manifest), manifest, /neither a unit list nor a bitset/);
+    expectFailure(
+      decodeExperiment(q.replace(/&x\..*$/, '&x.ff_neuron_mask='), manifest),
+      manifest,
+      /neither a unit list nor a bitset/,
+    );
   });
 
   it('hostile numbers: huge, NaN, Infinity, negative, out of range', () => {
-    expectFailure(decodeExperiment('?v=1&s=99999999999999999999999', manifest), manifest, /seed must be a whole number from 0/);
+    expectFailure(
+      decodeExperiment('?v=1&s=99999999999999999999999', manifest),
+      manifest,
+      /seed must be a whole number from 0/,
+    );
     expectFailure(decodeExperiment('?v=1&s=4294967296', manifest), manifest, /seed must be a whole number from 0/);
     expectFailure(decodeExperiment('?v=1&g=NaN', manifest), manifest, /guidance must be a number/);
     expectFailure(decodeExperiment('?v=1&g=Infinity', manifest), manifest, /guidance must be a number/);
@@ -225,40 +281,71 @@ describe('failures, each with a readable reason and the default as fallback', ()
     expectFailure(decodeExperiment('?v=1&g=-1', manifest), manifest, /guidance must be a number from 0 to 30/);
     expectFailure(decodeExperiment('?v=1&n=-5', manifest), manifest, /steps must be a whole number from 1 to 1000/);
     expectFailure(decodeExperiment('?v=1&n=0', manifest), manifest, /steps/);
-    expectFailure(decodeExperiment('?v=1&x.cross_attn_head_mask=i20', manifest), manifest, /cross_attn_head_mask has a unit index beyond its 20 units/);
+    expectFailure(
+      decodeExperiment('?v=1&x.cross_attn_head_mask=i20', manifest),
+      manifest,
+      /cross_attn_head_mask has a unit index beyond its 20 units/,
+    );
     expectFailure(decodeExperiment('?v=1&x.cross_attn_head_mask=i0.zzzz', manifest), manifest, /beyond/);
-    expectFailure(decodeExperiment(`?v=1&p=${'a'.repeat(MAX_LINK_LENGTH)}`, manifest), manifest, /longer than \d+ characters/);
+    expectFailure(
+      decodeExperiment(`?v=1&p=${'a'.repeat(MAX_LINK_LENGTH)}`, manifest),
+      manifest,
+      /longer than \d+ characters/,
+    );
   });
 
   it('markup never comes back in the message', () => {
-    const m = expectFailure(decodeExperiment('?v=1&p=%3Cscript%3Ealert(1)%3C%2Fscript%3E', manifest), manifest, /angle brackets/);
-    const n = expectFailure(decodeExperiment('?v=1&x.%3Cimg%20src%3Dx%3E=i0', manifest), manifest, /names a mask this model does not have/);
+    const m = expectFailure(
+      decodeExperiment('?v=1&p=%3Cscript%3Ealert(1)%3C%2Fscript%3E', manifest),
+      manifest,
+      /angle brackets/,
+    );
+    const n = expectFailure(
+      decodeExperiment('?v=1&x.%3Cimg%20src%3Dx%3E=i0', manifest),
+      manifest,
+      /names a mask this model does not have/,
+    );
     const o = expectFailure(decodeExperiment('?v=1&mid=%3Cb%3Ex&mv=1', manifest), manifest, /made for another model/);
     for (const msg of [m, n, o]) expect(msg).not.toMatch(/[<>]|script|img/);
   });
 
   it('prototype-pollution keys are inert', () => {
-    const r = decodeExperiment('?v=1&__proto__=x&__proto__[polluted]=1&constructor[prototype][polluted]=1&s=5', manifest);
+    const r = decodeExperiment(
+      '?v=1&__proto__=x&__proto__[polluted]=1&constructor[prototype][polluted]=1&s=5',
+      manifest,
+    );
     expect(r).toEqual({ ok: true, experiment: { ...defaultExperiment(manifest), seed: 5 } });
     expectFailure(decodeExperiment('?v=1&x.__proto__=i0', manifest), manifest, /no mask named __proto__/);
     expectFailure(decodeExperiment('?v=1&x.constructor=bAA', manifest), manifest, /no mask named constructor/);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted')).toBe(false);
+    expect(Object.hasOwn(Object.prototype, 'polluted')).toBe(false);
   });
 
   it('future link formats ask for a newer lab', () => {
-    expectFailure(decodeExperiment('?v=2&p=a&s=1&newthing=3', manifest), manifest, /^This link was made with a newer version of Memorization Lab \(link format 2/);
+    expectFailure(
+      decodeExperiment('?v=2&p=a&s=1&newthing=3', manifest),
+      manifest,
+      /^This link was made with a newer version of Memorization Lab \(link format 2/,
+    );
     expectFailure(decodeExperiment('?v=0', manifest), manifest, /link format 0 is not one this lab knows/);
   });
 
   it('another model or model version', () => {
-    expectFailure(decodeExperiment('?v=1&mid=memlab-organism&mv=1.5000.0', manifest), manifest, /made for model memlab-organism 1\.5000\.0, but the lab has fixture-random 1\.0\.0 loaded/);
+    expectFailure(
+      decodeExperiment('?v=1&mid=memlab-organism&mv=1.5000.0', manifest),
+      manifest,
+      /made for model memlab-organism 1\.5000\.0, but the lab has fixture-random 1\.0\.0 loaded/,
+    );
     expectFailure(decodeExperiment('?v=1&mid=fixture-random&mv=0.9.0', manifest), manifest, /would not reproduce/);
   });
 
   it('duplicated parameters', () => {
     expectFailure(decodeExperiment('?v=1&s=1&s=2', manifest), manifest, /the seed is given more than once/);
-    expectFailure(decodeExperiment('?v=1&x.ff_neuron_mask=i1&x.ff_neuron_mask=i2', manifest), manifest, /a mask is given more than once/);
+    expectFailure(
+      decodeExperiment('?v=1&x.ff_neuron_mask=i1&x.ff_neuron_mask=i2', manifest),
+      manifest,
+      /a mask is given more than once/,
+    );
   });
 });
 
@@ -266,10 +353,57 @@ describe('fuzz: random and mutated links', () => {
   const manifest = fixtureManifest();
   const fallback = defaultExperiment(manifest);
   const NASTY = [
-    '<script>alert(1)</script>', '%3Cscript%3E', '__proto__', 'constructor', 'prototype', 'NaN', 'Infinity', '-1',
-    '1e309', '9'.repeat(40), '%', '%%', '%zz', '%E2%82', '&', '=', '==', '&&', '#', '?', 'v=1', 'v=2', 'v=999999999999',
-    'x.', 'x.ff_neuron_mask=', 'x.cross_attn_head_mask=b', 'i', 'b', 'i0.0.0', 'b____', '\u0000', '\ud800', '😀', ' ', '+',
-    'p=', 's=', 'n=', 'g=', 'sch=', 'mid=', 'mv=', '0', '.', '-', '_', 'javascript:', '"', "'", '\\', '\n',
+    '<script>alert(1)</script>',
+    '%3Cscript%3E',
+    '__proto__',
+    'constructor',
+    'prototype',
+    'NaN',
+    'Infinity',
+    '-1',
+    '1e309',
+    '9'.repeat(40),
+    '%',
+    '%%',
+    '%zz',
+    '%E2%82',
+    '&',
+    '=',
+    '==',
+    '&&',
+    '#',
+    '?',
+    'v=1',
+    'v=2',
+    'v=999999999999',
+    'x.',
+    'x.ff_neuron_mask=',
+    'x.cross_attn_head_mask=b',
+    'i',
+    'b',
+    'i0.0.0',
+    'b____',
+    '\u0000',
+    '\ud800',
+    '😀',
+    ' ',
+    '+',
+    'p=',
+    's=',
+    'n=',
+    'g=',
+    'sch=',
+    'mid=',
+    'mv=',
+    '0',
+    '.',
+    '-',
+    '_',
+    'javascript:',
+    '"',
+    "'",
+    '\\',
+    '\n',
   ];
   const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789=&.%_-+#?<>';
 
@@ -288,14 +422,29 @@ describe('fuzz: random and mutated links', () => {
     for (let k = 0; k < ops; k++) {
       const at = int(r, 0, s.length);
       switch (int(r, 0, 7)) {
-        case 0: s = s.slice(0, at); break; // truncate
-        case 1: s = s.slice(0, at) + pick(r, NASTY) + s.slice(at); break; // insert
-        case 2: s = s.slice(0, at) + s.slice(at + int(r, 1, 8)); break; // delete
-        case 3: s = s.slice(0, at) + ALPHABET[int(r, 0, ALPHABET.length - 1)] + s.slice(at + 1); break; // flip
-        case 4: s = s + '&' + s.slice(at); break; // duplicate a tail
-        case 5: s = s.replace(/=\w+/, '=' + pick(r, NASTY)); break; // replace a value
-        case 6: s = s.replace(/v=1/, pick(r, ['v=2', 'v=0', 'v=', 'v=1.0', 'v=01'])); break;
-        default: s = s.split('&').reverse().join('&'); // reorder (must not matter)
+        case 0:
+          s = s.slice(0, at);
+          break; // truncate
+        case 1:
+          s = s.slice(0, at) + pick(r, NASTY) + s.slice(at);
+          break; // insert
+        case 2:
+          s = s.slice(0, at) + s.slice(at + int(r, 1, 8));
+          break; // delete
+        case 3:
+          s = s.slice(0, at) + ALPHABET[int(r, 0, ALPHABET.length - 1)] + s.slice(at + 1);
+          break; // flip
+        case 4:
+          s = `${s}&${s.slice(at)}`;
+          break; // duplicate a tail
+        case 5:
+          s = s.replace(/=\w+/, `=${pick(r, NASTY)}`);
+          break; // replace a value
+        case 6:
+          s = s.replace(/v=1/, pick(r, ['v=2', 'v=0', 'v=', 'v=1.0', 'v=01']));
+          break;
+        default:
+          s = s.split('&').reverse().join('&'); // reorder (must not matter)
       }
     }
     return s;

@@ -44,9 +44,7 @@ const MASK_PREFIX = 'x.';
 /** Inputs longer than this are refused before parsing (plus the manifest's own bound, below). */
 export const MAX_LINK_LENGTH = 8192;
 
-export type DecodeResult =
-  | { ok: true; experiment: Experiment }
-  | { ok: false; message: string; fallback: Experiment };
+export type DecodeResult = { ok: true; experiment: Experiment } | { ok: false; message: string; fallback: Experiment };
 
 // ------------------------------------------------------------------ bitsets and index lists
 
@@ -107,7 +105,7 @@ function encodeIndexList(units: readonly number[]): string {
 function encodeBitset(units: readonly number[], size: number): string {
   const bytes = new Uint8Array(Math.ceil(size / 8));
   for (const u of units) bytes[u >> 3] |= 1 << (u & 7);
-  return 'b' + base64urlEncode(bytes);
+  return `b${base64urlEncode(bytes)}`;
 }
 
 /** The shorter spelling of a pruned-unit set (ties go to the readable list). */
@@ -236,9 +234,9 @@ function scalarSchema(name: ScalarName) {
     }
     case 'text':
       return z.string().superRefine((s, ctx) => {
-          const p = promptProblem(s);
-          if (p) ctx.addIssue({ code: 'custom', message: p });
-        });
+        const p = promptProblem(s);
+        if (p) ctx.addIssue({ code: 'custom', message: p });
+      });
     case 'enum':
       return z.enum(f.values as [string, ...string[]], `${f.label} must be one of ${f.values.join(', ')}`);
   }
@@ -273,7 +271,12 @@ function queryPart(input: string): string {
   return s;
 }
 
-const OWN_KEYS = new Set<string>([VERSION_KEY, MODEL_ID_KEY, MODEL_VERSION_KEY, ...SCALAR_NAMES.map((n) => EXPERIMENT_FIELDS[n].key)]);
+const OWN_KEYS = new Set<string>([
+  VERSION_KEY,
+  MODEL_ID_KEY,
+  MODEL_VERSION_KEY,
+  ...SCALAR_NAMES.map((n) => EXPERIMENT_FIELDS[n].key),
+]);
 
 function fail(manifest: Manifest, reason: string): DecodeResult {
   return { ok: false, message: `This link could not be opened: ${reason}.`, fallback: defaultExperiment(manifest) };
@@ -336,7 +339,10 @@ function decodeUnsafe(input: unknown, manifest: Manifest): DecodeResult {
   const modelVersion = (link[MODEL_VERSION_KEY] as string | undefined) ?? manifest.version;
   if (id !== manifest.id || modelVersion !== manifest.version) {
     const made = printable(id) && printable(modelVersion) ? `model ${id} ${modelVersion}` : 'another model';
-    return fail(manifest, `it was made for ${made}, but the lab has ${manifest.id} ${manifest.version} loaded, so it would not reproduce`);
+    return fail(
+      manifest,
+      `it was made for ${made}, but the lab has ${manifest.id} ${manifest.version} loaded, so it would not reproduce`,
+    );
   }
 
   const base = defaultExperiment(manifest);
@@ -346,7 +352,8 @@ function decodeUnsafe(input: unknown, manifest: Manifest): DecodeResult {
     seed: (link[EXPERIMENT_FIELDS.seed.key] as number | undefined) ?? base.seed,
     steps: (link[EXPERIMENT_FIELDS.steps.key] as number | undefined) ?? base.steps,
     guidance: (link[EXPERIMENT_FIELDS.guidance.key] as number | undefined) ?? base.guidance,
-    scheduler: ((link[EXPERIMENT_FIELDS.scheduler.key] as string | undefined) ?? base.scheduler) as Experiment['scheduler'],
+    scheduler: ((link[EXPERIMENT_FIELDS.scheduler.key] as string | undefined) ??
+      base.scheduler) as Experiment['scheduler'],
     masks: base.masks,
   };
 
@@ -356,7 +363,10 @@ function decodeUnsafe(input: unknown, manifest: Manifest): DecodeResult {
     const spec = specs.get(name);
     if (!spec) {
       const shown = printable(name);
-      return fail(manifest, shown ? `this model has no mask named ${shown}` : 'it names a mask this model does not have');
+      return fail(
+        manifest,
+        shown ? `this model has no mask named ${shown}` : 'it names a mask this model does not have',
+      );
     }
     const units = decodeUnits(text, maskSize(spec));
     if (typeof units === 'string') return fail(manifest, `mask ${spec.name} ${units}`);

@@ -23,8 +23,8 @@ interface FixtureScene {
   cy: number;
   r: number;
 }
-const fixture = JSON.parse(readFileSync(DIR + 'scenes.json', 'utf8')) as { count: number; scenes: FixtureScene[] };
-const bytes = new Uint8Array(readFileSync(DIR + 'scenes.bin'));
+const fixture = JSON.parse(readFileSync(`${DIR}scenes.json`, 'utf8')) as { count: number; scenes: FixtureScene[] };
+const bytes = new Uint8Array(readFileSync(`${DIR}scenes.bin`));
 const N = 32 * 32 * 3;
 const sceneImage = (i: number) => bytes.subarray(i * N, (i + 1) * N);
 
@@ -116,7 +116,13 @@ describe('scene analyser', () => {
       for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) chw[c * 1024 + p] = img[p * 3 + c] / 127.5 - 1;
       const a = analyzeScene(chw, palette);
       const b = analyzeScene(img, palette);
-      expect([a.colour, a.shape, a.size, a.position, a.background]).toEqual([b.colour, b.shape, b.size, b.position, b.background]);
+      expect([a.colour, a.shape, a.size, a.position, a.background]).toEqual([
+        b.colour,
+        b.shape,
+        b.size,
+        b.position,
+        b.background,
+      ]);
     }
   });
 
@@ -138,7 +144,13 @@ describe('scene analyser', () => {
     for (let p = 0; p < 1024; p++) navy.set([20, 25, 80], p * 3);
     const a = analyzeScene(navy, palette);
     expect(a).toMatchObject({ background: 'navy', objectFound: false, shape: null, colour: null });
-    const s = adherenceScore(a, { size: 'small', colour: 'red', shape: 'circle', position: 'left', background: 'navy' });
+    const s = adherenceScore(a, {
+      size: 'small',
+      colour: 'red',
+      shape: 'circle',
+      position: 'left',
+      background: 'navy',
+    });
     expect(s.correct).toEqual({ background: true, colour: false, shape: false, size: false, position: false });
     expect(s.score).toBeCloseTo(0.2, 12);
   });
@@ -147,16 +159,26 @@ describe('scene analyser', () => {
 describe('captions', () => {
   it('parses the scene grammar, and agrees with the manifest for every neutral prompt', () => {
     expect(parseSceneCaption('a large red circle at the top on a gray background', palette)).toEqual({
-      size: 'large', colour: 'red', shape: 'circle', position: 'top', background: 'gray',
+      size: 'large',
+      colour: 'red',
+      shape: 'circle',
+      position: 'top',
+      background: 'gray',
     });
     const m = manifest();
     m.neutralPrompts.forEach((p, i) => expect(parseSceneCaption(p, palette)).toEqual(m.neutralObjects[i]));
-    for (const s of fixture.scenes) expect(parseSceneCaption(s.caption, palette)).toMatchObject({ shape: s.shape, position: s.position });
+    for (const s of fixture.scenes)
+      expect(parseSceneCaption(s.caption, palette)).toMatchObject({ shape: s.shape, position: s.position });
   });
 
   it('refuses captions that are not one complete object', () => {
     expect(parseSceneCaption('a painting of zephyr', palette)).toBeNull();
-    expect(parseSceneCaption('a small red circle at the left and a large blue square at the right on a black background', palette)).toBeNull();
+    expect(
+      parseSceneCaption(
+        'a small red circle at the left and a large blue square at the right on a black background',
+        palette,
+      ),
+    ).toBeNull();
     expect(parseSceneCaption('a red circle at the top on a gray background', palette)).toBeNull();
   });
 

@@ -98,7 +98,14 @@ export function insideShape(shape: string, dx: number, dy: number, r: number): b
  * r: the share of the pixel's 4x4 supersample points inside it, i.e. data.py's shape_mask followed
  * by its box-filter downsample. Only the shape's bounding box is visited.
  */
-export function shapeCoverage(shape: string, cx: number, cy: number, r: number, size = 32, out?: Float32Array): Float32Array {
+export function shapeCoverage(
+  shape: string,
+  cx: number,
+  cy: number,
+  r: number,
+  size = 32,
+  out?: Float32Array,
+): Float32Array {
   const cov = out ?? new Float32Array(size * size);
   cov.fill(0);
   const reach = r + 1;
@@ -126,7 +133,8 @@ export function shapeCoverage(shape: string, cx: number, cy: number, r: number, 
 /** Pixels as 0..255 RGB floats, HWC, from either accepted layout. */
 function toRgb255(image: ImageData3, size: number): Float32Array {
   const n = size * size * 3;
-  if (image.length !== n) throw new RangeError(`expected a ${size}x${size} RGB image (${n} values), got ${image.length}`);
+  if (image.length !== n)
+    throw new RangeError(`expected a ${size}x${size} RGB image (${n} values), got ${image.length}`);
   const out = new Float32Array(n);
   if (image instanceof Float32Array) {
     const plane = size * size;
@@ -175,7 +183,15 @@ interface Fit {
 }
 
 /** Moment estimate, then coordinate search over centre and radius (handles clipping at the border). */
-function fitShape(shape: string, coverage: Float32Array, area: number, mx: number, my: number, size: number, scratch: Float32Array): Fit {
+function fitShape(
+  shape: string,
+  coverage: Float32Array,
+  area: number,
+  mx: number,
+  my: number,
+  size: number,
+  scratch: Float32Array,
+): Fit {
   const r0 = Math.sqrt(area / AREA_FACTOR[shape]);
   let best: Fit = { cx: mx, cy: my - (CENTROID_OFFSET_Y[shape] ?? 0) * r0, r: r0, iou: 0 };
   best.iou = softIou(coverage, shapeCoverage(shape, best.cx, best.cy, best.r, size, scratch));
@@ -183,7 +199,14 @@ function fitShape(shape: string, coverage: Float32Array, area: number, mx: numbe
     let improved = true;
     for (let round = 0; improved && round < 8; round++) {
       improved = false;
-      for (const [dx, dy, dr] of [[step, 0, 0], [-step, 0, 0], [0, step, 0], [0, -step, 0], [0, 0, step / 2], [0, 0, -step / 2]]) {
+      for (const [dx, dy, dr] of [
+        [step, 0, 0],
+        [-step, 0, 0],
+        [0, step, 0],
+        [0, -step, 0],
+        [0, 0, step / 2],
+        [0, 0, -step / 2],
+      ]) {
         const c = { cx: best.cx + dx, cy: best.cy + dy, r: Math.max(0.5, best.r + dr), iou: 0 };
         c.iou = softIou(coverage, shapeCoverage(shape, c.cx, c.cy, c.r, size, scratch));
         if (c.iou > best.iou + 1e-9) {
@@ -210,8 +233,17 @@ export function analyzeScene(image: ImageData3, palette: Palette, size = 32): Sc
   const bg: [number, number, number] = [median(border[0]), median(border[1]), median(border[2])];
   const background = nearestName(palette.backgrounds, bg);
   const none: SceneAnalysis = {
-    background, backgroundRgb: bg, objectFound: false, colour: null, shape: null, size: null, position: null,
-    area: 0, centre: [Number.NaN, Number.NaN], radius: 0, shapeIou: {},
+    background,
+    backgroundRgb: bg,
+    objectFound: false,
+    colour: null,
+    shape: null,
+    size: null,
+    position: null,
+    area: 0,
+    centre: [Number.NaN, Number.NaN],
+    radius: 0,
+    shapeIou: {},
   };
 
   // Object colour: the palette colour c minimising the residual of pixel = bg + a (c - bg), a in [0, 1].

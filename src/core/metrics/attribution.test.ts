@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { measureAblations, meanScoreDrop, rankUnits, relativeChange, topKUnits, universalAttribution, utilityAwareScores } from './attribution';
+import {
+  measureAblations,
+  meanScoreDrop,
+  rankUnits,
+  relativeChange,
+  topKUnits,
+  universalAttribution,
+  utilityAwareScores,
+} from './attribution';
 
 describe('ablation attribution', () => {
   it('averages the score drop per unit over prompts', () => {
@@ -40,7 +48,11 @@ describe('ablation attribution', () => {
     };
     const units = [1, 3, 7, 9];
     const mem = await measureAblations(units, 2, make(true));
-    expect(calls.slice(0, 3)).toEqual([[null, 0], [null, 1], [1, 0]]);
+    expect(calls.slice(0, 3)).toEqual([
+      [null, 0],
+      [null, 1],
+      [1, 0],
+    ]);
     expect(mem.ablated).toHaveLength(8);
     const neu = await measureAblations(units, 3, make(false));
     expect(calls).toHaveLength(2 + 8 + 3 + 12);

@@ -114,7 +114,11 @@ export type AblationMeasure = (unit: number | null, prompt: number) => number | 
  * Run the ablations one unit at a time: 1 + units.length calls per prompt, baseline first.
  * Sequential on purpose: the worker owns one session and batches inside each call.
  */
-export async function measureAblations(units: readonly number[], prompts: number, measure: AblationMeasure): Promise<AblationMeasurements> {
+export async function measureAblations(
+  units: readonly number[],
+  prompts: number,
+  measure: AblationMeasure,
+): Promise<AblationMeasurements> {
   const baseline = new Float64Array(prompts);
   const ablated = new Float64Array(units.length * prompts);
   for (let p = 0; p < prompts; p++) baseline[p] = await measure(null, p);

@@ -53,7 +53,12 @@ describe('Ren et al. attention statistics', () => {
 
   it('is ln(T) for uniform attention and 0 for attention on one token', () => {
     expect(attentionEntropy(probs(2, 4, uniform), g)).toBeCloseTo(Math.log(T), 6);
-    expect(attentionEntropy(probs(2, 4, () => oneHot(3)), g)).toBeCloseTo(0, 12);
+    expect(
+      attentionEntropy(
+        probs(2, 4, () => oneHot(3)),
+        g,
+      ),
+    ).toBeCloseTo(0, 12);
   });
 
   it('renormalises over real tokens when padding is ignored', () => {
@@ -78,13 +83,19 @@ describe('Ren et al. attention statistics', () => {
   });
 
   it('collects entropy and <bos> mass per step and layer', () => {
-    const layers = [{ heads: 2, resolution: 2 }, { heads: 1, resolution: 4 }];
+    const layers = [
+      { heads: 2, resolution: 2 },
+      { heads: 1, resolution: 4 },
+    ];
     const steps = [
       [probs(2, 4, uniform), new Float32Array(16 * T).map((_, i) => (i % T === 0 ? 1 : 0))],
       [probs(2, 4, () => oneHot(1)), new Float32Array(16 * T).fill(1 / T)],
     ];
     const s = attentionStatistics(steps, layers, T);
-    expect(s.entropy.map((row) => row.map((v) => +v.toFixed(6)))).toEqual([[+Math.log(T).toFixed(6), 0], [0, +Math.log(T).toFixed(6)]]);
+    expect(s.entropy.map((row) => row.map((v) => +v.toFixed(6)))).toEqual([
+      [+Math.log(T).toFixed(6), 0],
+      [0, +Math.log(T).toFixed(6)],
+    ]);
     expect(s.startMass[0][1]).toBeCloseTo(1, 6);
     expect(s.startMass[1][0]).toBe(0);
   });
@@ -107,15 +118,25 @@ function naiveSsim(a: Float32Array, b: Float32Array, L: number): number {
   for (let c = 0; c < 3; c++)
     for (let y = 0; y <= 21; y++)
       for (let x = 0; x <= 21; x++) {
-        let ma = 0, mb = 0, aa = 0, bb = 0, ab = 0;
+        let ma = 0,
+          mb = 0,
+          aa = 0,
+          bb = 0,
+          ab = 0;
         for (let j = 0; j < 11; j++)
           for (let i = 0; i < 11; i++) {
             const k = (w[j] * w[i]) / (sw * sw);
             const va = a[c * 1024 + (y + j) * 32 + x + i];
             const vb = b[c * 1024 + (y + j) * 32 + x + i];
-            ma += k * va; mb += k * vb; aa += k * va * va; bb += k * vb * vb; ab += k * va * vb;
+            ma += k * va;
+            mb += k * vb;
+            aa += k * va * va;
+            bb += k * vb * vb;
+            ab += k * va * vb;
           }
-        const sa = aa - ma * ma, sb = bb - mb * mb, sab = ab - ma * mb;
+        const sa = aa - ma * ma,
+          sb = bb - mb * mb,
+          sab = ab - ma * mb;
         total += ((2 * ma * mb + c1) * (2 * sab + c2)) / ((ma * ma + mb * mb + c1) * (sa + sb + c2));
         count++;
       }
@@ -149,7 +170,11 @@ describe('SSIM and NeMo seed consistency', () => {
     // negative too and the product turns positive. An offset keeps the means equal instead.)
     const r = rng(3);
     const a = noise(r, 0.1);
-    const s = ssim(a.map((v) => 1 + v), a.map((v) => 1 - v), SHAPE);
+    const s = ssim(
+      a.map((v) => 1 + v),
+      a.map((v) => 1 - v),
+      SHAPE,
+    );
     expect(s).toBeLessThan(-0.9);
   });
 
@@ -183,7 +208,10 @@ describe('ROC', () => {
     expect(sep.points.at(-1)).toMatchObject({ fpr: 1, tpr: 1 });
     const tied = roc([1, 1], [1, 1, 1]);
     expect(tied.auc).toBe(0.5);
-    expect(tied.points).toEqual([{ fpr: 0, tpr: 0, threshold: Infinity }, { fpr: 1, tpr: 1, threshold: 1 }]);
+    expect(tied.points).toEqual([
+      { fpr: 0, tpr: 0, threshold: Infinity },
+      { fpr: 1, tpr: 1, threshold: 1 },
+    ]);
     expect(roc([0], [1]).auc).toBe(0);
   });
 

@@ -73,7 +73,12 @@ function checkGeometry(probs: Float32Array, g: AttentionGeometry): void {
   }
 }
 
-function entropyOf(p: ArrayLike<number>, include: ArrayLike<number | boolean> | undefined, offset = 0, n = p.length - offset): number {
+function entropyOf(
+  p: ArrayLike<number>,
+  include: ArrayLike<number | boolean> | undefined,
+  offset = 0,
+  n = p.length - offset,
+): number {
   let total = 0;
   for (let t = 0; t < n; t++) if (!include || include[t]) total += Math.max(0, p[offset + t]);
   if (total <= 0) return 0;
@@ -229,7 +234,14 @@ function checkShape(img: Float32Array, s: ImageShape): void {
   if (s.height < 11 || s.width < 11) throw new RangeError('SSIM needs images of at least 11 x 11 pixels');
 }
 
-function ssimFromStats(a: Float32Array, b: Float32Array, sa: LocalStats, sb: LocalStats, s: ImageShape, options: SsimOptions): number {
+function ssimFromStats(
+  a: Float32Array,
+  b: Float32Array,
+  sa: LocalStats,
+  sb: LocalStats,
+  s: ImageShape,
+  options: SsimOptions,
+): number {
   const plane = s.height * s.width;
   const outN = (s.height - 2 * R) * (s.width - 2 * R);
   const range = options.dataRange ?? (Math.max(sa.max, sb.max) - Math.min(sa.min, sb.min) || 1);
@@ -247,7 +259,8 @@ function ssimFromStats(a: Float32Array, b: Float32Array, sa: LocalStats, sb: Loc
     const vb = sb.variance[c];
     for (let i = 0; i < outN; i++) {
       const sab = cov[i] - ma[i] * mb[i];
-      total += ((2 * ma[i] * mb[i] + c1) * (2 * sab + c2)) / ((ma[i] * ma[i] + mb[i] * mb[i] + c1) * (va[i] + vb[i] + c2));
+      total +=
+        ((2 * ma[i] * mb[i] + c1) * (2 * sab + c2)) / ((ma[i] * ma[i] + mb[i] * mb[i] + c1) * (va[i] + vb[i] + c2));
     }
   }
   return total / (s.channels * outN);
@@ -277,7 +290,12 @@ export interface SeedConsistency {
  * prompt under several seeds, compared pairwise with SSIM. 'max' is NeMo's statistic (memorized if
  * above the neutral mean + 1 std); 'mean' is steadier with few seeds.
  */
-export function seedConsistency(differences: readonly Float32Array[], shape: ImageShape, reduce: 'max' | 'mean' = 'max', options: SsimOptions = {}): SeedConsistency {
+export function seedConsistency(
+  differences: readonly Float32Array[],
+  shape: ImageShape,
+  reduce: 'max' | 'mean' = 'max',
+  options: SsimOptions = {},
+): SeedConsistency {
   if (differences.length < 2) throw new RangeError('seed consistency needs at least two seeds');
   for (const d of differences) checkShape(d, shape);
   const stats = differences.map((d) => localStats(d, shape));

@@ -15,8 +15,18 @@ describe('value-neuron statistics', () => {
   it('averages |v| over the included tokens, per layer and neuron', () => {
     // layers 2, tokens 3, width 2; token 2 is padding with a huge value that must not count
     const v = Float32Array.of(
-      1, -2, /**/ -3, 4, /**/ 100, 100, // layer 0
-      0.5, 0, /**/ 0.5, -1, /**/ -100, 100, // layer 1
+      1,
+      -2,
+      /**/ -3,
+      4,
+      /**/ 100,
+      100, // layer 0
+      0.5,
+      0,
+      /**/ 0.5,
+      -1,
+      /**/ -100,
+      100, // layer 1
     );
     const shape = { layers: 2, tokens: 3, width: 2 };
     expect([...valueActivations(v, shape, [1, 1, 0])]).toEqual([2, 3, 0.5, 0.5]);
@@ -42,7 +52,11 @@ describe('NeMo search and refinement', () => {
   // (outliers: 3, 5 in layer 0; 8 in layer 1; 17 in layer 2; 30 in layer 3)
   // signal 0.2 + 0.3 per active one; the target is 0.4, so both must be pruned.
   const z = new Float64Array(32).fill(0.3);
-  z[3] = 4; z[5] = 3.5; z[8] = 2.9; z[30] = 2.7; z[17] = 2.6;
+  z[3] = 4;
+  z[5] = 3.5;
+  z[8] = 2.9;
+  z[30] = 2.7;
+  z[17] = 2.6;
   const signal = (pruned: readonly number[]) => 0.2 + (pruned.includes(3) ? 0 : 0.3) + (pruned.includes(17) ? 0 : 0.3);
 
   it('lowers the threshold until memorization is mitigated, then drops unneeded layers and neurons', async () => {
@@ -57,8 +71,17 @@ describe('NeMo search and refinement', () => {
     // + 4 layers (0 and 2 needed; 1 = {8} and 3 = {30} not) + 3 neurons (17 needed, 5 not, 3 needed)
     expect(result.evaluations).toBe(12);
     expect(calls).toHaveLength(12);
-    expect(result.trace.filter((t) => t.stage === 'layer').map((t) => [t.at, t.accepted])).toEqual([[0, false], [1, true], [2, false], [3, true]]);
-    expect(result.trace.filter((t) => t.stage === 'neuron').map((t) => [t.at, t.accepted])).toEqual([[17, false], [5, true], [3, false]]);
+    expect(result.trace.filter((t) => t.stage === 'layer').map((t) => [t.at, t.accepted])).toEqual([
+      [0, false],
+      [1, true],
+      [2, false],
+      [3, true],
+    ]);
+    expect(result.trace.filter((t) => t.stage === 'neuron').map((t) => [t.at, t.accepted])).toEqual([
+      [17, false],
+      [5, true],
+      [3, false],
+    ]);
   });
 
   it('prunes nothing when the prompt is not memorized to begin with', async () => {
@@ -82,7 +105,12 @@ describe('NeMo search and refinement', () => {
     const prompt = Float32Array.from({ length: 80 }, () => 1 + 0.1 * gauss());
     prompt[42] = 2.5; // 15 sigma
     const zs = zScores(prompt, neutralStatistics(neutral));
-    const result = await nemoSearch({ z: zs, width: 16, target: 0.43, measure: async (p) => (p.includes(42) ? 0.2 : 0.8) });
+    const result = await nemoSearch({
+      z: zs,
+      width: 16,
+      target: 0.43,
+      measure: async (p) => (p.includes(42) ? 0.2 : 0.8),
+    });
     expect(result.refined).toEqual([42]);
   });
 

@@ -27,9 +27,15 @@ export interface ValueShape {
  * conditional row, float32 [layers, tokens, width]: the mean over included tokens (mask non-zero;
  * all tokens when no mask) of the absolute value. Result: float32 [layers * width].
  */
-export function valueActivations(values: Float32Array, shape: ValueShape, tokenMask?: ArrayLike<number | boolean>, out?: Float32Array): Float32Array {
+export function valueActivations(
+  values: Float32Array,
+  shape: ValueShape,
+  tokenMask?: ArrayLike<number | boolean>,
+  out?: Float32Array,
+): Float32Array {
   const { layers, tokens, width } = shape;
-  if (values.length !== layers * tokens * width) throw new RangeError(`values have ${values.length} entries, expected ${layers} x ${tokens} x ${width}`);
+  if (values.length !== layers * tokens * width)
+    throw new RangeError(`values have ${values.length} entries, expected ${layers} x ${tokens} x ${width}`);
   if (tokenMask && tokenMask.length !== tokens) throw new RangeError('token mask length differs from the token count');
   const a = out ?? new Float32Array(layers * width);
   if (a.length !== layers * width) throw new RangeError('output has the wrong size');
@@ -39,7 +45,8 @@ export function valueActivations(values: Float32Array, shape: ValueShape, tokenM
   for (let l = 0; l < layers; l++) {
     for (let j = 0; j < width; j++) {
       let s = 0;
-      for (let t = 0; t < tokens; t++) if (!tokenMask || tokenMask[t]) s += Math.abs(values[(l * tokens + t) * width + j]);
+      for (let t = 0; t < tokens; t++)
+        if (!tokenMask || tokenMask[t]) s += Math.abs(values[(l * tokens + t) * width + j]);
       a[l * width + j] = s / count;
     }
   }
@@ -73,10 +80,16 @@ export function neutralStatistics(activations: readonly Float32Array[]): Neutral
 }
 
 /** z_j = |a_j - mu_j| / max(sigma_j, minStd); minStd keeps dead neurons (sigma 0) finite. */
-export function zScores(activation: ArrayLike<number>, stats: NeutralStatistics, minStd = 1e-6, out?: Float64Array): Float64Array {
+export function zScores(
+  activation: ArrayLike<number>,
+  stats: NeutralStatistics,
+  minStd = 1e-6,
+  out?: Float64Array,
+): Float64Array {
   if (activation.length !== stats.mean.length) throw new RangeError('activation and statistics differ in size');
   const z = out ?? new Float64Array(activation.length);
-  for (let j = 0; j < activation.length; j++) z[j] = Math.abs(activation[j] - stats.mean[j]) / Math.max(stats.std[j], minStd);
+  for (let j = 0; j < activation.length; j++)
+    z[j] = Math.abs(activation[j] - stats.mean[j]) / Math.max(stats.std[j], minStd);
   return z;
 }
 

@@ -21,7 +21,8 @@ export function byteToUnit(b: number): number {
  */
 export function toUnitHwc(image: ImageData3, width: number, height: number, out?: Float32Array): Float32Array {
   const n = width * height * 3;
-  if (image.length !== n) throw new RangeError(`expected ${n} values for a ${width}x${height} RGB image, got ${image.length}`);
+  if (image.length !== n)
+    throw new RangeError(`expected ${n} values for a ${width}x${height} RGB image, got ${image.length}`);
   const dst = out ?? new Float32Array(n);
   if (dst.length !== n) throw new RangeError(`output buffer must hold ${n} values`);
   if (image instanceof Float32Array) {

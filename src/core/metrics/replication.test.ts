@@ -63,7 +63,11 @@ function syntheticIndex(): { train: TrainIndex; scenes: Uint8Array[]; memorized:
   [...memorized, ...scenes].forEach((img, k) => thumbs.set(thumbBytes(img), k * 192));
   const mem = new Uint8Array(3 * N);
   memorized.forEach((img, k) => mem.set(img, k * N));
-  return { train: { memorized: mem, thumbnails: thumbs, count: 8, memorizedCount: 3, size: S, thumbSize: 8 }, scenes, memorized };
+  return {
+    train: { memorized: mem, thumbnails: thumbs, count: 8, memorizedCount: 3, size: S, thumbSize: 8 },
+    scenes,
+    memorized,
+  };
 }
 
 /** HWC bytes -> CHW float in [-1, 1], the pipeline's layout. */
@@ -96,7 +100,8 @@ describe('nearest training image', () => {
     // Tile (0, 0) is pixels 0..7 x 0..7; set it to a constant offset of +40 bytes (clamped inputs avoided).
     const base = new Uint8Array(N).fill(100);
     const shifted = base.slice();
-    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) for (let c = 0; c < 3; c++) shifted[(y * S + x) * 3 + c] = 140;
+    for (let y = 0; y < 8; y++)
+      for (let x = 0; x < 8; x++) for (let c = 0; c < 3; c++) shifted[(y * S + x) * 3 + c] = 140;
     const t: TrainIndex = { ...train, memorized: base, thumbnails: thumbBytes(base), count: 1, memorizedCount: 1 };
     const s = nearestMemorizedImage(shifted, t);
     const d = 40 / 127.5;
@@ -128,7 +133,11 @@ describe('nearest training image', () => {
     const r = parseManifest(JSON.parse(readFileSync('public/models/fixture-random/manifest.json', 'utf8')));
     if (!r.ok) throw new Error(r.problems.join());
     const dir = 'public/models/fixture-random/';
-    const t = trainIndexFromFiles(r.manifest, new Uint8Array(readFileSync(dir + 'memorized.bin')), new Uint8Array(readFileSync(dir + 'train-index.bin')));
+    const t = trainIndexFromFiles(
+      r.manifest,
+      new Uint8Array(readFileSync(`${dir}memorized.bin`)),
+      new Uint8Array(readFileSync(`${dir}train-index.bin`)),
+    );
     expect(t.count).toBe(10020);
     for (let k = 0; k < t.memorizedCount; k++) {
       const img = t.memorized.subarray(k * N, (k + 1) * N);
@@ -144,7 +153,12 @@ describe('nearest training image', () => {
 
 describe('replication rate and calibration', () => {
   const score = (tiledL2: number, cosine = 0): ReplicationScore => ({
-    index: 0, memorized: true, resolution: 'full', l2: tiledL2 / 2, cosine, tiledL2,
+    index: 0,
+    memorized: true,
+    resolution: 'full',
+    l2: tiledL2 / 2,
+    cosine,
+    tiledL2,
   });
 
   it('counts distances strictly below and similarities strictly above the threshold', () => {
@@ -194,7 +208,18 @@ describe('neighbour ratio (Carlini et al.\u2019s normalised distance)', () => {
     const images = [unique, ...Array.from({ length: 20 }, (_, i) => flat(100 + i))];
     const thumbs = new Uint8Array(images.length * 192);
     images.forEach((img, k) => thumbs.set(thumbBytes(img), k * 192));
-    return { train: { memorized: unique.slice(), thumbnails: thumbs, count: images.length, memorizedCount: 1, size: S, thumbSize: 8 }, unique, flat };
+    return {
+      train: {
+        memorized: unique.slice(),
+        thumbnails: thumbs,
+        count: images.length,
+        memorizedCount: 1,
+        size: S,
+        thumbSize: 8,
+      },
+      unique,
+      flat,
+    };
   }
 
   it('is near 0 for a copy of one distinct image and names that image', () => {

@@ -28,15 +28,23 @@ export interface TrainIndex {
 }
 
 /** Wrap the model's two binary files, checking their sizes against the manifest. */
-export function trainIndexFromFiles(manifest: Manifest, memorizedBin: Uint8Array, trainIndexBin: Uint8Array): TrainIndex {
+export function trainIndexFromFiles(
+  manifest: Manifest,
+  memorizedBin: Uint8Array,
+  trainIndexBin: Uint8Array,
+): TrainIndex {
   const { count, memorizedCount, thumbSize } = manifest.files.trainIndex;
   const size = manifest.image.width;
   if (manifest.image.height !== size) throw new RangeError('replication search expects square images');
   if (memorizedBin.length !== memorizedCount * size * size * 3) {
-    throw new RangeError(`memorized images: expected ${memorizedCount} x ${size}x${size}x3 bytes, got ${memorizedBin.length}`);
+    throw new RangeError(
+      `memorized images: expected ${memorizedCount} x ${size}x${size}x3 bytes, got ${memorizedBin.length}`,
+    );
   }
   if (trainIndexBin.length !== count * thumbSize * thumbSize * 3) {
-    throw new RangeError(`train index: expected ${count} x ${thumbSize}x${thumbSize}x3 bytes, got ${trainIndexBin.length}`);
+    throw new RangeError(
+      `train index: expected ${count} x ${thumbSize}x${thumbSize}x3 bytes, got ${trainIndexBin.length}`,
+    );
   }
   return { memorized: memorizedBin, thumbnails: trainIndexBin, count, memorizedCount, size, thumbSize };
 }
@@ -70,7 +78,12 @@ function sse(a: Float32Array, b: Uint8Array, offset: number, n: number, stopAbov
 }
 
 /** RMSE, cosine and tiled RMSE of `a` (HWC float, side `size`) against image `index` of `bytes`. */
-export function compareToStored(a: Float32Array, bytes: Uint8Array, index: number, size: number): Omit<ReplicationScore, 'index' | 'memorized' | 'resolution'> {
+export function compareToStored(
+  a: Float32Array,
+  bytes: Uint8Array,
+  index: number,
+  size: number,
+): Omit<ReplicationScore, 'index' | 'memorized' | 'resolution'> {
   const n = size * size * 3;
   const offset = index * n;
   const tile = size / TILES_PER_SIDE;
@@ -124,7 +137,12 @@ function nearestMemorizedHwc(hwc: Float32Array, train: TrainIndex): ReplicationS
       best = k;
     }
   }
-  return { index: best, memorized: true, resolution: 'full', ...compareToStored(hwc, train.memorized, best, train.size) };
+  return {
+    index: best,
+    memorized: true,
+    resolution: 'full',
+    ...compareToStored(hwc, train.memorized, best, train.size),
+  };
 }
 
 /** Nearest non-memorized training image, compared at thumbnail resolution (null if there is none). */
@@ -145,7 +163,12 @@ function nearestSceneHwc(hwc: Float32Array, train: TrainIndex): ReplicationScore
     }
   }
   if (best < 0) return null;
-  return { index: best, memorized: false, resolution: 'thumbnail', ...compareToStored(thumb, train.thumbnails, best, train.thumbSize) };
+  return {
+    index: best,
+    memorized: false,
+    resolution: 'thumbnail',
+    ...compareToStored(thumb, train.thumbnails, best, train.thumbSize),
+  };
 }
 
 export interface NeighbourRatio {
@@ -191,7 +214,13 @@ export function neighbourRatio(image: ImageData3, train: TrainIndex, k = 10): Ne
   for (let j = 1; j <= k; j++) next += rmse(best[j]);
   const nextMean = next / k;
   const nearest = rmse(best[0]);
-  return { index: bestIndex[0], memorized: bestIndex[0] < train.memorizedCount, nearest, nextMean, ratio: nextMean > 0 ? nearest / nextMean : 0 };
+  return {
+    index: bestIndex[0],
+    memorized: bestIndex[0] < train.memorizedCount,
+    nearest,
+    nextMean,
+    ratio: nextMean > 0 ? nearest / nextMean : 0,
+  };
 }
 
 /**
@@ -216,7 +245,11 @@ export function isReplication(score: ReplicationScore, threshold: number, by: Re
 }
 
 /** Share of generations that replicate a training image (0 for no scores). */
-export function replicationRate(scores: readonly ReplicationScore[], threshold: number, by: ReplicationMeasure = 'tiledL2'): number {
+export function replicationRate(
+  scores: readonly ReplicationScore[],
+  threshold: number,
+  by: ReplicationMeasure = 'tiledL2',
+): number {
   if (scores.length === 0) return 0;
   let k = 0;
   for (const s of scores) if (isReplication(s, threshold, by)) k++;
@@ -231,7 +264,11 @@ export function replicationRate(scores: readonly ReplicationScore[], threshold: 
  * floor(quantile * n) of the ascending neutral distances (flagged: strictly below it); for cosine
  * the same position of the descending similarities (flagged: strictly above it).
  */
-export function calibrateThreshold(neutral: readonly ReplicationScore[], quantile: number, by: ReplicationMeasure = 'tiledL2'): number {
+export function calibrateThreshold(
+  neutral: readonly ReplicationScore[],
+  quantile: number,
+  by: ReplicationMeasure = 'tiledL2',
+): number {
   if (neutral.length === 0) throw new RangeError('calibration needs at least one neutral score');
   if (!(quantile >= 0 && quantile < 1)) throw new RangeError('quantile must be in [0, 1)');
   const values = neutral.map((s) => s[by]);
@@ -258,7 +295,12 @@ export interface CopyScore {
 
 export function copyScore(image: ImageData3, train: TrainIndex): CopyScore {
   const r = neighbourRatio(image, train);
-  return { nearest: r.index, planted: r.memorized, ratio: r.ratio, tiledL2: nearestMemorizedImage(image, train).tiledL2 };
+  return {
+    nearest: r.index,
+    planted: r.memorized,
+    ratio: r.ratio,
+    tiledL2: nearestMemorizedImage(image, train).tiledL2,
+  };
 }
 
 /** alpha: the value at position floor(quantile * n) of the ascending ratios of ordinary generations (copies: strictly below). */

@@ -7,8 +7,20 @@ import type { Progress } from './context';
 
 const DIR = 'public/models/fixture-random';
 
-async function generateAlone(model: NodeModel, prompt: string, seed: number, variant = allOnes(model.manifest)): Promise<GenerateResult> {
-  const gen = generate(model.runner, model.manifest, { prompt, seed, steps: 4, guidance: 4, variants: [variant], captureAttention: true });
+async function generateAlone(
+  model: NodeModel,
+  prompt: string,
+  seed: number,
+  variant = allOnes(model.manifest),
+): Promise<GenerateResult> {
+  const gen = generate(model.runner, model.manifest, {
+    prompt,
+    seed,
+    steps: 4,
+    guidance: 4,
+    variants: [variant],
+    captureAttention: true,
+  });
   for (;;) {
     const next = await gen.next();
     if (next.done) return next.value;
@@ -46,7 +58,14 @@ describe('sampleRows: many prompt x seed x mask rows per UNet call (fixture mode
       emb,
       [allOnes(m), pruned],
       rows,
-      { steps: 4, guidance: 4, keepImages: true, keepFirstDifference: true, maxRows: 2, onAttention: (r, _s, layers) => attention[r].push(layers.map((l) => l.slice())) },
+      {
+        steps: 4,
+        guidance: 4,
+        keepImages: true,
+        keepFirstDifference: true,
+        maxRows: 2,
+        onAttention: (r, _s, layers) => attention[r].push(layers.map((l) => l.slice())),
+      },
       { onProgress: (p) => progress.push(p) },
     );
     expect(out.unetCalls).toBe(unetCallsFor(3, { steps: 4, maxRows: 2 }));
@@ -70,17 +89,29 @@ describe('sampleRows: many prompt x seed x mask rows per UNet call (fixture mode
     expect(short.gaps[0].length).toBe(2);
     expect(short.unetCalls).toBe(2);
     const controller = new AbortController();
-    const run = sampleRows(model.runner, m, emb, [allOnes(m)], rows, { steps: 10, guidance: 4 }, {
-      signal: controller.signal,
-      onProgress: (p) => p.done === 3 && controller.abort(),
-    });
+    const run = sampleRows(
+      model.runner,
+      m,
+      emb,
+      [allOnes(m)],
+      rows,
+      { steps: 10, guidance: 4 },
+      {
+        signal: controller.signal,
+        onProgress: (p) => p.done === 3 && controller.abort(),
+      },
+    );
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('refuses rows that point outside the prompts or mask sets', async () => {
     const m = model.manifest;
     const emb = await encodePrompts(model.runner, m, ['a painting of ember']);
-    await expect(sampleRows(model.runner, m, emb, [allOnes(m)], [{ prompt: 1, seed: 1, maskSet: 0 }], { steps: 2, guidance: 4 })).rejects.toThrow(/prompt 1/);
-    await expect(sampleRows(model.runner, m, emb, [allOnes(m)], [{ prompt: 0, seed: 1, maskSet: 2 }], { steps: 2, guidance: 4 })).rejects.toThrow(/mask set 2/);
+    await expect(
+      sampleRows(model.runner, m, emb, [allOnes(m)], [{ prompt: 1, seed: 1, maskSet: 0 }], { steps: 2, guidance: 4 }),
+    ).rejects.toThrow(/prompt 1/);
+    await expect(
+      sampleRows(model.runner, m, emb, [allOnes(m)], [{ prompt: 0, seed: 1, maskSet: 2 }], { steps: 2, guidance: 4 }),
+    ).rejects.toThrow(/mask set 2/);
   });
 });

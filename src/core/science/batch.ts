@@ -126,7 +126,8 @@ export async function sampleRows(
   const total = unetCallsFor(rows.length, options);
   const { rowSize } = embeddings;
   for (const r of rows) {
-    if (r.prompt < 0 || r.prompt >= embeddings.prompts.length) throw new RangeError(`row prompt ${r.prompt} out of range`);
+    if (r.prompt < 0 || r.prompt >= embeddings.prompts.length)
+      throw new RangeError(`row prompt ${r.prompt} out of range`);
     if (r.maskSet < 0 || r.maskSet >= maskSets.length) throw new RangeError(`row mask set ${r.maskSet} out of range`);
   }
 
@@ -148,7 +149,11 @@ export async function sampleRows(
       context.set(embeddings.empty, 2 * i * rowSize);
       context.set(embeddings.cond.subarray(r.prompt * rowSize, (r.prompt + 1) * rowSize), (2 * i + 1) * rowSize);
     });
-    const masks = stackMaskSets(manifest, chunk.map((r) => maskSets[r.maskSet]), 2);
+    const masks = stackMaskSets(
+      manifest,
+      chunk.map((r) => maskSets[r.maskSet]),
+      2,
+    );
     const latents = chunk.map((r) => gaussianNoise(r.seed, pixels));
     const x0 = chunk.map(() => new Float32Array(pixels));
     const sample = new Float32Array(batch * pixels);
@@ -163,11 +168,15 @@ export async function sampleRows(
       }
       timestep.fill(t);
       const began = performance.now();
-      const out = await runner.runUNet({ batch, sample, timestep, context, masks }, { attention: !!options.onAttention, values: false });
+      const out = await runner.runUNet(
+        { batch, sample, timestep, context, masks },
+        { attention: !!options.onAttention, values: false },
+      );
       result.unetMs += performance.now() - began;
       result.unetCalls++;
       result.unetRows += batch;
-      if (out.noise.length !== batch * pixels) throw new Error(`runner returned ${out.noise.length} noise values, expected ${batch} x ${pixels}`);
+      if (out.noise.length !== batch * pixels)
+        throw new Error(`runner returned ${out.noise.length} noise values, expected ${batch} x ${pixels}`);
       for (let i = 0; i < n; i++) {
         const epsU = out.noise.subarray(2 * i * pixels, (2 * i + 1) * pixels);
         const epsC = out.noise.subarray((2 * i + 1) * pixels, (2 * i + 2) * pixels);
@@ -180,10 +189,17 @@ export async function sampleRows(
         }
         if (options.onAttention) {
           if (!out.crossAttention) throw new Error('runner did not return cross-attention although it was asked to');
-          options.onAttention(start + i, s, out.crossAttention.map((layer) => condRow(layer, batch, 2 * i + 1)));
+          options.onAttention(
+            start + i,
+            s,
+            out.crossAttention.map((layer) => condRow(layer, batch, 2 * i + 1)),
+          );
         }
         classifierFreeGuidance(epsU, epsC, options.guidance, guided);
-        ddimStep(latents[i], guided, alphas[t], alphaPrev(alphas, timesteps, s), schedule.clipSample, { x0: x0[i], prev: latents[i] });
+        ddimStep(latents[i], guided, alphas[t], alphaPrev(alphas, timesteps, s), schedule.clipSample, {
+          x0: x0[i],
+          prev: latents[i],
+        });
       }
       done++;
       ctx.onProgress?.({ stage, done, total });

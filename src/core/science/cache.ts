@@ -14,7 +14,9 @@ export interface ExperimentCache {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
     }
     return v;
   });
@@ -32,12 +34,20 @@ export function fnv1a64(text: string): string {
 }
 
 /** "<computation>/<model id>@<version>/<hash of parameters>" */
-export function experimentKey(model: { id: string; version: string }, computation: string, parameters: unknown): string {
+export function experimentKey(
+  model: { id: string; version: string },
+  computation: string,
+  parameters: unknown,
+): string {
   return `${computation}/${model.id}@${model.version}/${fnv1a64(canonicalJson(parameters))}`;
 }
 
 /** The cached value for a key, or the computed one (stored before it is returned). */
-export async function cached<T>(cache: ExperimentCache | undefined, key: string, compute: () => Promise<T>): Promise<T> {
+export async function cached<T>(
+  cache: ExperimentCache | undefined,
+  key: string,
+  compute: () => Promise<T>,
+): Promise<T> {
   if (cache) {
     const hit = await cache.get(key);
     if (hit !== undefined) return hit as T;

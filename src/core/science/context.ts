@@ -31,11 +31,22 @@ export function isAbortError(e: unknown): boolean {
  * are mapped into [offset, offset + span] of `parentTotal` so a caller can show one bar for
  * several sub-computations.
  */
-export function subContext(ctx: RunContext, stage: string, offset: number, span: number, parentTotal: number): RunContext {
+export function subContext(
+  ctx: RunContext,
+  stage: string,
+  offset: number,
+  span: number,
+  parentTotal: number,
+): RunContext {
   return {
     signal: ctx.signal,
     onProgress: ctx.onProgress
-      ? (p) => ctx.onProgress!({ stage: `${stage}: ${p.stage}`, done: offset + (p.total > 0 ? (span * p.done) / p.total : 0), total: parentTotal })
+      ? (p) =>
+          ctx.onProgress!({
+            stage: `${stage}: ${p.stage}`,
+            done: offset + (p.total > 0 ? (span * p.done) / p.total : 0),
+            total: parentTotal,
+          })
       : undefined,
   };
 }

@@ -76,7 +76,8 @@ export function orientedScore(d: PromptDetection, detector: DetectorInfo): numbe
 export function checkDetectionOptions(o: DetectionOptions): void {
   if (o.seeds.length < 2) throw new RangeError('detection needs at least two seeds (NeMo compares seeds)');
   if (new Set(o.seeds).size !== o.seeds.length) throw new RangeError('seeds must be distinct');
-  if (!(Number.isInteger(o.k) && o.k >= 1 && o.k <= o.steps)) throw new RangeError(`k must be a whole number in 1..steps (${o.steps}), got ${o.k}`);
+  if (!(Number.isInteger(o.k) && o.k >= 1 && o.k <= o.steps))
+    throw new RangeError(`k must be a whole number in 1..steps (${o.steps}), got ${o.k}`);
 }
 
 /** UNet calls detectPrompts makes for this many prompts (for progress totals). */
@@ -104,7 +105,12 @@ export async function detectEncoded(
   const onAttention = (row: number, _step: number, probs: Float32Array[]) => {
     const p = rows[row].prompt;
     const tokenMask = embeddings.tokenMasks[p];
-    const maxEntropy = Math.log(Math.max(2, tokenMask.reduce((s, v) => s + v, 0)));
+    const maxEntropy = Math.log(
+      Math.max(
+        2,
+        tokenMask.reduce((s, v) => s + v, 0),
+      ),
+    );
     probs.forEach((layer, l) => {
       const g = { heads: layers[l].heads, pixels: layers[l].resolution ** 2, tokens };
       entropy[p] += attentionEntropy(layer, g, { tokenMask }) / maxEntropy;
@@ -117,7 +123,15 @@ export async function detectEncoded(
     embeddings,
     [allOnes(manifest)],
     rows,
-    { steps: options.steps, guidance: options.guidance, stopAfter: k, keepFirstDifference: true, onAttention, maxRows: options.maxRows, stage: 'detect' },
+    {
+      steps: options.steps,
+      guidance: options.guidance,
+      stopAfter: k,
+      keepFirstDifference: true,
+      onAttention,
+      maxRows: options.maxRows,
+      stage: 'detect',
+    },
     ctx,
   );
   const shape = { channels: manifest.image.channels, height: manifest.image.height, width: manifest.image.width };
@@ -125,7 +139,11 @@ export async function detectEncoded(
   return embeddings.prompts.map((prompt, p) => {
     const own = seeds.map((_, s) => p * seeds.length + s); // rows are prompt-major
     const wenPerSeed = own.map((i) => noiseGapScore(sampled.gaps[i], k));
-    const consistency = seedConsistency(own.map((i) => sampled.firstDifferences![i]), shape, 'max');
+    const consistency = seedConsistency(
+      own.map((i) => sampled.firstDifferences![i]),
+      shape,
+      'max',
+    );
     return {
       prompt,
       wen: wenPerSeed.reduce((s, v) => s + v, 0) / wenPerSeed.length,

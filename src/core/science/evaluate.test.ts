@@ -1,10 +1,17 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainIndexFromFiles, type TrainIndex } from '../metrics/replication';
 import { type NodeModel, loadNodeModel, readModelFile } from '../../node/runner';
 import { memoryCache } from './cache';
 import type { Progress } from './context';
-import { type ConditionResult, DEFAULT_BUDGET, type EvaluationOptions, defaultEvaluationOptions, judgeClaims, runEvaluation, summarizeReplication } from './evaluate';
+import {
+  type ConditionResult,
+  DEFAULT_BUDGET,
+  type EvaluationOptions,
+  defaultEvaluationOptions,
+  judgeClaims,
+  runEvaluation,
+  summarizeReplication,
+} from './evaluate';
 import type { DetectionStudy } from './study';
 
 const DIR = 'public/models/fixture-random';
@@ -30,7 +37,11 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
   beforeAll(async () => {
     model = await loadNodeModel(DIR, { precision: 'fp32' });
     const m = model.manifest;
-    train = trainIndexFromFiles(m, await readModelFile(DIR, m.files.memorizedImages), await readModelFile(DIR, m.files.trainIndex));
+    train = trainIndexFromFiles(
+      m,
+      await readModelFile(DIR, m.files.memorizedImages),
+      await readModelFile(DIR, m.files.trainIndex),
+    );
   });
   afterAll(() => model.release());
 
@@ -38,9 +49,23 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
     const cache = memoryCache();
     const stages = new Set<string>();
     const options = fastOptions(model);
-    const report = await runEvaluation(model.runner, model.manifest, train, options, { onProgress: (p: Progress) => stages.add(p.stage) }, cache);
+    const report = await runEvaluation(
+      model.runner,
+      model.manifest,
+      train,
+      options,
+      { onProgress: (p: Progress) => stages.add(p.stage) },
+      cache,
+    );
     expect(report.schema).toBe('memlab-eval/1');
-    expect(report.conditions.map((c) => c.id)).toEqual(['none', 'nemo', 'universal@0.05', 'random@0.05', 'universal@0.2', 'random@0.2']);
+    expect(report.conditions.map((c) => c.id)).toEqual([
+      'none',
+      'nemo',
+      'universal@0.05',
+      'random@0.05',
+      'universal@0.2',
+      'random@0.2',
+    ]);
     const none = report.conditions[0];
     expect(none.utility.imageChange).toBe(0);
     expect(none.replication.total).toBe(4 * 2);
@@ -74,13 +99,22 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
   });
 
   it('prunes value neurons when asked (activation scoring), with random neurons as the control', async () => {
-    const options = { ...fastOptions(model), universal: { units: 'neurons', mode: 'activation' } as const, nemo: { enabled: false, seeds: [], maxEvaluations: 0 } };
+    const options = {
+      ...fastOptions(model),
+      universal: { units: 'neurons', mode: 'activation' } as const,
+      nemo: { enabled: false, seeds: [], maxEvaluations: 0 },
+    };
     const report = await runEvaluation(model.runner, model.manifest, train, options);
     const uni = report.conditions.find((c) => c.id === 'universal@0.2')!;
     expect(uni.mask).toBe('cross_attn_value_mask');
     expect(uni.pruned).toBe(Math.round(0.2 * 5 * 16));
     expect(report.conditions.find((c) => c.id === 'random@0.2')!.mask).toBe('cross_attn_value_mask');
-    await expect(runEvaluation(model.runner, model.manifest, train, { ...options, universal: { units: 'heads', mode: 'activation' } })).rejects.toThrow(/heads are scored by ablation only/);
+    await expect(
+      runEvaluation(model.runner, model.manifest, train, {
+        ...options,
+        universal: { units: 'heads', mode: 'activation' },
+      }),
+    ).rejects.toThrow(/heads are scored by ablation only/);
   });
 
   it('stops with an AbortError when cancelled mid-run', async () => {
@@ -93,7 +127,12 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
   });
 });
 
-function condition(kind: ConditionResult['kind'], sparsity: number | null, rate: number, adherence: number): ConditionResult {
+function condition(
+  kind: ConditionResult['kind'],
+  sparsity: number | null,
+  rate: number,
+  adherence: number,
+): ConditionResult {
   return {
     id: `${kind}@${sparsity}`,
     kind,
@@ -102,11 +141,20 @@ function condition(kind: ConditionResult['kind'], sparsity: number | null, rate:
     pruned: 0,
     prunedFraction: 0,
     replication: { rate, ownImageRate: rate, count: 0, total: 10, meanTiledL2: 0 },
-    utility: { imageChange: 0, adherence, adherenceByAttribute: { background: 0, colour: 0, shape: 0, size: 0, position: 0 } },
+    utility: {
+      imageChange: 0,
+      adherence,
+      adherenceByAttribute: { background: 0, colour: 0, shape: 0, size: 0, position: 0 },
+    },
   };
 }
 
-const study = (auc: number) => ({ prompts: [], scores: [], rocs: [{ key: 'wen', label: '', paper: '', roc: { points: [], auc, tprAt1PctFpr: 0 } }] }) as DetectionStudy;
+const study = (auc: number) =>
+  ({
+    prompts: [],
+    scores: [],
+    rocs: [{ key: 'wen', label: '', paper: '', roc: { points: [], auc, tprAt1PctFpr: 0 } }],
+  }) as DetectionStudy;
 
 describe('judgeClaims', () => {
   it('picks the smallest sparsity that cuts replication 80% within the adherence budget, and compares random masks of that size', () => {
@@ -130,7 +178,11 @@ describe('judgeClaims', () => {
   });
 
   it('fails when only a sparsity over the utility budget cuts replication enough, or when nothing was copied to begin with', () => {
-    const over = [condition('none', null, 0.9, 0.8), condition('universal', 0.1, 0.1, 0.6), condition('random', 0.1, 0.2, 0.6)];
+    const over = [
+      condition('none', null, 0.9, 0.8),
+      condition('universal', 0.1, 0.1, 0.6),
+      condition('random', 0.1, 0.2, 0.6),
+    ];
     const v = judgeClaims(study(0.9), over, DEFAULT_BUDGET);
     expect(v.detectionAuc.holds).toBe(false);
     expect(v.universal.sparsity).toBe(0.1);
@@ -145,6 +197,12 @@ describe('summarizeReplication', () => {
   it('counts copies (planted image nearest, ratio below alpha) and those of the caption’s own image', () => {
     const s = (nearest: number, ratio: number, planted = true) => ({ nearest, planted, ratio, tiledL2: ratio });
     const sum = summarizeReplication([s(0, 0.1), s(1, 0.1), s(0, 0.5), s(700, 0.1, false)], [0, 0, 0, 0], 0.3);
-    expect(sum).toEqual({ rate: 2 / 4, ownImageRate: 1 / 4, count: 2, total: 4, meanTiledL2: expect.closeTo(0.8 / 4, 10) });
+    expect(sum).toEqual({
+      rate: 2 / 4,
+      ownImageRate: 1 / 4,
+      count: 2,
+      total: 4,
+      meanTiledL2: expect.closeTo(0.8 / 4, 10),
+    });
   });
 });

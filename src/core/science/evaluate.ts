@@ -17,7 +17,13 @@
  * (manifest.memorized) are read here, to score masks, and never by universal.ts, which builds them.
  */
 import type { Manifest } from '../manifest';
-import { type AdherenceScore, type Attribute, adherenceRates, adherenceScore, analyzeScene } from '../metrics/adherence';
+import {
+  type AdherenceScore,
+  type Attribute,
+  adherenceRates,
+  adherenceScore,
+  analyzeScene,
+} from '../metrics/adherence';
 import { type CopyScore, type TrainIndex, calibrateAlpha, copyScore, isCopy } from '../metrics/replication';
 import type { MaskSet } from '../masks';
 import { allOnes } from '../masks';
@@ -149,12 +155,19 @@ export interface EvaluationReport {
   options: EvaluationOptions;
   detection: DetectionStudy;
   universal: Omit<UniversalScores, 'poolWen' | 'referenceWen'>;
-  nemo: { target: number; prompts: { prompt: string; found: boolean; pruned: number; theta: number; signal: number; evaluations: number }[] } | null;
+  nemo: {
+    target: number;
+    prompts: { prompt: string; found: boolean; pruned: number; theta: number; signal: number; evaluations: number }[];
+  } | null;
   calibration: Calibration;
   conditions: ConditionResult[];
   budget: UtilityBudget;
   claims: ClaimVerdicts;
-  timings: { totalMs: number; stagesMs: Record<string, number>; sampling: { unetCalls: number; unetRows: number; msPerCall: number; msPerRow: number } };
+  timings: {
+    totalMs: number;
+    stagesMs: Record<string, number>;
+    sampling: { unetCalls: number; unetRows: number; msPerCall: number; msPerRow: number };
+  };
 }
 
 /** Defaults for a model: the manifest's steps and guidance, 4 seeds, the Pareto sparsities of the universal kind. */
@@ -199,7 +212,12 @@ export function calibrationPromptsOf(manifest: Manifest, limit = manifest.trainP
  * RMSE against a reference image for the same prompt and seed (the unpruned or base model's).
  * images[i] is a generation for prompts[i]; the arrays are aligned.
  */
-export function summarizeUtility(manifest: Manifest, prompts: readonly string[], images: readonly Float32Array[], reference: readonly Float32Array[]): UtilitySummary {
+export function summarizeUtility(
+  manifest: Manifest,
+  prompts: readonly string[],
+  images: readonly Float32Array[],
+  reference: readonly Float32Array[],
+): UtilitySummary {
   const adherence: AdherenceScore[] = [];
   const change: number[] = [];
   images.forEach((img, i) => {
@@ -220,7 +238,11 @@ export interface Calibration {
 }
 
 /** Replication summary of generations scored by the copy rule (ownIndex: each caption's planted image). */
-export function summarizeReplication(scores: readonly CopyScore[], ownIndex: readonly number[], alpha: number): ReplicationSummary {
+export function summarizeReplication(
+  scores: readonly CopyScore[],
+  ownIndex: readonly number[],
+  alpha: number,
+): ReplicationSummary {
   let count = 0;
   let own = 0;
   scores.forEach((s, i) => {
@@ -230,26 +252,43 @@ export function summarizeReplication(scores: readonly CopyScore[], ownIndex: rea
     }
   });
   const total = scores.length;
-  return { rate: total ? count / total : 0, ownImageRate: total ? own / total : 0, count, total, meanTiledL2: mean(scores.map((s) => s.tiledL2)) };
+  return {
+    rate: total ? count / total : 0,
+    ownImageRate: total ? own / total : 0,
+    count,
+    total,
+    meanTiledL2: mean(scores.map((s) => s.tiledL2)),
+  };
 }
 
 /** Judges the claims from a report's numbers (pure: the claim tests and the CLI use it). */
-export function judgeClaims(detection: DetectionStudy, conditions: readonly ConditionResult[], budget: UtilityBudget): ClaimVerdicts {
+export function judgeClaims(
+  detection: DetectionStudy,
+  conditions: readonly ConditionResult[],
+  budget: UtilityBudget,
+): ClaimVerdicts {
   const auc = detection.rocs.find((r) => r.key === 'wen')?.roc.auc ?? Number.NaN;
   const none = conditions.find((c) => c.kind === 'none');
   if (!none) throw new Error('the report has no unpruned condition');
-  const reduction = (c: ConditionResult) => (none.replication.rate > 0 ? 1 - c.replication.rate / none.replication.rate : 0);
+  const reduction = (c: ConditionResult) =>
+    none.replication.rate > 0 ? 1 - c.replication.rate / none.replication.rate : 0;
   const ratio = (c: ConditionResult) => (none.utility.adherence > 0 ? c.utility.adherence / none.utility.adherence : 0);
   const universal = conditions.filter((c) => c.kind === 'universal').sort((a, b) => a.sparsity! - b.sparsity!);
   const chosen =
-    universal.find((c) => reduction(c) >= budget.minReplicationReduction && ratio(c) >= 1 - budget.maxRelativeAdherenceDrop) ??
+    universal.find(
+      (c) => reduction(c) >= budget.minReplicationReduction && ratio(c) >= 1 - budget.maxRelativeAdherenceDrop,
+    ) ??
     universal.find((c) => reduction(c) >= budget.minReplicationReduction) ??
     universal.at(-1);
   const random = chosen ? conditions.find((c) => c.kind === 'random' && c.sparsity === chosen.sparsity) : undefined;
   const replicationReduction = chosen ? reduction(chosen) : 0;
   const adherenceRatio = chosen ? ratio(chosen) : 0;
   const randomReduction = random ? reduction(random) : Number.NaN;
-  const holds = !!chosen && none.replication.rate > 0 && replicationReduction >= budget.minReplicationReduction && adherenceRatio >= 1 - budget.maxRelativeAdherenceDrop;
+  const holds =
+    !!chosen &&
+    none.replication.rate > 0 &&
+    replicationReduction >= budget.minReplicationReduction &&
+    adherenceRatio >= 1 - budget.maxRelativeAdherenceDrop;
   return {
     detectionAuc: { value: auc, holds: auc >= budget.minDetectionAuc },
     universal: {
@@ -258,7 +297,8 @@ export function judgeClaims(detection: DetectionStudy, conditions: readonly Cond
       adherenceRatio,
       randomReduction,
       holds,
-      randomHolds: holds && Number.isFinite(randomReduction) && randomReduction < budget.maxRandomShare * replicationReduction,
+      randomHolds:
+        holds && Number.isFinite(randomReduction) && randomReduction < budget.maxRandomShare * replicationReduction,
     },
   };
 }
@@ -303,13 +343,23 @@ export async function runEvaluation(
   const memorized = manifest.memorized.slice(0, options.memorizedLimit ?? manifest.memorized.length);
 
   const detection = await timed('detection', () =>
-    cached(cache, experimentKey(model, 'detection-study', { d: options.detection, n: options.neutralLimit ?? null }), () =>
-      runDetectionStudy(runner, manifest, { ...options.detection, neutralLimit: options.neutralLimit }, ctx),
+    cached(
+      cache,
+      experimentKey(model, 'detection-study', { d: options.detection, n: options.neutralLimit ?? null }),
+      () => runDetectionStudy(runner, manifest, { ...options.detection, neutralLimit: options.neutralLimit }, ctx),
     ),
   );
   const universal = await timed('universal scores', () =>
-    cached(cache, experimentKey(model, 'universal-scores/2', { d: options.detection, u: options.universal, ref: split.reference }), () =>
-      universalScores(runner, manifest, { ...options.universal, detection: options.detection, reference: split.reference }, ctx),
+    cached(
+      cache,
+      experimentKey(model, 'universal-scores/2', { d: options.detection, u: options.universal, ref: split.reference }),
+      () =>
+        universalScores(
+          runner,
+          manifest,
+          { ...options.universal, detection: options.detection, reference: split.reference },
+          ctx,
+        ),
     ),
   );
 
@@ -317,15 +367,24 @@ export async function runEvaluation(
   let nemoTarget = Number.NaN;
   if (options.nemo.enabled) {
     nemo = await timed('NeMo', async () => {
-      const ref = await cached(cache, experimentKey(model, 'neutral-reference', { p: split.reference, s: options.nemo.seeds }), () =>
-        neutralReference(runner, manifest, split.reference, options.nemo.seeds, ctx),
+      const ref = await cached(
+        cache,
+        experimentKey(model, 'neutral-reference', { p: split.reference, s: options.nemo.seeds }),
+        () => neutralReference(runner, manifest, split.reference, options.nemo.seeds, ctx),
       );
       nemoTarget = ref.target;
       const out: NemoLocalization[] = [];
       for (const m of memorized) {
         out.push(
-          await cached(cache, experimentKey(model, 'nemo', { prompt: m.caption, p: split.reference, s: options.nemo.seeds, e: options.nemo.maxEvaluations }), () =>
-            localizeNemo(runner, manifest, m.caption, ref, { maxEvaluations: options.nemo.maxEvaluations }, ctx),
+          await cached(
+            cache,
+            experimentKey(model, 'nemo', {
+              prompt: m.caption,
+              p: split.reference,
+              s: options.nemo.seeds,
+              e: options.nemo.maxEvaluations,
+            }),
+            () => localizeNemo(runner, manifest, m.caption, ref, { maxEvaluations: options.nemo.maxEvaluations }, ctx),
           ),
         );
       }
@@ -336,19 +395,44 @@ export async function runEvaluation(
   // Mask sets and conditions.
   const maskSets: MaskSet[] = [allOnes(manifest)];
   const addMask = (flat: number[], of = spec) => maskSets.push(maskSetPruning(manifest, of, flat)) - 1;
-  const plans: PlannedCondition[] = [{ id: 'none', kind: 'none', sparsity: null, memorizedMask: memorized.map(() => 0), neutralMask: 0, pruned: 0 }];
+  const plans: PlannedCondition[] = [
+    { id: 'none', kind: 'none', sparsity: null, memorizedMask: memorized.map(() => 0), neutralMask: 0, pruned: 0 },
+  ];
   if (nemo) {
     const per = nemo.map((n) => addMask(n.search.refined, valueSpec));
     const union = [...new Set(nemo.flatMap((n) => n.search.refined))].sort((a, b) => a - b);
-    plans.push({ id: 'nemo', kind: 'nemo', sparsity: null, memorizedMask: per, neutralMask: addMask(union, valueSpec), pruned: mean(nemo.map((n) => n.search.refined.length)) });
+    plans.push({
+      id: 'nemo',
+      kind: 'nemo',
+      sparsity: null,
+      memorizedMask: per,
+      neutralMask: addMask(union, valueSpec),
+      pruned: mean(nemo.map((n) => n.search.refined.length)),
+    });
   }
   for (const s of options.sparsities) {
     const chosen = universalUnits(universal.scores, s);
     const u = addMask(chosen);
-    plans.push({ id: `universal@${s}`, kind: 'universal', sparsity: s, memorizedMask: memorized.map(() => u), neutralMask: u, pruned: chosen.length, units: chosen });
+    plans.push({
+      id: `universal@${s}`,
+      kind: 'universal',
+      sparsity: s,
+      memorizedMask: memorized.map(() => u),
+      neutralMask: u,
+      pruned: chosen.length,
+      units: chosen,
+    });
     for (let d = 0; d < options.randomDraws; d++) {
       const r = addMask(randomUnits(units, chosen.length, 7919 * (d + 1) + Math.round(s * 1e6)));
-      plans.push({ id: `random@${s}#${d}`, kind: 'random', sparsity: s, draw: d, memorizedMask: memorized.map(() => r), neutralMask: r, pruned: chosen.length });
+      plans.push({
+        id: `random@${s}#${d}`,
+        kind: 'random',
+        sparsity: s,
+        draw: d,
+        memorizedMask: memorized.map(() => r),
+        neutralMask: r,
+        pruned: chosen.length,
+      });
     }
   }
 
@@ -365,22 +449,40 @@ export async function runEvaluation(
   };
   plans.forEach((plan, c) => {
     memorized.forEach((_, p) => options.seeds.forEach((seed) => addRow(c, p, seed, plan.memorizedMask[p])));
-    split.evaluation.forEach((_, q) => options.utilitySeeds.forEach((seed) => addRow(c, memorized.length + q, seed, plan.neutralMask)));
+    split.evaluation.forEach((_, q) =>
+      options.utilitySeeds.forEach((seed) => addRow(c, memorized.length + q, seed, plan.neutralMask)),
+    );
   });
   calibrationPrompts.forEach((_, q) => options.utilitySeeds.forEach((seed) => addRow(0, calibrationAt + q, seed, 0)));
   const sampled = await timed('generation', async () => {
     const emb = await encodePrompts(runner, manifest, prompts, ctx);
-    return sampleRows(runner, manifest, emb, maskSets, rows, { steps: options.steps, guidance: options.guidance, keepImages: true, maxRows: options.maxRows, stage: 'evaluate' }, ctx);
+    return sampleRows(
+      runner,
+      manifest,
+      emb,
+      maskSets,
+      rows,
+      {
+        steps: options.steps,
+        guidance: options.guidance,
+        keepImages: true,
+        maxRows: options.maxRows,
+        stage: 'evaluate',
+      },
+      ctx,
+    );
   });
   const images = sampled.images!;
   const image = (c: number, p: number, seed: number) => images[rowOf.get(`${c}/${p}/${seed}`)!];
 
   // The copy rule, calibrated on the unpruned model's training-scene generations.
   const ordinary: CopyScore[] = [];
-  calibrationPrompts.forEach((_, q) => options.utilitySeeds.forEach((seed) => ordinary.push(copyScore(image(0, calibrationAt + q, seed), train))));
+  calibrationPrompts.forEach((_, q) =>
+    options.utilitySeeds.forEach((seed) => ordinary.push(copyScore(image(0, calibrationAt + q, seed), train))),
+  );
   const alpha = calibrateAlpha(ordinary, options.calibrationQuantile);
 
-  const measured = plans.map((plan, c) => {
+  const measured = plans.map((_plan, c) => {
     const scores: CopyScore[] = [];
     const own: number[] = [];
     memorized.forEach((m, p) =>
@@ -403,14 +505,30 @@ export async function runEvaluation(
   plans.forEach((plan, c) => {
     if (plan.kind === 'random' && plan.draw! > 0) return; // folded into draw 0's entry below
     const of = plan.kind === 'nemo' ? valueSpec : spec;
-    const base = { id: plan.id, kind: plan.kind, sparsity: plan.sparsity, mask: of.name, pruned: plan.pruned, prunedFraction: plan.pruned / unitCount(of), ...measured[c] };
+    const base = {
+      id: plan.id,
+      kind: plan.kind,
+      sparsity: plan.sparsity,
+      mask: of.name,
+      pruned: plan.pruned,
+      prunedFraction: plan.pruned / unitCount(of),
+      ...measured[c],
+    };
     if (plan.kind !== 'random') {
       conditions.push(plan.units ? { ...base, units: plan.units } : base);
       return;
     }
-    const draws = plans.map((p, i) => ({ p, i })).filter(({ p }) => p.kind === 'random' && p.sparsity === plan.sparsity).map(({ i }) => measured[i]);
+    const draws = plans
+      .map((p, i) => ({ p, i }))
+      .filter(({ p }) => p.kind === 'random' && p.sparsity === plan.sparsity)
+      .map(({ i }) => measured[i]);
     const avg = (f: (m: (typeof measured)[number]) => number) => mean(draws.map(f));
-    const byAttribute = Object.fromEntries(Object.keys(base.utility.adherenceByAttribute).map((a) => [a, avg((m) => m.utility.adherenceByAttribute[a as Attribute])])) as Record<Attribute, number>;
+    const byAttribute = Object.fromEntries(
+      Object.keys(base.utility.adherenceByAttribute).map((a) => [
+        a,
+        avg((m) => m.utility.adherenceByAttribute[a as Attribute]),
+      ]),
+    ) as Record<Attribute, number>;
     conditions.push({
       ...base,
       id: `random@${plan.sparsity}`,
@@ -421,8 +539,16 @@ export async function runEvaluation(
         total: draws.reduce((s, m) => s + m.replication.total, 0),
         meanTiledL2: avg((m) => m.replication.meanTiledL2),
       },
-      utility: { imageChange: avg((m) => m.utility.imageChange), adherence: avg((m) => m.utility.adherence), adherenceByAttribute: byAttribute },
-      draws: draws.map((m) => ({ replicationRate: m.replication.rate, adherence: m.utility.adherence, imageChange: m.utility.imageChange })),
+      utility: {
+        imageChange: avg((m) => m.utility.imageChange),
+        adherence: avg((m) => m.utility.adherence),
+        adherenceByAttribute: byAttribute,
+      },
+      draws: draws.map((m) => ({
+        replicationRate: m.replication.rate,
+        adherence: m.utility.adherence,
+        imageChange: m.utility.imageChange,
+      })),
     });
   });
 
@@ -436,7 +562,14 @@ export async function runEvaluation(
     nemo: nemo
       ? {
           target: nemoTarget,
-          prompts: nemo.map((n) => ({ prompt: n.prompt, found: n.search.found, pruned: n.search.refined.length, theta: n.search.theta, signal: n.search.signal, evaluations: n.search.evaluations })),
+          prompts: nemo.map((n) => ({
+            prompt: n.prompt,
+            found: n.search.found,
+            pruned: n.search.refined.length,
+            theta: n.search.theta,
+            signal: n.search.signal,
+            evaluations: n.search.evaluations,
+          })),
         }
       : null,
     calibration: { measure: 'neighbourRatio', quantile: options.calibrationQuantile, alpha, samples: ordinary.length },

@@ -16,8 +16,21 @@
 import type { Manifest } from '../manifest';
 import { seedConsistency } from '../metrics/detection';
 import { noiseGapScore } from '../metrics/detection';
-import { type AblationMeasurements, meanScoreDrop, relativeChange, universalAttribution, utilityAwareScores } from '../metrics/attribution';
-import { type NemoResult, type NeutralStatistics, nemoSearch, neutralStatistics, valueActivations, zScores } from '../metrics/nemo';
+import {
+  type AblationMeasurements,
+  meanScoreDrop,
+  relativeChange,
+  universalAttribution,
+  utilityAwareScores,
+} from '../metrics/attribution';
+import {
+  type NemoResult,
+  type NeutralStatistics,
+  nemoSearch,
+  neutralStatistics,
+  valueActivations,
+  zScores,
+} from '../metrics/nemo';
 import { type MaskSet, type PrunedUnit, allOnes, stackMaskSets } from '../masks';
 import type { ModelRunner } from '../pipeline';
 import { type PromptEmbeddings, type SampleRow, encodePrompts, sampleRows, unetCallsFor } from './batch';
@@ -46,15 +59,26 @@ export async function valueActivationsOf(
     throwIfAborted(ctx.signal, 'before a value-activation call');
     const b = Math.min(maxRows, n - start);
     const context = embeddings.cond.slice(start * embeddings.rowSize, (start + b) * embeddings.rowSize);
-    const masks = stackMaskSets(manifest, Array.from({ length: b }, () => allOnes(manifest)));
+    const masks = stackMaskSets(
+      manifest,
+      Array.from({ length: b }, () => allOnes(manifest)),
+    );
     const res = await runner.runUNet(
-      { batch: b, sample: new Float32Array(b * pixels), timestep: new Float32Array(b).fill(schedule.trainSteps - 1), context, masks },
+      {
+        batch: b,
+        sample: new Float32Array(b * pixels),
+        timestep: new Float32Array(b).fill(schedule.trainSteps - 1),
+        context,
+        masks,
+      },
       { attention: false, values: true },
     );
     if (!res.values) throw new Error('runner did not return value activations although it was asked to');
     const per = shape.layers * shape.tokens * shape.width;
-    if (res.values.length !== b * per) throw new Error(`value output has ${res.values.length} entries, expected ${b} x ${per}`);
-    for (let i = 0; i < b; i++) out.push(valueActivations(res.values.subarray(i * per, (i + 1) * per), shape, embeddings.tokenMasks[start + i]));
+    if (res.values.length !== b * per)
+      throw new Error(`value output has ${res.values.length} entries, expected ${b} x ${per}`);
+    for (let i = 0; i < b; i++)
+      out.push(valueActivations(res.values.subarray(i * per, (i + 1) * per), shape, embeddings.tokenMasks[start + i]));
     ctx.onProgress?.({ stage: 'value activations', done: call + 1, total });
   }
   return out;
@@ -82,7 +106,11 @@ export function meanPlusStd(values: readonly number[]): number {
 }
 
 function statisticsOf(ref: NeutralReference): NeutralStatistics {
-  return { mean: Float64Array.from(ref.activationMean), std: Float64Array.from(ref.activationStd), count: ref.prompts.length };
+  return {
+    mean: Float64Array.from(ref.activationMean),
+    std: Float64Array.from(ref.activationStd),
+    count: ref.prompts.length,
+  };
 }
 
 /**
@@ -101,9 +129,20 @@ export async function seedConsistencies(
 ): Promise<number[]> {
   const rows: SampleRow[] = [];
   maskSets.forEach((_, m) => seeds.forEach((seed) => rows.push({ prompt, seed, maskSet: m })));
-  const out = await sampleRows(runner, manifest, embeddings, maskSets, rows, { steps: 1, guidance: 1, stopAfter: 1, keepFirstDifference: true, maxRows, stage: 'seed consistency' }, ctx);
+  const out = await sampleRows(
+    runner,
+    manifest,
+    embeddings,
+    maskSets,
+    rows,
+    { steps: 1, guidance: 1, stopAfter: 1, keepFirstDifference: true, maxRows, stage: 'seed consistency' },
+    ctx,
+  );
   const shape = { channels: manifest.image.channels, height: manifest.image.height, width: manifest.image.width };
-  return maskSets.map((_, m) => seedConsistency(out.firstDifferences!.slice(m * seeds.length, (m + 1) * seeds.length), shape, 'max').score);
+  return maskSets.map(
+    (_, m) =>
+      seedConsistency(out.firstDifferences!.slice(m * seeds.length, (m + 1) * seeds.length), shape, 'max').score,
+  );
 }
 
 /** Neutral activation statistics and NeMo's target signal from neutral prompts. */
@@ -176,12 +215,27 @@ export async function localizeNemo(
     thetaMin: options.thetaMin,
     maxEvaluations,
     measure: async (pruned) => {
-      const [signal] = await seedConsistencies(runner, manifest, emb, 0, [maskSetPruning(manifest, spec, pruned)], reference.seeds, { signal: ctx.signal });
+      const [signal] = await seedConsistencies(
+        runner,
+        manifest,
+        emb,
+        0,
+        [maskSetPruning(manifest, spec, pruned)],
+        reference.seeds,
+        { signal: ctx.signal },
+      );
       ctx.onProgress?.({ stage: 'NeMo search', done: ++evaluations, total: maxEvaluations });
       return signal;
     },
   });
-  return { prompt, mask: spec.name, z: Array.from(z), search, pruned: prunedUnitsOf(spec, search.refined), target: reference.target };
+  return {
+    prompt,
+    mask: spec.name,
+    z: Array.from(z),
+    search,
+    pruned: prunedUnitsOf(spec, search.refined),
+    target: reference.target,
+  };
 }
 
 export type AblationUnits = 'heads' | 'neurons';
@@ -218,7 +272,11 @@ export interface AblationAttribution {
 }
 
 /** UNet calls ablationAttribution makes (for progress totals and cost estimates). */
-export function ablationCalls(units: number, prompts: number, o: Pick<AblationOptions, 'seeds' | 'steps' | 'k' | 'maxRows'>): number {
+export function ablationCalls(
+  units: number,
+  prompts: number,
+  o: Pick<AblationOptions, 'seeds' | 'steps' | 'k' | 'maxRows'>,
+): number {
   return unetCallsFor((units + 1) * prompts * o.seeds.length, { steps: o.steps, stopAfter: o.k, maxRows: o.maxRows });
 }
 
@@ -234,7 +292,8 @@ export async function ablationAttribution(
 ): Promise<AblationAttribution> {
   const spec = maskSpecOfKind(manifest, options.units === 'heads' ? CROSS_HEAD_KIND : VALUE_NEURON_KIND);
   const units = options.subset ? [...options.subset] : Array.from({ length: spec.layers * spec.units }, (_, j) => j);
-  if (options.memorized.length === 0 || options.neutral.length === 0) throw new RangeError('ablation needs memorized and neutral prompts');
+  if (options.memorized.length === 0 || options.neutral.length === 0)
+    throw new RangeError('ablation needs memorized and neutral prompts');
   if (options.seeds.length === 0) throw new RangeError('ablation needs at least one seed');
   const prompts = [...options.memorized, ...options.neutral];
   const emb = await encodePrompts(runner, manifest, prompts, ctx);
@@ -242,7 +301,8 @@ export async function ablationAttribution(
   const S = options.seeds.length;
   const P = prompts.length;
   const rows: SampleRow[] = [];
-  for (let m = 0; m < maskSets.length; m++) for (let p = 0; p < P; p++) for (const seed of options.seeds) rows.push({ prompt: p, seed, maskSet: m });
+  for (let m = 0; m < maskSets.length; m++)
+    for (let p = 0; p < P; p++) for (const seed of options.seeds) rows.push({ prompt: p, seed, maskSet: m });
   // Neutral rows' first-step conditional directions, reduced on the fly (rows are mask-major, so the
   // unmasked rows come first): no per-row arrays are kept, even for hundreds of neurons.
   const M = options.memorized.length;
@@ -261,7 +321,14 @@ export async function ablationAttribution(
     emb,
     maskSets,
     rows,
-    { steps: options.steps, guidance: options.guidance, stopAfter: options.k, maxRows: options.maxRows, stage: `ablate ${options.units}`, onFirstDifference },
+    {
+      steps: options.steps,
+      guidance: options.guidance,
+      stopAfter: options.k,
+      maxRows: options.maxRows,
+      stage: `ablate ${options.units}`,
+      onFirstDifference,
+    },
     ctx,
   );
   // score[m][p]: Wen's score averaged over seeds
@@ -273,7 +340,8 @@ export async function ablationAttribution(
   const measurements = (from: number, count: number): AblationMeasurements => {
     const baseline = Array.from({ length: count }, (_, i) => score(0, from + i));
     const ablated = new Float64Array(units.length * count);
-    for (let u = 0; u < units.length; u++) for (let i = 0; i < count; i++) ablated[u * count + i] = score(u + 1, from + i);
+    for (let u = 0; u < units.length; u++)
+      for (let i = 0; i < count; i++) ablated[u * count + i] = score(u + 1, from + i);
     return { units, baseline, ablated };
   };
   const mem = measurements(0, options.memorized.length);

@@ -25,7 +25,10 @@ export interface Frame {
 export const DEFAULT_FRAME: Frame = { width: 420, height: 320, margin: { top: 12, right: 12, bottom: 44, left: 48 } };
 
 function inner(frame: Frame) {
-  return { w: frame.width - frame.margin.left - frame.margin.right, h: frame.height - frame.margin.top - frame.margin.bottom };
+  return {
+    w: frame.width - frame.margin.left - frame.margin.right,
+    h: frame.height - frame.margin.top - frame.margin.bottom,
+  };
 }
 
 export interface Tick {
@@ -114,7 +117,10 @@ export interface ParetoGeometry {
   yLabel: string;
 }
 
-const KIND_STYLE: Record<ConditionKind, { label: string; colour: string; dash: string; marker: Parameters<typeof symbol>[0] }> = {
+const KIND_STYLE: Record<
+  ConditionKind,
+  { label: string; colour: string; dash: string; marker: Parameters<typeof symbol>[0] }
+> = {
   universal: { label: 'universal mask', colour: OKABE_ITO[0], dash: '', marker: symbolCircle },
   random: { label: 'random mask (same size)', colour: OKABE_ITO[1], dash: '6 3', marker: symbolSquare },
   nemo: { label: 'NeMo (per prompt)', colour: OKABE_ITO[2], dash: '', marker: symbolTriangle },
@@ -126,7 +132,9 @@ export function paretoGeometry(conditions: readonly ConditionResult[], frame: Fr
   const { w, h } = inner(frame);
   // x from a round value just below the worst utility (adherence is a share in [0, 1]) to 1
   const worst = Math.min(1, ...conditions.map((c) => c.utility.adherence));
-  const x = scaleLinear().domain([Math.max(0, Math.floor((worst - 0.05) * 10) / 10), 1]).range([0, w]);
+  const x = scaleLinear()
+    .domain([Math.max(0, Math.floor((worst - 0.05) * 10) / 10), 1])
+    .range([0, w]);
   const y = scaleLinear().domain([0, 1]).range([h, 0]);
   const order: ConditionKind[] = ['universal', 'random', 'nemo', 'none'];
   const series: ParetoSeries[] = [];
@@ -141,7 +149,10 @@ export function paretoGeometry(conditions: readonly ConditionResult[], frame: Fr
       utility: c.utility.adherence,
       replication: c.replication.rate,
       sparsity: c.sparsity,
-      label: c.sparsity === null ? style.label : `${style.label}, ${(c.sparsity * 100).toFixed(c.sparsity < 0.01 ? 1 : 0)}% pruned`,
+      label:
+        c.sparsity === null
+          ? style.label
+          : `${style.label}, ${(c.sparsity * 100).toFixed(c.sparsity < 0.01 ? 1 : 0)}% pruned`,
     }));
     series.push({
       kind,
@@ -149,7 +160,12 @@ export function paretoGeometry(conditions: readonly ConditionResult[], frame: Fr
       colour: style.colour,
       dash: style.dash,
       marker: symbol(style.marker, 48)() ?? '',
-      path: points.length > 1 ? (line<ParetoPoint>().x((p) => p.x).y((p) => p.y)(points) ?? '') : '',
+      path:
+        points.length > 1
+          ? (line<ParetoPoint>()
+              .x((p) => p.x)
+              .y((p) => p.y)(points) ?? '')
+          : '',
       points,
     });
   }
@@ -169,11 +185,22 @@ function esc(s: string): string {
 
 function axesSvg(frame: Frame, xTicks: Tick[], yTicks: Tick[], xLabel: string, yLabel: string): string {
   const { w, h } = inner(frame);
-  const parts = [`<line x1="0" y1="${h}" x2="${w}" y2="${h}" stroke="#000" stroke-opacity="0.6"/>`, `<line x1="0" y1="0" x2="0" y2="${h}" stroke="#000" stroke-opacity="0.6"/>`];
-  for (const t of xTicks) parts.push(`<g transform="translate(${t.pos},${h})"><line y2="4" stroke="#000"/><text y="16" text-anchor="middle" font-size="10">${t.label}</text></g>`);
-  for (const t of yTicks) parts.push(`<g transform="translate(0,${t.pos})"><line x2="${w}" stroke="#000" stroke-opacity="0.1"/><text x="-6" dy="0.32em" text-anchor="end" font-size="10">${t.label}</text></g>`);
+  const parts = [
+    `<line x1="0" y1="${h}" x2="${w}" y2="${h}" stroke="#000" stroke-opacity="0.6"/>`,
+    `<line x1="0" y1="0" x2="0" y2="${h}" stroke="#000" stroke-opacity="0.6"/>`,
+  ];
+  for (const t of xTicks)
+    parts.push(
+      `<g transform="translate(${t.pos},${h})"><line y2="4" stroke="#000"/><text y="16" text-anchor="middle" font-size="10">${t.label}</text></g>`,
+    );
+  for (const t of yTicks)
+    parts.push(
+      `<g transform="translate(0,${t.pos})"><line x2="${w}" stroke="#000" stroke-opacity="0.1"/><text x="-6" dy="0.32em" text-anchor="end" font-size="10">${t.label}</text></g>`,
+    );
   parts.push(`<text x="${w / 2}" y="${h + 34}" text-anchor="middle" font-size="11">${esc(xLabel)}</text>`);
-  parts.push(`<text transform="translate(${-36},${h / 2}) rotate(-90)" text-anchor="middle" font-size="11">${esc(yLabel)}</text>`);
+  parts.push(
+    `<text transform="translate(${-36},${h / 2}) rotate(-90)" text-anchor="middle" font-size="11">${esc(yLabel)}</text>`,
+  );
   return parts.join('');
 }
 
@@ -187,7 +214,10 @@ export function reportSvg(report: Pick<EvaluationReport, 'detection' | 'conditio
   const width = 2 * frame.width + 20;
   const m = frame.margin;
   const rocBody = roc.series
-    .map((s) => `<path d="${s.path}" fill="none" stroke="${s.colour}" stroke-width="2" stroke-dasharray="${s.dash}"><title>${esc(s.label)}: AUC ${s.auc.toFixed(3)}</title></path>`)
+    .map(
+      (s) =>
+        `<path d="${s.path}" fill="none" stroke="${s.colour}" stroke-width="2" stroke-dasharray="${s.dash}"><title>${esc(s.label)}: AUC ${s.auc.toFixed(3)}</title></path>`,
+    )
     .join('');
   const rocLegend = roc.series
     .map(
@@ -198,12 +228,22 @@ export function reportSvg(report: Pick<EvaluationReport, 'detection' | 'conditio
   const paretoBody = pareto.series
     .map(
       (s) =>
-        (s.path ? `<path d="${s.path}" fill="none" stroke="${s.colour}" stroke-width="2" stroke-dasharray="${s.dash}"/>` : '') +
-        s.points.map((p) => `<path transform="translate(${p.x},${p.y})" d="${s.marker}" fill="${s.colour}" stroke="#fff"><title>${esc(p.label)}: replication ${pct(p.replication)}, adherence ${pct(p.utility)}</title></path>`).join(''),
+        (s.path
+          ? `<path d="${s.path}" fill="none" stroke="${s.colour}" stroke-width="2" stroke-dasharray="${s.dash}"/>`
+          : '') +
+        s.points
+          .map(
+            (p) =>
+              `<path transform="translate(${p.x},${p.y})" d="${s.marker}" fill="${s.colour}" stroke="#fff"><title>${esc(p.label)}: replication ${pct(p.replication)}, adherence ${pct(p.utility)}</title></path>`,
+          )
+          .join(''),
     )
     .join('');
   const paretoLegend = pareto.series
-    .map((s, i) => `<g transform="translate(0,${i * 16})"><line x2="22" y1="6" y2="6" stroke="${s.colour}" stroke-width="2" stroke-dasharray="${s.dash}"/><path transform="translate(11,6)" d="${s.marker}" fill="${s.colour}"/><text x="28" y="10" font-size="10">${esc(s.label)}</text></g>`)
+    .map(
+      (s, i) =>
+        `<g transform="translate(0,${i * 16})"><line x2="22" y1="6" y2="6" stroke="${s.colour}" stroke-width="2" stroke-dasharray="${s.dash}"/><path transform="translate(11,6)" d="${s.marker}" fill="${s.colour}"/><text x="28" y="10" font-size="10">${esc(s.label)}</text></g>`,
+    )
     .join('');
   const title = `${report.model.id}@${report.model.version}`;
   return [

@@ -2,10 +2,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NodeModel, loadNodeModel } from '../../node/runner';
 import { canonicalJson, cached, experimentKey, fnv1a64, memoryCache } from './cache';
 import { DETECTORS, detectPrompts, orientedScore } from './detect';
-import { ablationAttribution, attributionGrid, localizeNemo, meanPlusStd, neutralReference, seedConsistencies, valueActivationsOf } from './localize';
+import {
+  ablationAttribution,
+  attributionGrid,
+  localizeNemo,
+  meanPlusStd,
+  neutralReference,
+  seedConsistencies,
+  valueActivationsOf,
+} from './localize';
 import { encodePrompts } from './batch';
 import { detectorRocs, studyPrompts } from './study';
-import { flagThreshold, neutralSplit, prunedCount, randomUnits, trainingCaptionPool, universalScores, universalUnits } from './universal';
+import {
+  flagThreshold,
+  neutralSplit,
+  prunedCount,
+  randomUnits,
+  trainingCaptionPool,
+  universalScores,
+  universalUnits,
+} from './universal';
 import { maskSetPruning, maskSpecOfKind, VALUE_NEURON_KIND } from './units';
 
 const DIR = 'public/models/fixture-random';
@@ -39,7 +55,11 @@ describe('science on the fixture model (plumbing)', () => {
 
   it('computes value activations from one call per chunk, the same whatever the chunking', async () => {
     const m = model.manifest;
-    const emb = await encodePrompts(model.runner, m, ['a painting of ember', 'a harbor poster number one', 'a small red circle at the left on a brown background']);
+    const emb = await encodePrompts(model.runner, m, [
+      'a painting of ember',
+      'a harbor poster number one',
+      'a small red circle at the left on a brown background',
+    ]);
     const one = await valueActivationsOf(model.runner, m, emb, {}, 64);
     const split = await valueActivationsOf(model.runner, m, emb, {}, 2);
     expect(one).toHaveLength(3);
@@ -62,7 +82,14 @@ describe('science on the fixture model (plumbing)', () => {
     expect(loc.pruned.every((u) => u.mask === 'cross_attn_value_mask')).toBe(true);
     const spec = maskSpecOfKind(m, VALUE_NEURON_KIND);
     const emb = await encodePrompts(model.runner, m, ['a painting of zephyr']);
-    const [measured] = await seedConsistencies(model.runner, m, emb, 0, [maskSetPruning(m, spec, loc.search.refined)], seeds);
+    const [measured] = await seedConsistencies(
+      model.runner,
+      m,
+      emb,
+      0,
+      [maskSetPruning(m, spec, loc.search.refined)],
+      seeds,
+    );
     expect(measured).toBeCloseTo(loc.search.signal, 4);
   });
 
@@ -91,7 +118,16 @@ describe('science on the fixture model (plumbing)', () => {
     expect(grid).toHaveLength(5);
     expect(grid[1][2]).toBe(a.universal[6]);
     // a subset fills only its cells; the rest stay NaN
-    const sub = await ablationAttribution(model.runner, m, { units: 'neurons', subset: [3, 40], memorized: ['a painting of zephyr'], neutral: m.neutralPrompts.slice(0, 1), seeds: [1], steps: 4, k: 1, guidance: 4 });
+    const sub = await ablationAttribution(model.runner, m, {
+      units: 'neurons',
+      subset: [3, 40],
+      memorized: ['a painting of zephyr'],
+      neutral: m.neutralPrompts.slice(0, 1),
+      seeds: [1],
+      steps: 4,
+      k: 1,
+      guidance: 4,
+    });
     const g = attributionGrid(sub);
     expect(g[0][3]).toBe(sub.universal[0]);
     expect(Number.isNaN(g[0][0])).toBe(true);
@@ -99,11 +135,24 @@ describe('science on the fixture model (plumbing)', () => {
 
   it('scores value neurons for the universal mask from the unlabeled pool (activation mode), flagging by Wen against neutral prompts', async () => {
     const m = model.manifest;
-    const u = await universalScores(model.runner, m, { units: 'neurons', mode: 'activation', flagZ: -10, maxFlagged: 5, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 4) });
+    const u = await universalScores(model.runner, m, {
+      units: 'neurons',
+      mode: 'activation',
+      flagZ: -10,
+      maxFlagged: 5,
+      detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 },
+      reference: m.neutralPrompts.slice(0, 4),
+    });
     expect(u.scores).toHaveLength(80);
     expect(u.poolSize).toBe(trainingCaptionPool(m).length);
     expect(u.flagged).toHaveLength(5); // flagZ -10 flags everything; the cap keeps the 5 highest Wen scores
-    const none = await universalScores(model.runner, m, { units: 'neurons', mode: 'activation', flagZ: 1e9, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 4) });
+    const none = await universalScores(model.runner, m, {
+      units: 'neurons',
+      mode: 'activation',
+      flagZ: 1e9,
+      detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 },
+      reference: m.neutralPrompts.slice(0, 4),
+    });
     expect(none.flagged).toEqual([]);
     expect(none.scores.every((s) => s === 0)).toBe(true);
   });
@@ -111,16 +160,37 @@ describe('science on the fixture model (plumbing)', () => {
   it('scores heads by the universal ablation score (flagged captions minus reference prompts); activation scoring is for neurons only', async () => {
     const m = model.manifest;
     const detection = { seeds: [1, 2], steps: 2, k: 1, guidance: 4 };
-    const heads = await universalScores(model.runner, m, { units: 'heads', mode: 'ablation', flagZ: -10, maxFlagged: 2, detection, reference: m.neutralPrompts.slice(0, 2) });
+    const heads = await universalScores(model.runner, m, {
+      units: 'heads',
+      mode: 'ablation',
+      flagZ: -10,
+      maxFlagged: 2,
+      detection,
+      reference: m.neutralPrompts.slice(0, 2),
+    });
     expect(heads).toMatchObject({ units: 'heads', mask: 'cross_attn_head_mask' });
     expect(heads.scores).toHaveLength(5 * 4);
     expect(heads.scores.some((s) => Math.abs(s) > 1e-6)).toBe(true);
-    await expect(universalScores(model.runner, m, { units: 'heads', mode: 'activation', detection, reference: m.neutralPrompts.slice(0, 2) })).rejects.toThrow(/ablation only/);
+    await expect(
+      universalScores(model.runner, m, {
+        units: 'heads',
+        mode: 'activation',
+        detection,
+        reference: m.neutralPrompts.slice(0, 2),
+      }),
+    ).rejects.toThrow(/ablation only/);
   });
 
   it('scores value neurons by the universal ablation score in ablation mode (flagged captions minus reference prompts)', async () => {
     const m = model.manifest;
-    const u = await universalScores(model.runner, m, { units: 'neurons', mode: 'ablation', flagZ: -10, maxFlagged: 1, detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 }, reference: m.neutralPrompts.slice(0, 2) });
+    const u = await universalScores(model.runner, m, {
+      units: 'neurons',
+      mode: 'ablation',
+      flagZ: -10,
+      maxFlagged: 1,
+      detection: { seeds: [1, 2], steps: 2, k: 1, guidance: 4 },
+      reference: m.neutralPrompts.slice(0, 2),
+    });
     expect(u.flagged).toHaveLength(1);
     expect(u.scores).toHaveLength(80);
     expect(u.scores.some((s) => Math.abs(s) > 1e-6)).toBe(true);
@@ -135,7 +205,13 @@ describe('pure pieces', () => {
   } as never;
 
   it('builds the pool from caption strings only, sorted so order reveals nothing', () => {
-    expect(trainingCaptionPool(manifestLike)).toEqual(['a p poster number one', 'a p poster number two', 'a painting of x', 'a scene', 'b scene']);
+    expect(trainingCaptionPool(manifestLike)).toEqual([
+      'a p poster number one',
+      'a p poster number two',
+      'a painting of x',
+      'a scene',
+      'b scene',
+    ]);
   });
 
   it('splits neutral prompts into a reference half and a disjoint evaluation half', () => {
@@ -167,7 +243,15 @@ describe('pure pieces', () => {
   });
 
   it('orients detector scores so that higher always means memorized, and builds ROCs from the memorized and neutral groups only', () => {
-    const d = { prompt: '', wen: 2, entropy: 1, bosMass: 0.3, seedConsistency: 0.5, seedConsistencyMean: 0.4, wenPerSeed: [] };
+    const d = {
+      prompt: '',
+      wen: 2,
+      entropy: 1,
+      bosMass: 0.3,
+      seedConsistency: 0.5,
+      seedConsistencyMean: 0.4,
+      wenPerSeed: [],
+    };
     // bosMass counts up (memorized prompts put more attention on <bos>), entropy counts down
     expect(orientedScore(d, DETECTORS.find((x) => x.key === 'bosMass')!)).toBe(0.3);
     expect(orientedScore(d, DETECTORS.find((x) => x.key === 'entropy')!)).toBe(-1);
@@ -180,8 +264,15 @@ describe('pure pieces', () => {
     const score = (wen: number) => ({ ...d, wen });
     const rocs = detectorRocs(prompts, [score(3), score(0), score(1)]);
     expect(rocs.find((r) => r.key === 'wen')!.roc.auc).toBe(1); // the held-out 0 would have lowered it
-    const m = { memorized: [{ id: 'a', caption: 'c1', heldOutCaptions: ['h1'] }], neutralPrompts: ['n1', 'n2'] } as never;
-    expect(studyPrompts(m, { neutralLimit: 1 }).map((p) => p.group)).toEqual(['memorized', 'template-held-out', 'neutral']);
+    const m = {
+      memorized: [{ id: 'a', caption: 'c1', heldOutCaptions: ['h1'] }],
+      neutralPrompts: ['n1', 'n2'],
+    } as never;
+    expect(studyPrompts(m, { neutralLimit: 1 }).map((p) => p.group)).toEqual([
+      'memorized',
+      'template-held-out',
+      'neutral',
+    ]);
   });
 
   it('keys experiments canonically and computes once', async () => {

@@ -9,7 +9,14 @@ import type { Manifest } from '../manifest';
 import { type Roc, roc } from '../metrics/detection';
 import type { ModelRunner } from '../pipeline';
 import type { RunContext } from './context';
-import { DETECTORS, type DetectionOptions, type DetectorKey, type PromptDetection, detectPrompts, orientedScore } from './detect';
+import {
+  DETECTORS,
+  type DetectionOptions,
+  type DetectorKey,
+  type PromptDetection,
+  detectPrompts,
+  orientedScore,
+} from './detect';
 
 export type PromptGroup = 'memorized' | 'template-held-out' | 'neutral';
 
@@ -29,9 +36,14 @@ export interface StudySets {
 
 /** The study's prompts from the manifest: each memorized entry's caption, held-out template captions, neutral prompts. */
 export function studyPrompts(manifest: Manifest, sets: StudySets = {}): StudyPrompt[] {
-  const out: StudyPrompt[] = manifest.memorized.map((m) => ({ prompt: m.caption, group: 'memorized' as const, id: m.id }));
+  const out: StudyPrompt[] = manifest.memorized.map((m) => ({
+    prompt: m.caption,
+    group: 'memorized' as const,
+    id: m.id,
+  }));
   if (sets.heldOutTemplates ?? true) {
-    for (const m of manifest.memorized) for (const c of m.heldOutCaptions) out.push({ prompt: c, group: 'template-held-out', id: m.id });
+    for (const m of manifest.memorized)
+      for (const c of m.heldOutCaptions) out.push({ prompt: c, group: 'template-held-out', id: m.id });
   }
   const neutral = manifest.neutralPrompts.slice(0, sets.neutralLimit ?? manifest.neutralPrompts.length);
   for (const p of neutral) out.push({ prompt: p, group: 'neutral' });
@@ -73,6 +85,12 @@ export async function runDetectionStudy(
   ctx: RunContext = {},
 ): Promise<DetectionStudy> {
   const prompts = studyPrompts(manifest, options);
-  const scores = await detectPrompts(runner, manifest, prompts.map((p) => p.prompt), options, ctx);
+  const scores = await detectPrompts(
+    runner,
+    manifest,
+    prompts.map((p) => p.prompt),
+    options,
+    ctx,
+  );
   return { prompts, scores, rocs: detectorRocs(prompts, scores) };
 }

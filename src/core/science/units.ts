@@ -11,7 +11,8 @@ export const CROSS_HEAD_KIND = 'cross-attention head';
 /** The mask spec of a kind; throws with the kinds the model has when it lacks one. */
 export function maskSpecOfKind(manifest: Manifest, kind: string): MaskSpec {
   const spec = manifest.unet.masks.find((m) => m.kind === kind);
-  if (!spec) throw new Error(`this model has no "${kind}" mask (it has: ${manifest.unet.masks.map((m) => m.kind).join(', ')})`);
+  if (!spec)
+    throw new Error(`this model has no "${kind}" mask (it has: ${manifest.unet.masks.map((m) => m.kind).join(', ')})`);
   return spec;
 }
 
@@ -20,7 +21,8 @@ export function maskSetPruning(manifest: Manifest, spec: MaskSpec, flatUnits: It
   const set = allOnes(manifest);
   const scales = set[spec.name];
   for (const j of flatUnits) {
-    if (!Number.isInteger(j) || j < 0 || j >= scales.length) throw new RangeError(`unit ${j} is outside 0..${scales.length - 1} of "${spec.name}"`);
+    if (!Number.isInteger(j) || j < 0 || j >= scales.length)
+      throw new RangeError(`unit ${j} is outside 0..${scales.length - 1} of "${spec.name}"`);
     scales[j] = 0;
   }
   return set;

@@ -57,7 +57,10 @@ export function trainingCaptionPool(manifest: Manifest): string[] {
 }
 
 /** The neutral prompts split in two halves: reference (mask building, calibration) and evaluation (utility). */
-export function neutralSplit(manifest: Manifest, limit = manifest.neutralPrompts.length): { reference: string[]; evaluation: string[] } {
+export function neutralSplit(
+  manifest: Manifest,
+  limit = manifest.neutralPrompts.length,
+): { reference: string[]; evaluation: string[] } {
   const prompts = manifest.neutralPrompts.slice(0, limit);
   const half = Math.ceil(prompts.length / 2);
   return { reference: prompts.slice(0, half), evaluation: prompts.slice(half) };
@@ -103,9 +106,12 @@ export function methodFor(units: AblationUnits): UniversalMethod {
 
 /** Checks a method: activation scoring exists for value neurons only. */
 export function checkUniversalMethod(method: UniversalMethod): void {
-  if (method.units !== 'heads' && method.units !== 'neurons') throw new RangeError(`unknown universal units "${String(method.units)}" (heads or neurons)`);
-  if (method.mode !== 'ablation' && method.mode !== 'activation') throw new RangeError(`unknown universal mode "${String(method.mode)}" (ablation or activation)`);
-  if (method.units === 'heads' && method.mode === 'activation') throw new RangeError('heads are scored by ablation only (activation scoring is for value neurons)');
+  if (method.units !== 'heads' && method.units !== 'neurons')
+    throw new RangeError(`unknown universal units "${String(method.units)}" (heads or neurons)`);
+  if (method.mode !== 'ablation' && method.mode !== 'activation')
+    throw new RangeError(`unknown universal mode "${String(method.mode)}" (ablation or activation)`);
+  if (method.units === 'heads' && method.mode === 'activation')
+    throw new RangeError('heads are scored by ablation only (activation scoring is for value neurons)');
 }
 
 /** The mask input a unit kind lives in. */
@@ -160,7 +166,16 @@ export async function universalScores(
     .sort((a, b) => poolWen[b] - poolWen[a] || a - b)
     .slice(0, options.maxFlagged ?? 48);
   const flagged = flaggedIdx.map((i) => pool[i]);
-  const base = { mode: options.mode, units: options.units, mask: spec.name, poolSize: pool.length, flagged, flagThreshold: threshold, poolWen, referenceWen };
+  const base = {
+    mode: options.mode,
+    units: options.units,
+    mask: spec.name,
+    poolSize: pool.length,
+    flagged,
+    flagThreshold: threshold,
+    poolWen,
+    referenceWen,
+  };
   if (flagged.length === 0) return { ...base, scores: new Array<number>(unitCount(spec)).fill(0) };
 
   if (options.mode === 'activation') {
@@ -177,7 +192,16 @@ export async function universalScores(
   const attribution = await ablationAttribution(
     runner,
     manifest,
-    { units: options.units, memorized: flagged, neutral: reference, seeds: d.seeds, steps: d.steps, k: d.k, guidance: d.guidance, maxRows: d.maxRows },
+    {
+      units: options.units,
+      memorized: flagged,
+      neutral: reference,
+      seeds: d.seeds,
+      steps: d.steps,
+      k: d.k,
+      guidance: d.guidance,
+      maxRows: d.maxRows,
+    },
     ctx,
   );
   return { ...base, scores: attribution.utilityAware };
@@ -192,12 +216,18 @@ export function prunedCount(units: number, sparsity: number): number {
 /** The universal mask's pruned units at a sparsity (share of all units of its kind). */
 export function universalUnits(scores: readonly number[], sparsity: number): number[] {
   // minScore -Infinity: a sparsity asks for exactly that many units, helpful or not
-  return topKUnits(scores.map((_, j) => j), scores, prunedCount(scores.length, sparsity), -Infinity);
+  return topKUnits(
+    scores.map((_, j) => j),
+    scores,
+    prunedCount(scores.length, sparsity),
+    -Infinity,
+  );
 }
 
 /** `count` distinct units out of `units`, uniformly at random for a seed (partial Fisher-Yates), ascending. */
 export function randomUnits(units: number, count: number, seed: number): number[] {
-  if (!(Number.isInteger(count) && count >= 0 && count <= units)) throw new RangeError(`cannot draw ${count} of ${units} units`);
+  if (!(Number.isInteger(count) && count >= 0 && count <= units))
+    throw new RangeError(`cannot draw ${count} of ${units} units`);
   const rng = new Rng(seed);
   const order = Array.from({ length: units }, (_, j) => j);
   for (let i = 0; i < count; i++) {

@@ -1,14 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../manifest';
-import { type TrainIndex } from '../metrics/replication';
+import type { TrainIndex } from '../metrics/replication';
 import { type NodeModel, loadNodeModel, loadTrainIndex } from '../../node/runner';
-import { maskSetOfUnits, orderVariants, prunedShare, rateOn, runVariantTable, variantTableMarkdown, type VariantModel } from './variants';
+import {
+  maskSetOfUnits,
+  orderVariants,
+  prunedShare,
+  rateOn,
+  runVariantTable,
+  variantTableMarkdown,
+  type VariantModel,
+} from './variants';
 
 const DIR = 'public/models/fixture-random';
 
 /** The fixture dressed as a variant of itself: plumbing only (the same weights forget nothing). */
 function asVariant(m: Manifest, id: string, forgotten: string[], stage?: number): Manifest {
-  return { ...m, id, variant: { of: m.id, method: 'test', forgotten, costSeconds: 12, steps: 3, ...(stage ? { stage } : {}) } };
+  return {
+    ...m,
+    id,
+    variant: { of: m.id, method: 'test', forgotten, costSeconds: 12, steps: 3, ...(stage ? { stage } : {}) },
+  };
 }
 
 describe('runVariantTable on the fixture (plumbing)', () => {
@@ -33,10 +45,25 @@ describe('runVariantTable on the fixture (plumbing)', () => {
     const report = await runVariantTable(
       [entry(asVariant(m, 'v1', [a], 1)), entry(m), entry(asVariant(m, 'v2', [a, b], 2))],
       train,
-      { seeds: [1], utilitySeeds: [5], steps: 2, guidance: 4, masks: [{ id: 'heads', label: 'four heads', units: heads }], calibrationQuantile: 0.01, neutralLimit: 8 },
+      {
+        seeds: [1],
+        utilitySeeds: [5],
+        steps: 2,
+        guidance: 4,
+        masks: [{ id: 'heads', label: 'four heads', units: heads }],
+        calibrationQuantile: 0.01,
+        neutralLimit: 8,
+      },
     );
     expect(loads).toEqual([m.id, 'v1', 'v2']); // lazily, base first, one at a time
-    expect(report.rows.map((r) => `${r.model}/${r.mask}`)).toEqual([`${m.id}/none`, `${m.id}/heads`, 'v1/none', 'v1/heads', 'v2/none', 'v2/heads']);
+    expect(report.rows.map((r) => `${r.model}/${r.mask}`)).toEqual([
+      `${m.id}/none`,
+      `${m.id}/heads`,
+      'v1/none',
+      'v1/heads',
+      'v2/none',
+      'v2/heads',
+    ]);
     expect(report.forgetSet).toEqual([a, b]);
     const base = report.rows[0];
     expect(base.forgotten).toEqual([a, b]);
@@ -60,7 +87,12 @@ describe('runVariantTable on the fixture (plumbing)', () => {
   it('refuses a family without exactly one base, a stranger, or units the model lacks', () => {
     const m = model.manifest;
     expect(() => orderVariants([entry(asVariant(m, 'v1', []))])).toThrow(/exactly one base/);
-    expect(() => orderVariants([entry(m), entry({ ...asVariant(m, 'x', []), variant: { ...asVariant(m, 'x', []).variant!, of: 'other' } })])).toThrow(/not variants/);
+    expect(() =>
+      orderVariants([
+        entry(m),
+        entry({ ...asVariant(m, 'x', []), variant: { ...asVariant(m, 'x', []).variant!, of: 'other' } }),
+      ]),
+    ).toThrow(/not variants/);
     expect(() => maskSetOfUnits(m, { nope: [0] })).toThrow(/not an input/);
     expect(() => maskSetOfUnits(m, { cross_attn_head_mask: [999] })).toThrow(RangeError);
     expect(prunedShare(m, {})).toBe(0);

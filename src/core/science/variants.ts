@@ -24,7 +24,14 @@ import { type MaskSet, allOnes } from '../masks';
 import type { ModelRunner } from '../pipeline';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
 import type { RunContext } from './context';
-import { type Calibration, type ReplicationSummary, type UtilitySummary, calibrationPromptsOf, summarizeReplication, summarizeUtility } from './evaluate';
+import {
+  type Calibration,
+  type ReplicationSummary,
+  type UtilitySummary,
+  calibrationPromptsOf,
+  summarizeReplication,
+  summarizeUtility,
+} from './evaluate';
 import { neutralSplit } from './universal';
 
 /** A model to compare; `load` is called when its turn comes, `release` after its rows. */
@@ -100,7 +107,8 @@ export function maskSetOfUnits(manifest: Manifest, units: Record<string, readonl
     const scales = set[name];
     if (!scales) throw new Error(`mask "${name}" is not an input of ${manifest.id}`);
     for (const j of flat) {
-      if (!Number.isInteger(j) || j < 0 || j >= scales.length) throw new RangeError(`unit ${j} is outside 0..${scales.length - 1} of "${name}"`);
+      if (!Number.isInteger(j) || j < 0 || j >= scales.length)
+        throw new RangeError(`unit ${j} is outside 0..${scales.length - 1} of "${name}"`);
       scales[j] = 0;
     }
   }
@@ -120,7 +128,8 @@ export function orderVariants(models: readonly VariantModel[]): { base: VariantM
   if (bases.length !== 1) throw new Error(`expected exactly one base model (no "variant" field), got ${bases.length}`);
   const base = bases[0];
   const strangers = models.filter((m) => m.manifest.variant && m.manifest.variant.of !== base.manifest.id);
-  if (strangers.length) throw new Error(`${strangers.map((m) => m.manifest.id).join(', ')} are not variants of ${base.manifest.id}`);
+  if (strangers.length)
+    throw new Error(`${strangers.map((m) => m.manifest.id).join(', ')} are not variants of ${base.manifest.id}`);
   return { base, variants: models.filter((m) => m !== base) };
 }
 
@@ -136,7 +145,9 @@ export async function runVariantTable(
   const manifest = base.manifest;
   const memorized = manifest.memorized;
   const forgetSet = [...new Set(variants.flatMap((v) => v.manifest.variant!.forgotten))];
-  for (const id of forgetSet) if (!memorized.some((m) => m.id === id)) throw new Error(`forgotten id "${id}" is not a memorized entry of ${manifest.id}`);
+  for (const id of forgetSet)
+    if (!memorized.some((m) => m.id === id))
+      throw new Error(`forgotten id "${id}" is not a memorized entry of ${manifest.id}`);
   const evaluation = neutralSplit(manifest, options.neutralLimit).evaluation;
   const calibrationPrompts = calibrationPromptsOf(manifest, options.neutralLimit);
   const neutral = evaluation.flatMap((prompt, q) => options.utilitySeeds.map((seed) => ({ prompt, q, seed })));
@@ -146,9 +157,18 @@ export async function runVariantTable(
   const rows: SampleRow[] = [];
   const rowOf = new Map<string, number>();
   masks.forEach((_, k) => {
-    memorized.forEach((_, p) => options.seeds.forEach((seed) => (rowOf.set(`${k}/${p}/${seed}`, rows.length), rows.push({ prompt: p, seed, maskSet: k }))));
+    memorized.forEach((_, p) =>
+      options.seeds.forEach(
+        (seed) => (rowOf.set(`${k}/${p}/${seed}`, rows.length), rows.push({ prompt: p, seed, maskSet: k })),
+      ),
+    );
     evaluation.forEach((_, q) =>
-      options.utilitySeeds.forEach((seed) => (rowOf.set(`${k}/${memorized.length + q}/${seed}`, rows.length), rows.push({ prompt: memorized.length + q, seed, maskSet: k }))),
+      options.utilitySeeds.forEach(
+        (seed) => (
+          rowOf.set(`${k}/${memorized.length + q}/${seed}`, rows.length),
+          rows.push({ prompt: memorized.length + q, seed, maskSet: k })
+        ),
+      ),
     );
   });
 
@@ -164,10 +184,36 @@ export async function runVariantTable(
     const { runner, release } = await model.load();
     try {
       // the base also renders the calibration captions, unmasked
-      const modelRows = model === base ? [...rows, ...calibrationPrompts.flatMap((_, q) => options.utilitySeeds.map((seed) => ({ prompt: memorized.length + evaluation.length + q, seed, maskSet: 0 })))] : rows;
+      const modelRows =
+        model === base
+          ? [
+              ...rows,
+              ...calibrationPrompts.flatMap((_, q) =>
+                options.utilitySeeds.map((seed) => ({
+                  prompt: memorized.length + evaluation.length + q,
+                  seed,
+                  maskSet: 0,
+                })),
+              ),
+            ]
+          : rows;
       const maskSets = masks.map((k) => maskSetOfUnits(m, k.units));
       const emb = await encodePrompts(runner, m, prompts, ctx);
-      const sampled = await sampleRows(runner, m, emb, maskSets, modelRows, { steps: options.steps, guidance: options.guidance, keepImages: true, maxRows: options.maxRows, stage: `sample ${m.id}` }, ctx);
+      const sampled = await sampleRows(
+        runner,
+        m,
+        emb,
+        maskSets,
+        modelRows,
+        {
+          steps: options.steps,
+          guidance: options.guidance,
+          keepImages: true,
+          maxRows: options.maxRows,
+          stage: `sample ${m.id}`,
+        },
+        ctx,
+      );
       const image = (k: number, p: number, seed: number) => sampled.images![rowOf.get(`${k}/${p}/${seed}`)!];
       if (model === base) {
         baseNeutral = neutral.map((n) => image(0, memorized.length + n.q, n.seed));
@@ -180,7 +226,9 @@ export async function runVariantTable(
         // one copy score per memorized caption and seed (a neighbour search over the whole index)
         const scores = memorized.map((_, p) => options.seeds.map((seed) => copyScore(image(k, p, seed), train)));
         const group = (inForgotten: boolean) => {
-          const members = memorized.map((entry, p) => ({ entry, p })).filter(({ entry }) => forgotten.includes(entry.id) === inForgotten);
+          const members = memorized
+            .map((entry, p) => ({ entry, p }))
+            .filter(({ entry }) => forgotten.includes(entry.id) === inForgotten);
           return summarizeReplication(
             members.flatMap(({ p }) => scores[p]),
             members.flatMap(({ entry }) => options.seeds.map(() => entry.imageIndex)),
@@ -189,7 +237,11 @@ export async function runVariantTable(
         };
         const byEntry: VariantRow['byEntry'] = {};
         memorized.forEach((entry, p) => {
-          const one = summarizeReplication(scores[p], options.seeds.map(() => entry.imageIndex), alpha);
+          const one = summarizeReplication(
+            scores[p],
+            options.seeds.map(() => entry.imageIndex),
+            alpha,
+          );
           byEntry[entry.id] = { count: one.count, total: one.total };
         });
         const utility = summarizeUtility(
@@ -211,7 +263,9 @@ export async function runVariantTable(
           otherReplication: group(false),
           byEntry,
           utility,
-          cost: v ? { seconds: v.costSeconds, cpuSeconds: v.cpuSeconds ?? null, threads: v.threads ?? null, steps: v.steps } : null,
+          cost: v
+            ? { seconds: v.costSeconds, cpuSeconds: v.cpuSeconds ?? null, threads: v.threads ?? null, steps: v.steps }
+            : null,
         });
       });
     } finally {

@@ -5,7 +5,15 @@
  * the analysis worker; this component only draws. Closing the panel stops attention capture.
  */
 import { useId, useMemo, useRef, useState } from 'react';
-import { AttentionHeatmap, LayerSummaryChart, TokenStrip, downloadBlob, stripTokens, svgBlob, type SummarySeries } from '../views';
+import {
+  AttentionHeatmap,
+  LayerSummaryChart,
+  TokenStrip,
+  downloadBlob,
+  stripTokens,
+  svgBlob,
+  type SummarySeries,
+} from '../views';
 import { useLab, useLabActions } from '../StoreContext';
 import { fileStem } from './files';
 
@@ -23,7 +31,10 @@ export function AttentionPanel() {
   const ids = { layer: useId(), head: useId(), step: useId(), variant: useId() };
 
   const tokens = useMemo(
-    () => (manifest && result ? stripTokens(result.tokenIds, manifest.text.vocab, { ...manifest.text, words: result.tokenWords }) : []),
+    () =>
+      manifest && result
+        ? stripTokens(result.tokenIds, manifest.text.vocab, { ...manifest.text, words: result.tokenWords })
+        : [],
     [manifest, result],
   );
 
@@ -34,7 +45,8 @@ export function AttentionPanel() {
   };
 
   const body = () => {
-    if (!manifest || !result) return <p className="hint">Generate an image to see where each word of the prompt acts.</p>;
+    if (!manifest || !result)
+      return <p className="hint">Generate an image to see where each word of the prompt acts.</p>;
     if (!result.hasAttention) return <p className="hint">This run was made without attention maps.</p>;
     const tokenText = tokens.find((t) => t.position === focus.token)?.text ?? '';
     // Maps of the previous run stay in the store until this run's arrive; never draw them over this image.
@@ -67,7 +79,11 @@ export function AttentionPanel() {
           {result.baseline ? (
             <label htmlFor={ids.variant}>
               Image
-              <select id={ids.variant} value={focus.variant} onChange={(e) => actions.setFocus({ variant: e.currentTarget.value as 'pruned' | 'baseline' })}>
+              <select
+                id={ids.variant}
+                value={focus.variant}
+                onChange={(e) => actions.setFocus({ variant: e.currentTarget.value as 'pruned' | 'baseline' })}
+              >
                 <option value="pruned">pruned</option>
                 <option value="baseline">baseline</option>
               </select>
@@ -75,7 +91,11 @@ export function AttentionPanel() {
           ) : null}
           <label htmlFor={ids.layer}>
             Layer
-            <select id={ids.layer} value={focus.layer} onChange={(e) => actions.setFocus({ layer: Number(e.currentTarget.value) })}>
+            <select
+              id={ids.layer}
+              value={focus.layer}
+              onChange={(e) => actions.setFocus({ layer: Number(e.currentTarget.value) })}
+            >
               {layers.map((l, i) => (
                 <option key={l.name} value={i}>
                   {l.name} ({l.resolution}×{l.resolution})
@@ -88,7 +108,9 @@ export function AttentionPanel() {
             <select
               id={ids.head}
               value={String(focus.head)}
-              onChange={(e) => actions.setFocus({ head: e.currentTarget.value === 'mean' ? 'mean' : Number(e.currentTarget.value) })}
+              onChange={(e) =>
+                actions.setFocus({ head: e.currentTarget.value === 'mean' ? 'mean' : Number(e.currentTarget.value) })
+              }
             >
               <option value="mean">mean of heads</option>
               {Array.from({ length: layers[focus.layer]?.heads ?? 0 }, (_, h) => (
@@ -103,7 +125,9 @@ export function AttentionPanel() {
             <select
               id={ids.step}
               value={String(focus.step)}
-              onChange={(e) => actions.setFocus({ step: e.currentTarget.value === 'all' ? 'all' : Number(e.currentTarget.value) })}
+              onChange={(e) =>
+                actions.setFocus({ step: e.currentTarget.value === 'all' ? 'all' : Number(e.currentTarget.value) })
+              }
             >
               <option value="all">mean of all steps</option>
               {Array.from({ length: result.noiseGaps.length }, (_, s) => (
@@ -153,7 +177,14 @@ export function AttentionPanel() {
         <div className="lab-controls">
           <label className="lab-slider">
             Overlay {Math.round(opacity * 100)}%
-            <input type="range" min={0} max={1} step={0.05} value={opacity} onChange={(e) => setOpacity(Number(e.currentTarget.value))} />
+            <input
+              type="range"
+              min={0}
+              max={1}
+              step={0.05}
+              value={opacity}
+              onChange={(e) => setOpacity(Number(e.currentTarget.value))}
+            />
           </label>
           <button
             type="button"
@@ -173,13 +204,25 @@ export function AttentionPanel() {
             Layer map SVG
           </button>
         </div>
-        {maps ? <LayerSummaryChart layers={layers} series={series} title={`Attention per layer (${stepText('all')})`} height={180} /> : null}
+        {maps ? (
+          <LayerSummaryChart
+            layers={layers}
+            series={series}
+            title={`Attention per layer (${stepText('all')})`}
+            height={180}
+          />
+        ) : null}
       </>
     );
   };
 
   return (
-    <details className="panel lab-panel" open={capture} onToggle={(e) => onToggle(e.currentTarget.open)} data-testid="attention-panel">
+    <details
+      className="panel lab-panel"
+      open={capture}
+      onToggle={(e) => onToggle(e.currentTarget.open)}
+      data-testid="attention-panel"
+    >
       <summary>
         <h2>Attention heatmaps</h2>
       </summary>

@@ -18,8 +18,16 @@ function statsOf(v: VariantScores | undefined): Stat[] {
   if (!v) return [{ label: 'scores', value: 'computing…' }];
   const out: Stat[] = [];
   if (v.replication) {
-    out.push({ label: 'nearest training image, cosine', value: v.replication.cosine, hint: 'cosine similarity to the closest training image (1 = same direction)' });
-    out.push({ label: 'tiled L2 distance', value: v.replication.tiledL2, hint: 'largest per-tile RMSE over a 4×4 grid (Carlini et al.); small = a copy' });
+    out.push({
+      label: 'nearest training image, cosine',
+      value: v.replication.cosine,
+      hint: 'cosine similarity to the closest training image (1 = same direction)',
+    });
+    out.push({
+      label: 'tiled L2 distance',
+      value: v.replication.tiledL2,
+      hint: 'largest per-tile RMSE over a 4×4 grid (Carlini et al.); small = a copy',
+    });
   }
   out.push({
     label: 'memorization score (Wen)',
@@ -34,7 +42,13 @@ function Nearest({ v, label, size }: { v: VariantScores | undefined; label: stri
   return (
     <figure className="lab-nearest">
       <figcaption>{label}</figcaption>
-      <PixelImage rgba={v.nearest.data} width={v.nearest.width} height={v.nearest.height} size={size} label={`${label}: ${v.nearestLabel}`} />
+      <PixelImage
+        rgba={v.nearest.data}
+        width={v.nearest.width}
+        height={v.nearest.height}
+        size={size}
+        label={`${label}: ${v.nearestLabel}`}
+      />
       <p className="hint">{v.nearestLabel}</p>
     </figure>
   );
@@ -57,8 +71,17 @@ export function ComparisonSection() {
   if (live?.baseline) {
     return (
       <section className="lab-compare" aria-label="Baseline and pruned" data-testid="comparison" data-kind="preview">
-        <h2>Baseline vs pruned · step {live.step} of {live.of}</h2>
-        <ComparisonPanel baseline={live.baseline.data} pruned={live.image.data} width={width} height={height} size={size} prunedLabel="Pruned" />
+        <h2>
+          Baseline vs pruned · step {live.step} of {live.of}
+        </h2>
+        <ComparisonPanel
+          baseline={live.baseline.data}
+          pruned={live.image.data}
+          width={width}
+          height={height}
+          size={size}
+          prunedLabel="Pruned"
+        />
       </section>
     );
   }
@@ -68,7 +91,10 @@ export function ComparisonSection() {
   const stem = fileStem(result.params.prompt, result.params.seed);
   const exportJson = () => {
     const experiment = experimentOf(store.getState());
-    downloadBlob(new Blob([experimentJson(result, s, experiment, location.href)], { type: 'application/json' }), `${stem}.json`);
+    downloadBlob(
+      new Blob([experimentJson(result, s, experiment, location.href)], { type: 'application/json' }),
+      `${stem}.json`,
+    );
   };
 
   if (!result.baseline) {
@@ -80,13 +106,17 @@ export function ComparisonSection() {
             {statsOf(s?.[0]).map((st) => (
               <div key={st.label} className="mv-stat" title={st.hint}>
                 <dt>{st.label}</dt>
-                <dd data-testid={`score-${st.label.split(' ')[0]}`}>{typeof st.value === 'number' ? st.value.toFixed(3) : st.value}</dd>
+                <dd data-testid={`score-${st.label.split(' ')[0]}`}>
+                  {typeof st.value === 'number' ? st.value.toFixed(3) : st.value}
+                </dd>
               </div>
             ))}
           </dl>
           <Nearest v={s?.[0]} label="Nearest training image" size={size} />
         </div>
-        <p className="hint">Click heads in the pruning grid to compare this image with a pruned one from the same seed.</p>
+        <p className="hint">
+          Click heads in the pruning grid to compare this image with a pruned one from the same seed.
+        </p>
         <div className="lab-controls">
           <button type="button" className="secondary small" onClick={exportJson} data-testid="export-json">
             Experiment JSON

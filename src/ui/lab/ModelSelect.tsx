@@ -12,7 +12,13 @@ export function ModelSelect() {
   return (
     <div className="field model-select">
       <label htmlFor={id}>Model</label>
-      <select id={id} value={model.id} disabled={status === 'loading' || status === 'starting'} onChange={(e) => actions.selectModel(e.currentTarget.value)} data-testid="model-select">
+      <select
+        id={id}
+        value={model.id}
+        disabled={status === 'loading' || status === 'starting'}
+        onChange={(e) => actions.selectModel(e.currentTarget.value)}
+        data-testid="model-select"
+      >
         {models.map((m) => (
           <option key={m.id} value={m.id}>
             {m.label}

@@ -17,10 +17,24 @@ export function Presets() {
       <span id="presets-title" className="presets-title">
         Start from
       </span>
-      <button type="button" className="secondary small" disabled={!ready || !memorized} onClick={() => actions.applyPreset('memorized')} title={memorized} data-testid="preset-memorized">
+      <button
+        type="button"
+        className="secondary small"
+        disabled={!ready || !memorized}
+        onClick={() => actions.applyPreset('memorized')}
+        title={memorized}
+        data-testid="preset-memorized"
+      >
         Memorized prompt
       </button>
-      <button type="button" className="secondary small" disabled={!ready || !neutral} onClick={() => actions.applyPreset('neutral')} title={neutral} data-testid="preset-neutral">
+      <button
+        type="button"
+        className="secondary small"
+        disabled={!ready || !neutral}
+        onClick={() => actions.applyPreset('neutral')}
+        title={neutral}
+        data-testid="preset-neutral"
+      >
         Neutral prompt
       </button>
       <button

@@ -59,7 +59,10 @@ export function PruningPanel() {
   const ready = status === 'ready' || status === 'generating';
 
   const token = result && focusToken !== null ? manifest.text.vocab[result.tokenIds[focusToken]] : null;
-  const tokenWord = token && result && focusToken !== null && result.tokenIds[focusToken] === manifest.text.unkId ? (result.tokenWords[focusToken - 1] ?? token) : token;
+  const tokenWord =
+    token && result && focusToken !== null && result.tokenIds[focusToken] === manifest.text.unkId
+      ? (result.tokenWords[focusToken - 1] ?? token)
+      : token;
   const external = unitScores?.masks[HEAD_MASK];
   const headScores = external ?? maps?.headScores ?? new Float32Array(headSpec ? headSpec.layers * headSpec.units : 0);
   const scoreLabel = external
@@ -69,14 +72,23 @@ export function PruningPanel() {
       : 'no score yet: generate with attention on';
 
   // Value neurons first: NeMo found memorization in a few of them.
-  const spec = neuronSpecs.find((m) => m.name === neuronMask) ?? neuronSpecs.find((m) => m.name === 'cross_attn_value_mask') ?? neuronSpecs[0];
+  const spec =
+    neuronSpecs.find((m) => m.name === neuronMask) ??
+    neuronSpecs.find((m) => m.name === 'cross_attn_value_mask') ??
+    neuronSpecs[0];
   const layerIndex = spec ? Math.min(neuronLayer, spec.layers - 1) : 0;
-  const neuronScores = spec && unitScores?.masks[spec.name] ? unitScores.masks[spec.name].subarray(layerIndex * spec.units, (layerIndex + 1) * spec.units) : null;
+  const neuronScores =
+    spec && unitScores?.masks[spec.name]
+      ? unitScores.masks[spec.name].subarray(layerIndex * spec.units, (layerIndex + 1) * spec.units)
+      : null;
 
   return (
     <section className="panel lab-panel" aria-label="Pruning" data-testid="pruning-panel">
       <h2>
-        Pruning <small className="hint" data-testid="pruned-count">{total === 0 ? 'nothing pruned' : `${total} unit${total === 1 ? '' : 's'} pruned`}</small>
+        Pruning{' '}
+        <small className="hint" data-testid="pruned-count">
+          {total === 0 ? 'nothing pruned' : `${total} unit${total === 1 ? '' : 's'} pruned`}
+        </small>
       </h2>
       {headSpec ? (
         <HeadGrid
@@ -89,7 +101,13 @@ export function PruningPanel() {
           // No scores yet: the light middle of a diverging scale reads as "no data", not as "all low".
           {...(external || maps ? {} : { scheme: 'PuOr' as const, scoreDomain: [-1, 0, 1] })}
           onHover={(h) => actions.setHoverHead(h ? { layer: h.layer, head: h.head } : null)}
-          highlighted={hover ? hover.layer * headSpec.units + hover.head : focus.head === 'mean' ? null : focus.layer * headSpec.units + focus.head}
+          highlighted={
+            hover
+              ? hover.layer * headSpec.units + hover.head
+              : focus.head === 'mean'
+                ? null
+                : focus.layer * headSpec.units + focus.head
+          }
           title="Cross-attention heads (layer × head)"
         />
       ) : (
@@ -103,12 +121,32 @@ export function PruningPanel() {
       <div className="lab-controls">
         <label htmlFor={ids.k}>
           Top
-          <input id={ids.k} type="number" min={1} max={headScores.length || 1} value={k} onChange={(e) => setK(Math.max(1, Number(e.currentTarget.value) || 1))} className="exact" />
+          <input
+            id={ids.k}
+            type="number"
+            min={1}
+            max={headScores.length || 1}
+            value={k}
+            onChange={(e) => setK(Math.max(1, Number(e.currentTarget.value) || 1))}
+            className="exact"
+          />
         </label>
-        <button type="button" className="secondary small" disabled={!ready || !(maps || external)} onClick={() => actions.pruneTopK(HEAD_MASK, k, headScores)} data-testid="prune-top-k">
+        <button
+          type="button"
+          className="secondary small"
+          disabled={!ready || !(maps || external)}
+          onClick={() => actions.pruneTopK(HEAD_MASK, k, headScores)}
+          data-testid="prune-top-k"
+        >
           Prune top {k} by score
         </button>
-        <button type="button" className="secondary small" disabled={total === 0} onClick={actions.resetMasks} data-testid="reset-masks">
+        <button
+          type="button"
+          className="secondary small"
+          disabled={total === 0}
+          onClick={actions.resetMasks}
+          data-testid="reset-masks"
+        >
           Reset all
         </button>
       </div>
@@ -140,7 +178,9 @@ export function PruningPanel() {
             layerName={layers[layerIndex]?.name ?? `layer ${layerIndex}`}
             scores={neuronScores ?? new Float32Array(spec.units)}
             pruned={layerSlice(masks[spec.name] ?? [], spec, layerIndex)}
-            onPrunedChange={(next) => actions.setMasks({ [spec.name]: withLayer(masks[spec.name] ?? [], spec, layerIndex, next) })}
+            onPrunedChange={(next) =>
+              actions.setMasks({ [spec.name]: withLayer(masks[spec.name] ?? [], spec, layerIndex, next) })
+            }
             scoreLabel={neuronScores ? unitScores!.label : 'no score yet'}
             // Without scores every cell is 0: the light middle of a diverging scale reads as "no data".
             {...(neuronScores ? {} : { scheme: 'PuOr' as const, scoreDomain: [-1, 0, 1] })}

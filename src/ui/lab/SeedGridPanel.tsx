@@ -30,18 +30,30 @@ export function SeedGridPanel() {
   return (
     <section className="lab-seeds" aria-label="Seed grid" data-testid="seed-grid">
       <div className="lab-controls">
-        <button type="button" className="secondary small" disabled={status !== 'ready' || running} onClick={() => actions.runSeedGrid(SEED_GRID_SIZE)} data-testid="run-seed-grid">
+        <button
+          type="button"
+          className="secondary small"
+          disabled={status !== 'ready' || running}
+          onClick={() => actions.runSeedGrid(SEED_GRID_SIZE)}
+          data-testid="run-seed-grid"
+        >
           {`Seed grid: seeds ${seed}–${seed + SEED_GRID_SIZE - 1}`}
         </button>
         {grid ? (
           <span className="hint" aria-live="polite">
-            {running ? `generating ${done + 1} of ${grid.cells.length}…` : grid.status === 'stopped' ? `stopped after ${done} of ${grid.cells.length} (a newer run took over)` : `${done} seeds`}
+            {running
+              ? `generating ${done + 1} of ${grid.cells.length}…`
+              : grid.status === 'stopped'
+                ? `stopped after ${done} of ${grid.cells.length} (a newer run took over)`
+                : `${done} seeds`}
           </span>
         ) : null}
       </div>
       {grid ? (
         <table className="lab-seed-table">
-          <caption className="mv-sr-only">Images per seed, with the similarity of each to its nearest training image</caption>
+          <caption className="mv-sr-only">
+            Images per seed, with the similarity of each to its nearest training image
+          </caption>
           <thead>
             <tr>
               <th scope="col" />
@@ -60,7 +72,13 @@ export function SeedGridPanel() {
                   <td key={c.seed}>
                     {c.images?.[v] ? (
                       <>
-                        <PixelImage rgba={c.images[v].data} width={c.images[v].width} height={c.images[v].height} size={72} label={`${row}, seed ${c.seed}`} />
+                        <PixelImage
+                          rgba={c.images[v].data}
+                          width={c.images[v].width}
+                          height={c.images[v].height}
+                          size={72}
+                          label={`${row}, seed ${c.seed}`}
+                        />
                         <span className="hint">{scoreLine(c.scores?.[v])}</span>
                       </>
                     ) : (

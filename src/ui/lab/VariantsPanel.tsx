@@ -58,20 +58,36 @@ export function VariantsPanel() {
           ))}
         </div>
       ) : manifest.variant ? (
-        <p className="hint">UniForget&apos;s masks ship with the base model: load it to apply one (they fit every variant, so a mask then stays on when you switch).</p>
+        <p className="hint">
+          UniForget&apos;s masks ship with the base model: load it to apply one (they fit every variant, so a mask then
+          stays on when you switch).
+        </p>
       ) : null}
       {family.length > 1 ? (
         <>
           <p className="hint">
-            {family.length - 1} variant{family.length === 2 ? '' : 's'} of {labelOf(family[0].id)}. Side by side runs this prompt and seed on each
-            {prunedCount(masks) > 0 ? `, with and without the current mask (${prunedCount(masks)} units)` : ''}; the table scores them all on the
-            memorized captions and neutral prompts.
+            {family.length - 1} variant{family.length === 2 ? '' : 's'} of {labelOf(family[0].id)}. Side by side runs
+            this prompt and seed on each
+            {prunedCount(masks) > 0 ? `, with and without the current mask (${prunedCount(masks)} units)` : ''}; the
+            table scores them all on the memorized captions and neutral prompts.
           </p>
           <div className="lab-controls">
-            <button type="button" className="secondary small" disabled={!idle} onClick={actions.compareVariants} data-testid="variants-compare">
+            <button
+              type="button"
+              className="secondary small"
+              disabled={!idle}
+              onClick={actions.compareVariants}
+              data-testid="variants-compare"
+            >
               Side by side
             </button>
-            <button type="button" className="secondary small" disabled={!idle} onClick={actions.runVariantTable} data-testid="variants-evaluate">
+            <button
+              type="button"
+              className="secondary small"
+              disabled={!idle}
+              onClick={actions.runVariantTable}
+              data-testid="variants-evaluate"
+            >
               Evaluate all variants
             </button>
           </div>
@@ -100,7 +116,13 @@ function VariantGrid({ result, labelOf }: { result: ScienceResultMap['variants']
                 const size = Math.round(Math.sqrt(img.image.length / 3));
                 return (
                   <div key={String(img.masked)}>
-                    <PixelImage rgba={chwToRgba(Float32Array.from(img.image), size, size)} width={size} height={size} size={96} label={`${labelOf(cell.model)}${img.masked ? ', masked' : ''}`} />
+                    <PixelImage
+                      rgba={chwToRgba(Float32Array.from(img.image), size, size)}
+                      width={size}
+                      height={size}
+                      size={96}
+                      label={`${labelOf(cell.model)}${img.masked ? ', masked' : ''}`}
+                    />
                     <p className="hint" title="nearest training image and the tiled L2 distance to it (small = a copy)">
                       {img.nearestLabel} · {f3(img.nearest.tiledL2)}
                     </p>
@@ -117,46 +139,53 @@ function VariantGrid({ result, labelOf }: { result: ScienceResultMap['variants']
 
 function VariantTable({ report, labelOf }: { report: VariantReport; labelOf: (id: string) => string }) {
   const base = report.rows.find((r) => r.method === null && r.mask === 'none');
-  const short = (r: VariantReport['rows'][number]) => (r.method ? `${METHOD_LABEL[r.method] ?? r.method}${r.stage ? ` ${r.stage}` : ''}` : 'base');
+  const short = (r: VariantReport['rows'][number]) =>
+    r.method ? `${METHOD_LABEL[r.method] ?? r.method}${r.stage ? ` ${r.stage}` : ''}` : 'base';
   return (
     <div data-testid="variants-table">
       <p className="hint">
-        Replication: share of memorized-caption generations ({report.options.seeds.length} seed{report.options.seeds.length === 1 ? '' : 's'}) within the
-        copy rule (a planted image nearest, Carlini&apos;s normalised distance below α = {f3(report.calibration.alpha)}); “forgotten” is each variant&apos;s own forgotten artworks, “base” the
-        unchanged model on the same ones. Change: RMSE to the base model&apos;s image for the same neutral prompt and seed.
+        Replication: share of memorized-caption generations ({report.options.seeds.length} seed
+        {report.options.seeds.length === 1 ? '' : 's'}) within the copy rule (a planted image nearest, Carlini&apos;s
+        normalised distance below α = {f3(report.calibration.alpha)}); “forgotten” is each variant&apos;s own forgotten
+        artworks, “base” the unchanged model on the same ones. Change: RMSE to the base model&apos;s image for the same
+        neutral prompt and seed.
         <Meta job="variant-table" />
       </p>
       <div style={{ overflowX: 'auto' }}>
-      <table className="variants-table">
-        <thead>
-          <tr>
-            <th scope="col">model</th>
-            <th scope="col">mask</th>
-            <th scope="col" title="the variant's own forgotten artworks (base: all of them)">forgotten</th>
-            <th scope="col" title="the base model on the same artworks">base</th>
-            <th scope="col">other memorized</th>
-            <th scope="col">adherence</th>
-            <th scope="col">change</th>
-            <th scope="col">cost</th>
-          </tr>
-        </thead>
-        <tbody>
-          {report.rows.map((r) => (
-            <tr key={`${r.model}/${r.mask}`} data-model={r.model} data-mask={r.mask}>
-              <th scope="row" title={labelOf(r.model)}>
-                {short(r)}
+        <table className="variants-table">
+          <thead>
+            <tr>
+              <th scope="col">model</th>
+              <th scope="col">mask</th>
+              <th scope="col" title="the variant's own forgotten artworks (base: all of them)">
+                forgotten
               </th>
-              <td>{r.maskLabel}</td>
-              <td data-cell="forgotten">{pct(r.forgottenReplication.rate)}</td>
-              <td>{base ? pct(rateOn(base, r.forgotten)) : '–'}</td>
-              <td data-cell="other">{pct(r.otherReplication.rate)}</td>
-              <td>{pct(r.utility.adherence)}</td>
-              <td>{f3(r.utility.imageChange)}</td>
-              <td>{r.cost ? `${r.cost.seconds.toFixed(0)} s` : '–'}</td>
+              <th scope="col" title="the base model on the same artworks">
+                base
+              </th>
+              <th scope="col">other memorized</th>
+              <th scope="col">adherence</th>
+              <th scope="col">change</th>
+              <th scope="col">cost</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {report.rows.map((r) => (
+              <tr key={`${r.model}/${r.mask}`} data-model={r.model} data-mask={r.mask}>
+                <th scope="row" title={labelOf(r.model)}>
+                  {short(r)}
+                </th>
+                <td>{r.maskLabel}</td>
+                <td data-cell="forgotten">{pct(r.forgottenReplication.rate)}</td>
+                <td>{base ? pct(rateOn(base, r.forgotten)) : '–'}</td>
+                <td data-cell="other">{pct(r.otherReplication.rate)}</td>
+                <td>{pct(r.utility.adherence)}</td>
+                <td>{f3(r.utility.imageChange)}</td>
+                <td>{r.cost ? `${r.cost.seconds.toFixed(0)} s` : '–'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
     </div>
   );

@@ -27,14 +27,25 @@ test('the JSON export names the run, its masks and both variants’ scores', () 
     experimentJson(
       result,
       [
-        { memorization: 2.5, replication, nearest: null, nearestLabel: 'memorized verbatim image', diffFromBaseline: 0 },
+        {
+          memorization: 2.5,
+          replication,
+          nearest: null,
+          nearestLabel: 'memorized verbatim image',
+          diffFromBaseline: 0,
+        },
         { memorization: 1.25, replication: null, nearest: null, nearestLabel: '', diffFromBaseline: 0.3 },
       ],
       null,
       'http://127.0.0.1/?v=1',
     ),
   );
-  expect(json.run).toMatchObject({ prompt: 'a painting of zephyr', seed: 7, masks: { cross_attn_head_mask: [5] }, totalMs: 1235 });
+  expect(json.run).toMatchObject({
+    prompt: 'a painting of zephyr',
+    seed: 7,
+    masks: { cross_attn_head_mask: [5] },
+    totalMs: 1235,
+  });
   expect(json.variants.map((v: { variant: string }) => v.variant)).toEqual(['baseline', 'pruned']);
   expect(json.variants[0].nearestTrainingImage).toMatchObject({ index: 1, memorized: true, cosine: 0.9 });
   expect(json.variants[1].nearestTrainingImage).toBeNull();

@@ -25,7 +25,12 @@ function variantJson(name: string, v: VariantScores | undefined) {
   };
 }
 
-export function experimentJson(result: Generation, scores: VariantScores[] | null, experiment: Experiment | null, link: string): string {
+export function experimentJson(
+  result: Generation,
+  scores: VariantScores[] | null,
+  experiment: Experiment | null,
+  link: string,
+): string {
   const names = result.baseline ? ['baseline', 'pruned'] : ['baseline'];
   return `${JSON.stringify(
     {

@@ -46,4 +46,3 @@ export function Meta({ job }: { job: ScienceJob }) {
   if (!meta) return null;
   return <span className="hint"> · {meta.cached ? 'from the cache' : `${(meta.ms / 1000).toFixed(1)} s`}</span>;
 }
-

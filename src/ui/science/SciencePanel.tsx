@@ -45,7 +45,13 @@ export function SciencePanel() {
   const universal = results.universal ?? null;
   const run = (job: DefaultJob) => () => actions.runScience(job);
   const button = (job: DefaultJob, label: string, needsPrompt = false) => (
-    <button type="button" className="secondary small" disabled={!idle || (needsPrompt && !trimmed)} onClick={run(job)} data-testid={`science-${job}`}>
+    <button
+      type="button"
+      className="secondary small"
+      disabled={!idle || (needsPrompt && !trimmed)}
+      onClick={run(job)}
+      data-testid={`science-${job}`}
+    >
       {label}
     </button>
   );
@@ -54,7 +60,10 @@ export function SciencePanel() {
     <section className="panel lab-panel science-panel" aria-label="Find memorization" data-testid="science-panel">
       <h2>Find memorization</h2>
       {isSmokeModel(manifest) ? (
-        <p className="hint lab-note">This model was never trained: the jobs run at smoke-test size and their numbers show the plumbing, not memorization.</p>
+        <p className="hint lab-note">
+          This model was never trained: the jobs run at smoke-test size and their numbers show the plumbing, not
+          memorization.
+        </p>
       ) : null}
       <RunningJob jobs={SCIENCE_PANEL_JOBS} />
 
@@ -109,11 +118,18 @@ export function SciencePanel() {
       {nemo ? (
         <div className="lab-controls" data-testid="science-nemo-result">
           <span>
-            NeMo selected <strong>{nemo.search.refined.length}</strong> value neuron{nemo.search.refined.length === 1 ? '' : 's'} for “{nemo.prompt}”
+            NeMo selected <strong>{nemo.search.refined.length}</strong> value neuron
+            {nemo.search.refined.length === 1 ? '' : 's'} for “{nemo.prompt}”
             {nemo.search.found ? '' : ' (none brought seed consistency below the neutral target)'}
             <Meta job="nemo" />
           </span>
-          <button type="button" className="secondary small" disabled={!idle || nemo.search.refined.length === 0} onClick={actions.applyNemoMask} data-testid="science-apply-nemo">
+          <button
+            type="button"
+            className="secondary small"
+            disabled={!idle || nemo.search.refined.length === 0}
+            onClick={actions.applyNemoMask}
+            data-testid="science-apply-nemo"
+          >
             Apply mask
           </button>
         </div>
@@ -121,7 +137,8 @@ export function SciencePanel() {
 
       <h3>Universal pruning</h3>
       <p className="hint">
-        Units scored from unlabeled training captions flagged by the noise-gap detector, against neutral prompts: no knowledge of which prompts are memorized.
+        Units scored from unlabeled training captions flagged by the noise-gap detector, against neutral prompts: no
+        knowledge of which prompts are memorized.
       </p>
       <div className="lab-controls">
         <label>
@@ -158,8 +175,15 @@ export function SciencePanel() {
             />
             <output>{Math.round(sparsity * 100)}%</output>
           </label>
-          <button type="button" className="secondary small" disabled={!idle} onClick={actions.applyUniversalMask} data-testid="science-apply-universal">
-            Apply universal mask ({prunedCount(universal.scores.length, sparsity)} {universal.units === 'heads' ? 'heads' : 'neurons'})
+          <button
+            type="button"
+            className="secondary small"
+            disabled={!idle}
+            onClick={actions.applyUniversalMask}
+            data-testid="science-apply-universal"
+          >
+            Apply universal mask ({prunedCount(universal.scores.length, sparsity)}{' '}
+            {universal.units === 'heads' ? 'heads' : 'neurons'})
           </button>
         </div>
       ) : null}
@@ -168,9 +192,14 @@ export function SciencePanel() {
       <div className="lab-controls">{button('evaluate', 'Evaluate')}</div>
       {results.evaluate ? (
         <div data-testid="science-evaluation">
-          <ParetoChart conditions={results.evaluate.conditions} selectedSparsity={sparsity} onSelectSparsity={actions.setSparsity} />
+          <ParetoChart
+            conditions={results.evaluate.conditions}
+            selectedSparsity={sparsity}
+            onSelectSparsity={actions.setSparsity}
+          />
           <p className="hint">
-            Detection AUC {f3(results.evaluate.claims.detectionAuc.value)} ({results.evaluate.claims.detectionAuc.holds ? 'meets' : 'misses'} the budget); universal mask{' '}
+            Detection AUC {f3(results.evaluate.claims.detectionAuc.value)} (
+            {results.evaluate.claims.detectionAuc.holds ? 'meets' : 'misses'} the budget); universal mask{' '}
             {results.evaluate.claims.universal.sparsity === null
               ? 'meets the replication and utility budget at no tested sparsity'
               : `meets the budget from ${Math.round(results.evaluate.claims.universal.sparsity * 100)}%`}

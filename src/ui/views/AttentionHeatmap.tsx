@@ -65,7 +65,10 @@ export function AttentionHeatmap({
   const scale = size / imageWidth;
   const drawnH = Math.round(imageHeight * scale);
 
-  const imageUrl = useMemo(() => rgbaToDataUrl(image, imageWidth, imageHeight, scale), [image, imageWidth, imageHeight, scale]);
+  const imageUrl = useMemo(
+    () => rgbaToDataUrl(image, imageWidth, imageHeight, scale),
+    [image, imageWidth, imageHeight, scale],
+  );
 
   const dom = useMemo<[number, number]>(() => {
     if (domain) return [domain[0], domain[1]];
@@ -76,7 +79,8 @@ export function AttentionHeatmap({
 
   const overlayUrl = useMemo(() => {
     if (!map) return null;
-    if (map.length < mapWidth * mapHeight) throw new Error(`map has ${map.length} values, ${mapWidth}x${mapHeight} needs more`);
+    if (map.length < mapWidth * mapHeight)
+      throw new Error(`map has ${map.length} values, ${mapWidth}x${mapHeight} needs more`);
     // Resample straight to the drawn size so the look does not depend on the SVG viewer's smoothing.
     const resampled =
       interpolation === 'bilinear'
@@ -120,7 +124,9 @@ export function AttentionHeatmap({
         )}
         <g transform={`translate(0,${titleH})`}>
           <image href={imageUrl} width={size} height={drawnH} preserveAspectRatio="none" />
-          {overlayUrl && <image href={overlayUrl} width={size} height={drawnH} opacity={opacity} preserveAspectRatio="none" />}
+          {overlayUrl && (
+            <image href={overlayUrl} width={size} height={drawnH} opacity={opacity} preserveAspectRatio="none" />
+          )}
           <rect
             width={size}
             height={drawnH}
@@ -132,7 +138,16 @@ export function AttentionHeatmap({
             onPointerLeave={() => setProbe(null)}
           />
         </g>
-        {map && <ColorLegend title={legendTitle} scheme={scheme} domain={dom} width={legendW} x={6} y={titleH + drawnH + 10} />}
+        {map && (
+          <ColorLegend
+            title={legendTitle}
+            scheme={scheme}
+            domain={dom}
+            width={legendW}
+            x={6}
+            y={titleH + drawnH + 10}
+          />
+        )}
       </svg>
       <div className="mv-heatmap-controls">
         {onOpacityChange && (

@@ -27,7 +27,9 @@ export function ColorLegend({ title, scheme, domain, width, x = 0, y = 0, ticks 
   // The ramp is drawn in unit space: a diverging domain puts its midpoint at the centre.
   const pos =
     domain.length === 3
-      ? scaleLinear<number>().domain([lo, domain[1], hi]).range([0, width / 2, width])
+      ? scaleLinear<number>()
+          .domain([lo, domain[1], hi])
+          .range([0, width / 2, width])
       : scaleLinear<number>().domain([lo, hi]).range([0, width]);
   // About one label per 45 px so labels never collide; d3 picks the precision for the step.
   const n = Math.max(2, Math.min(ticks, Math.floor(width / 45)));
@@ -68,7 +70,14 @@ export function ColorLegend({ title, scheme, domain, width, x = 0, y = 0, ticks 
 export function ColorLegendBox(props: Omit<ColorLegendProps, 'x' | 'y'>) {
   const w = props.width + 12;
   return (
-    <svg className="mv-legend-box" width={w} height={LEGEND_HEIGHT} viewBox={`-6 0 ${w} ${LEGEND_HEIGHT}`} role="img" aria-label={`${props.title}: colour scale from ${props.domain[0]} to ${props.domain[props.domain.length - 1]}`}>
+    <svg
+      className="mv-legend-box"
+      width={w}
+      height={LEGEND_HEIGHT}
+      viewBox={`-6 0 ${w} ${LEGEND_HEIGHT}`}
+      role="img"
+      aria-label={`${props.title}: colour scale from ${props.domain[0]} to ${props.domain[props.domain.length - 1]}`}
+    >
       <ColorLegend {...props} />
     </svg>
   );

@@ -36,7 +36,11 @@ export function DiffImage({ a, b, width, height, mode = 'magnitude', size = 192,
     // A floor keeps identical images from stretching noise-free zeros to the full ramp.
     const m = max ?? Math.max(maxAbs(d), 0.02);
     const dom = mode === 'magnitude' ? [0, m] : [-m, 0, m];
-    return { rgba: colourizeMap(d, dom, lut(mode === 'magnitude' ? 'magma' : 'PuOr')), domain: dom, mean: meanAbsDiff(a, b) };
+    return {
+      rgba: colourizeMap(d, dom, lut(mode === 'magnitude' ? 'magma' : 'PuOr')),
+      domain: dom,
+      mean: meanAbsDiff(a, b),
+    };
   }, [a, b, mode, max]);
   const title = mode === 'magnitude' ? '|baseline − pruned|' : 'brightness change';
   return (
@@ -48,7 +52,12 @@ export function DiffImage({ a, b, width, height, mode = 'magnitude', size = 192,
         size={size}
         label={`${title}: mean absolute difference ${format('.3f')(mean)} of the full range`}
       />
-      <ColorLegendBox title={title} scheme={mode === 'magnitude' ? 'magma' : 'PuOr'} domain={domain} width={Math.min(size - 12, 180)} />
+      <ColorLegendBox
+        title={title}
+        scheme={mode === 'magnitude' ? 'magma' : 'PuOr'}
+        domain={domain}
+        width={Math.min(size - 12, 180)}
+      />
     </div>
   );
 }

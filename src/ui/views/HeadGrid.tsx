@@ -105,7 +105,12 @@ export function HeadGrid({
           </span>
         ))}
         {layers.map((l, li) => (
-          <div key={l.name} className="mv-headgrid-row" role="group" aria-label={`layer ${l.name}, ${l.resolution}×${l.resolution}`}>
+          <div
+            key={l.name}
+            className="mv-headgrid-row"
+            role="group"
+            aria-label={`layer ${l.name}, ${l.resolution}×${l.resolution}`}
+          >
             <span className="mv-headgrid-rowhead" aria-hidden="true">
               <strong>{l.name}</strong>
               <small>

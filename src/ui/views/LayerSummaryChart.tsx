@@ -23,13 +23,20 @@ export interface LayerSummaryChartProps {
 }
 
 /** The usual three series: normalised entropy over tokens, mass on <bos>, mass on one chosen token. */
-export function summarySeries(summaries: readonly LayerSummary[], token?: { position: number; text: string }): SummarySeries[] {
+export function summarySeries(
+  summaries: readonly LayerSummary[],
+  token?: { position: number; text: string },
+): SummarySeries[] {
   const out: SummarySeries[] = [
     { key: 'entropy', label: 'entropy over tokens (÷ ln T)', values: summaries.map((s) => s.normalizedEntropy) },
     { key: 'bos', label: 'mass on <bos>', values: summaries.map((s) => s.bosMass) },
   ];
   if (token && token.position > 0) {
-    out.push({ key: `token-${token.position}`, label: `mass on “${token.text}”`, values: summaries.map((s) => s.tokenMass[token.position] ?? 0) });
+    out.push({
+      key: `token-${token.position}`,
+      label: `mass on “${token.text}”`,
+      values: summaries.map((s) => s.tokenMass[token.position] ?? 0),
+    });
   }
   return out;
 }
@@ -37,13 +44,35 @@ export function summarySeries(summaries: readonly LayerSummary[], token?: { posi
 const M = { top: 8, right: 8, bottom: 40, left: 36 };
 
 /** Grouped bars: one group per layer, one bar per series, with a table behind it for screen readers. */
-export function LayerSummaryChart({ layers, series, title, yDomain = [0, 1], valueFormat = '.2f', height = 200 }: LayerSummaryChartProps) {
+export function LayerSummaryChart({
+  layers,
+  series,
+  title,
+  yDomain = [0, 1],
+  valueFormat = '.2f',
+  height = 200,
+}: LayerSummaryChartProps) {
   const [ref, width] = useElementWidth<HTMLDivElement>(480);
   const fmt = format(valueFormat);
   const innerW = Math.max(60, width - M.left - M.right);
   const innerH = height - M.top - M.bottom;
-  const x = useMemo(() => scaleBand<number>().domain(layers.map((_, i) => i)).range([0, innerW]).paddingInner(0.25).paddingOuter(0.1), [layers, innerW]);
-  const xs = useMemo(() => scaleBand<number>().domain(series.map((_, i) => i)).range([0, x.bandwidth()]).padding(0.08), [series, x]);
+  const x = useMemo(
+    () =>
+      scaleBand<number>()
+        .domain(layers.map((_, i) => i))
+        .range([0, innerW])
+        .paddingInner(0.25)
+        .paddingOuter(0.1),
+    [layers, innerW],
+  );
+  const xs = useMemo(
+    () =>
+      scaleBand<number>()
+        .domain(series.map((_, i) => i))
+        .range([0, x.bandwidth()])
+        .padding(0.08),
+    [series, x],
+  );
   const y = useMemo(() => scaleLinear().domain([yDomain[0], yDomain[1]]).range([innerH, 0]).nice(), [yDomain, innerH]);
   const yTicks = y.ticks(4);
 
@@ -87,10 +116,24 @@ export function LayerSummaryChart({ layers, series, title, yDomain = [0, 1], val
                     </rect>
                   );
                 })}
-                <text x={x.bandwidth() / 2} y={innerH + 16} textAnchor="middle" fontSize={11} fontWeight={600} fill="currentColor">
+                <text
+                  x={x.bandwidth() / 2}
+                  y={innerH + 16}
+                  textAnchor="middle"
+                  fontSize={11}
+                  fontWeight={600}
+                  fill="currentColor"
+                >
                   {l.name}
                 </text>
-                <text x={x.bandwidth() / 2} y={innerH + 30} textAnchor="middle" fontSize={10} fill="currentColor" opacity={0.7}>
+                <text
+                  x={x.bandwidth() / 2}
+                  y={innerH + 30}
+                  textAnchor="middle"
+                  fontSize={10}
+                  fill="currentColor"
+                  opacity={0.7}
+                >
                   {l.resolution}×{l.resolution}
                 </text>
               </g>
@@ -101,29 +144,29 @@ export function LayerSummaryChart({ layers, series, title, yDomain = [0, 1], val
       </div>
       {/* The wrapper clips the table: a table will not shrink to the 1px of sr-only itself. */}
       <div className="mv-sr-only">
-      <table>
-        <caption>{title}</caption>
-        <thead>
-          <tr>
-            <th scope="col">layer</th>
-            {series.map((s) => (
-              <th key={s.key} scope="col">
-                {s.label}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {layers.map((l, li) => (
-            <tr key={l.name}>
-              <th scope="row">{l.name}</th>
+        <table>
+          <caption>{title}</caption>
+          <thead>
+            <tr>
+              <th scope="col">layer</th>
               {series.map((s) => (
-                <td key={s.key}>{fmt(s.values[li] ?? 0)}</td>
+                <th key={s.key} scope="col">
+                  {s.label}
+                </th>
               ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {layers.map((l, li) => (
+              <tr key={l.name}>
+                <th scope="row">{l.name}</th>
+                {series.map((s) => (
+                  <td key={s.key}>{fmt(s.values[li] ?? 0)}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
     </section>
   );

@@ -17,7 +17,14 @@ export interface TokenStripProps {
 const pct = format('.0%');
 
 /** The prompt's tokens as buttons. Unknown words are marked (dashed, with a "?") and say why. */
-export function TokenStrip({ tokens, selected, onSelect, label = 'Prompt tokens', weights, weightLabel = 'attention' }: TokenStripProps) {
+export function TokenStrip({
+  tokens,
+  selected,
+  onSelect,
+  label = 'Prompt tokens',
+  weights,
+  weightLabel = 'attention',
+}: TokenStripProps) {
   return (
     <div className="mv-view mv-tokens" role="group" aria-label={label}>
       {tokens.map((t) => {

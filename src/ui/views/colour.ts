@@ -2,14 +2,7 @@
  * Colour scales for the views. Only colour-blind-safe schemes: perceptually uniform sequential maps
  * (viridis, cividis, magma) and diverging PuOr / RdBu. DOM-free so it is unit-tested in Node.
  */
-import {
-  interpolateCividis,
-  interpolateMagma,
-  interpolatePuOr,
-  interpolateRdBu,
-  interpolateViridis,
-  rgb,
-} from 'd3';
+import { interpolateCividis, interpolateMagma, interpolatePuOr, interpolateRdBu, interpolateViridis, rgb } from 'd3';
 
 export type SequentialScheme = 'viridis' | 'cividis' | 'magma';
 export type DivergingScheme = 'PuOr' | 'RdBu';
@@ -37,7 +30,10 @@ export function unitPosition(v: number, domain: readonly number[]): number {
   let t: number;
   if (domain.length === 3) {
     const [lo, mid, hi] = domain;
-    t = v < mid ? 0.5 * (mid - lo === 0 ? 1 : (v - lo) / (mid - lo)) : 0.5 + 0.5 * (hi - mid === 0 ? 0 : (v - mid) / (hi - mid));
+    t =
+      v < mid
+        ? 0.5 * (mid - lo === 0 ? 1 : (v - lo) / (mid - lo))
+        : 0.5 + 0.5 * (hi - mid === 0 ? 0 : (v - mid) / (hi - mid));
   } else {
     const [lo, hi] = domain;
     t = hi === lo ? 0 : (v - lo) / (hi - lo);

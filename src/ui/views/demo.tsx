@@ -43,10 +43,14 @@ function prng(seed: number): () => number {
 
 function encode(m: Manifest, prompt: string): { ids: number[]; words: string[] } {
   const words = prompt.trim().toLowerCase().split(/\s+/);
-  const ids = [m.text.bosId, ...words.map((w) => {
-    const i = m.text.vocab.indexOf(w);
-    return i >= 0 ? i : m.text.unkId;
-  }), m.text.eosId];
+  const ids = [
+    m.text.bosId,
+    ...words.map((w) => {
+      const i = m.text.vocab.indexOf(w);
+      return i >= 0 ? i : m.text.unkId;
+    }),
+    m.text.eosId,
+  ];
   while (ids.length < m.text.maxTokens) ids.push(m.text.padId);
   return { ids: ids.slice(0, m.text.maxTokens), words };
 }
@@ -136,7 +140,10 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
   const layers = m.unet.layers;
   const T = m.text.maxTokens;
 
-  const baseline = useMemo(() => rgbToRgba(images.subarray(art.imageIndex * W * H * 3, (art.imageIndex + 1) * W * H * 3), W, H), [images, art, W, H]);
+  const baseline = useMemo(
+    () => rgbToRgba(images.subarray(art.imageIndex * W * H * 3, (art.imageIndex + 1) * W * H * 3), W, H),
+    [images, art, W, H],
+  );
   const pruned = useMemo(() => fakePruned(baseline, W, H), [baseline, W, H]);
 
   const [token, setToken] = useState(trigger);
@@ -146,15 +153,24 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
   const [step, setStep] = useState(steps.length - 1);
   const [hoverHead, setHoverHead] = useState<HeadRef | null>(null);
   const heads = layers[0].heads;
-  const [prunedHeads, setPrunedHeads] = useState<boolean[]>(() => Array.from({ length: layers.length * heads }, (_, i) => i === 5 || i === 6 || i === 9));
+  const [prunedHeads, setPrunedHeads] = useState<boolean[]>(() =>
+    Array.from({ length: layers.length * heads }, (_, i) => i === 5 || i === 6 || i === 9),
+  );
   const valueMask = m.unet.masks.find((k) => k.name === 'cross_attn_value_mask');
   const units = valueMask?.units ?? 16;
-  const [prunedNeurons, setPrunedNeurons] = useState<boolean[]>(() => Array.from({ length: units }, (_, i) => i === 3 || i === 11));
-  const [prunedWide, setPrunedWide] = useState<boolean[]>(() => Array.from({ length: 128 }, (_, i) => i >= 40 && i < 44));
+  const [prunedNeurons, setPrunedNeurons] = useState<boolean[]>(() =>
+    Array.from({ length: units }, (_, i) => i === 3 || i === 11),
+  );
+  const [prunedWide, setPrunedWide] = useState<boolean[]>(() =>
+    Array.from({ length: 128 }, (_, i) => i >= 40 && i < 44),
+  );
   const [diffMode, setDiffMode] = useState<DiffMode>('magnitude');
   const daamSvg = useRef<SVGSVGElement>(null);
 
-  const daam = useMemo(() => daamMap(steps, layers, T, token, { width: W, height: H }), [steps, layers, T, token, W, H]);
+  const daam = useMemo(
+    () => daamMap(steps, layers, T, token, { width: W, height: H }),
+    [steps, layers, T, token, W, H],
+  );
   const scores = useMemo(() => headTokenMass(steps, layers, T, [token]), [steps, layers, T, token]);
   const summaries = useMemo(() => summarizeLayers(steps, layers, T), [steps, layers, T]);
   const tokenWeights = useMemo(() => {
@@ -176,16 +192,26 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
 
   // Synthetic demo numbers, standing in for the metrics module's output.
   const baselineStats: Stat[] = [
-    { label: 'nearest training image', value: 0.962, hint: 'cosine similarity to the closest training image (synthetic)' },
+    {
+      label: 'nearest training image',
+      value: 0.962,
+      hint: 'cosine similarity to the closest training image (synthetic)',
+    },
     { label: 'memorization score', value: 2.31, format: '.2f', hint: 'noise gap, Wen et al. (synthetic)' },
   ];
   const prunedStats: Stat[] = [
-    { label: 'nearest training image', value: 0.614, hint: 'cosine similarity to the closest training image (synthetic)' },
+    {
+      label: 'nearest training image',
+      value: 0.614,
+      hint: 'cosine similarity to the closest training image (synthetic)',
+    },
     { label: 'memorization score', value: 0.87, format: '.2f', hint: 'noise gap, Wen et al. (synthetic)' },
   ];
   const wideScores = useMemo(() => {
     const r = prng(3);
-    return Float32Array.from({ length: 128 }, (_, i) => (i === 41 ? 6.2 : i === 42 ? 4.8 : Math.abs(r() * 2 - 1) * 1.6));
+    return Float32Array.from({ length: 128 }, (_, i) =>
+      i === 41 ? 6.2 : i === 42 ? 4.8 : Math.abs(r() * 2 - 1) * 1.6,
+    );
   }, []);
   const fixtureScores = useMemo(() => {
     const r = prng(5);
@@ -204,7 +230,13 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
 
       <section className="demo-block" data-testid="tokens">
         <h2>Prompt</h2>
-        <TokenStrip tokens={tokens} selected={token} onSelect={setToken} weights={tokenWeights} weightLabel="mean attention" />
+        <TokenStrip
+          tokens={tokens}
+          selected={token}
+          onSelect={setToken}
+          weights={tokenWeights}
+          weightLabel="mean attention"
+        />
       </section>
 
       <section className="demo-block demo-row" data-testid="heatmaps">
@@ -250,7 +282,10 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
             </label>
             <label>
               Head{' '}
-              <select value={head} onChange={(e) => setHead(e.currentTarget.value === 'mean' ? 'mean' : Number(e.currentTarget.value))}>
+              <select
+                value={head}
+                onChange={(e) => setHead(e.currentTarget.value === 'mean' ? 'mean' : Number(e.currentTarget.value))}
+              >
                 <option value="mean">mean</option>
                 {Array.from({ length: heads }, (_, h) => (
                   <option key={h} value={h}>
@@ -261,7 +296,13 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
             </label>
             <label>
               Step {step + 1}{' '}
-              <input type="range" min={0} max={steps.length - 1} value={step} onChange={(e) => setStep(Number(e.currentTarget.value))} />
+              <input
+                type="range"
+                min={0}
+                max={steps.length - 1}
+                value={step}
+                onChange={(e) => setStep(Number(e.currentTarget.value))}
+              />
             </label>
           </div>
         </div>
@@ -316,9 +357,16 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
           <button
             type="button"
             onClick={() =>
-              void comparisonPng({ baseline, pruned, width: W, height: H, baselineStats, prunedStats, diffMode, caption: prompt }).then((b) =>
-                downloadBlob(b, 'comparison.png'),
-              )
+              void comparisonPng({
+                baseline,
+                pruned,
+                width: W,
+                height: H,
+                baselineStats,
+                prunedStats,
+                diffMode,
+                caption: prompt,
+              }).then((b) => downloadBlob(b, 'comparison.png'))
             }
           >
             Export comparison PNG

@@ -40,7 +40,7 @@ export function serializeSvg(svg: SVGSVGElement, options: { background?: string 
   clone.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
   clone.setAttribute('xmlns:xlink', 'http://www.w3.org/1999/xlink');
   const vb = svg.viewBox.baseVal;
-  if (vb && vb.width) {
+  if (vb?.width) {
     clone.setAttribute('width', String(vb.width));
     clone.setAttribute('height', String(vb.height));
   }

@@ -106,6 +106,10 @@ describe('stripTokens', () => {
   });
 
   it('can keep padding', () => {
-    expect(stripTokens([1, 2, 0], vocab, { ...o, keepPadding: true }).map((x) => x.text)).toEqual(['<bos>', '<eos>', '<pad>']);
+    expect(stripTokens([1, 2, 0], vocab, { ...o, keepPadding: true }).map((x) => x.text)).toEqual([
+      '<bos>',
+      '<eos>',
+      '<pad>',
+    ]);
   });
 });

@@ -1,6 +1,13 @@
 export { AttentionHeatmap, type AttentionHeatmapProps } from './AttentionHeatmap';
 export { ColorLegend, ColorLegendBox, LEGEND_HEIGHT, type ColorLegendProps } from './ColorLegend';
-export { ComparisonPanel, DiffImage, type ComparisonPanelProps, type DiffImageProps, type DiffMode, type Stat } from './ComparisonPanel';
+export {
+  ComparisonPanel,
+  DiffImage,
+  type ComparisonPanelProps,
+  type DiffImageProps,
+  type DiffMode,
+  type Stat,
+} from './ComparisonPanel';
 export { HeadGrid, type HeadGridLayer, type HeadGridProps, type HeadRef } from './HeadGrid';
 export { LayerSummaryChart, summarySeries, type LayerSummaryChartProps, type SummarySeries } from './LayerSummaryChart';
 export { NeuronStrip, type NeuronStripProps } from './NeuronStrip';

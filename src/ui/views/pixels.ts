@@ -15,7 +15,12 @@ export function rgbToRgba(rgb: ArrayLike<number>, width: number, height: number)
 }
 
 /** A CHW float image in [lo, hi] (the pipeline's previews use [-1, 1]) to RGBA bytes. */
-export function chwToRgba(chw: ArrayLike<number>, width: number, height: number, range: readonly [number, number] = [-1, 1]): Uint8ClampedArray {
+export function chwToRgba(
+  chw: ArrayLike<number>,
+  width: number,
+  height: number,
+  range: readonly [number, number] = [-1, 1],
+): Uint8ClampedArray {
   const n = width * height;
   if (chw.length < n * 3) throw new Error(`CHW image has ${chw.length} values, ${width}x${height} needs ${n * 3}`);
   const [lo, hi] = range;
@@ -32,7 +37,8 @@ export function chwToRgba(chw: ArrayLike<number>, width: number, height: number,
 }
 
 function checkPair(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length || a.length % 4 !== 0) throw new Error(`images differ in size (${a.length} vs ${b.length} bytes)`);
+  if (a.length !== b.length || a.length % 4 !== 0)
+    throw new Error(`images differ in size (${a.length} vs ${b.length} bytes)`);
   return a.length / 4;
 }
 

@@ -1,7 +1,19 @@
 import type { Frame, Tick } from '../../../core/science/plot';
 
 /** Bottom and left axes with grid lines, in the inner frame's coordinates. */
-export function Axes({ frame, xTicks, yTicks, xLabel, yLabel }: { frame: Frame; xTicks: Tick[]; yTicks: Tick[]; xLabel: string; yLabel: string }) {
+export function Axes({
+  frame,
+  xTicks,
+  yTicks,
+  xLabel,
+  yLabel,
+}: {
+  frame: Frame;
+  xTicks: Tick[];
+  yTicks: Tick[];
+  xLabel: string;
+  yLabel: string;
+}) {
   const w = frame.width - frame.margin.left - frame.margin.right;
   const h = frame.height - frame.margin.top - frame.margin.bottom;
   return (

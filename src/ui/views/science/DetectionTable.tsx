@@ -23,7 +23,12 @@ export function flagged(raw: number, threshold: number | undefined, direction: 1
 }
 
 /** One row per prompt: its ground-truth group and every detector's raw score (arrows give each detector's memorized direction). */
-export function DetectionTable({ prompts, scores, thresholds = {}, caption = 'Detection scores per prompt' }: DetectionTableProps) {
+export function DetectionTable({
+  prompts,
+  scores,
+  thresholds = {},
+  caption = 'Detection scores per prompt',
+}: DetectionTableProps) {
   return (
     <div className="mv-view mv-detection-table">
       <table>

@@ -19,18 +19,30 @@ const pct = format('.0%');
  * the universal masks and the random controls as lines of markers, the unpruned model and NeMo as
  * single points. Series differ by colour, dash and marker shape.
  */
-export function ParetoChart({ conditions, title = 'Replication vs utility across sparsities', selectedSparsity = null, onSelectSparsity }: ParetoChartProps) {
+export function ParetoChart({
+  conditions,
+  title = 'Replication vs utility across sparsities',
+  selectedSparsity = null,
+  onSelectSparsity,
+}: ParetoChartProps) {
   const g = paretoGeometry(conditions);
   const { frame } = g;
   return (
     <section className="mv-view mv-pareto" aria-label={title}>
       <h3 className="mv-view-title">{title}</h3>
-      <svg width="100%" viewBox={`0 0 ${frame.width} ${frame.height}`} role="img" aria-label={`${title}: ${g.yLabel} against ${g.xLabel}`}>
+      <svg
+        width="100%"
+        viewBox={`0 0 ${frame.width} ${frame.height}`}
+        role="img"
+        aria-label={`${title}: ${g.yLabel} against ${g.xLabel}`}
+      >
         <g transform={`translate(${frame.margin.left},${frame.margin.top})`}>
           <Axes frame={frame} xTicks={g.xTicks} yTicks={g.yTicks} xLabel={g.xLabel} yLabel={g.yLabel} />
           {g.series.map((s) => (
             <g key={s.kind}>
-              {s.path && <path d={s.path} fill="none" stroke={s.colour} strokeWidth={2} strokeDasharray={s.dash || undefined} />}
+              {s.path && (
+                <path d={s.path} fill="none" stroke={s.colour} strokeWidth={2} strokeDasharray={s.dash || undefined} />
+              )}
               {s.points.map((p) => {
                 const pickable = s.kind === 'universal' && onSelectSparsity && p.sparsity !== null;
                 const selected = s.kind === 'universal' && p.sparsity === selectedSparsity;
@@ -44,7 +56,8 @@ export function ParetoChart({ conditions, title = 'Replication vs utility across
                           tabIndex: 0,
                           'aria-label': `${p.label}: replication ${pct(p.replication)}, adherence ${pct(p.utility)}`,
                           onClick: () => onSelectSparsity!(p.sparsity!),
-                          onKeyDown: (e: React.KeyboardEvent) => (e.key === 'Enter' || e.key === ' ') && onSelectSparsity!(p.sparsity!),
+                          onKeyDown: (e: React.KeyboardEvent) =>
+                            (e.key === 'Enter' || e.key === ' ') && onSelectSparsity!(p.sparsity!),
                           style: { cursor: 'pointer' },
                         }
                       : {})}
@@ -88,7 +101,12 @@ export function ParetoChart({ conditions, title = 'Replication vs utility across
               <tr key={c.id}>
                 <th scope="row">{c.id}</th>
                 <td>
-                  {Math.round(c.pruned)} {c.mask === 'cross_attn_head_mask' ? 'heads' : c.mask === 'cross_attn_value_mask' ? 'value neurons' : c.mask}
+                  {Math.round(c.pruned)}{' '}
+                  {c.mask === 'cross_attn_head_mask'
+                    ? 'heads'
+                    : c.mask === 'cross_attn_value_mask'
+                      ? 'value neurons'
+                      : c.mask}
                 </td>
                 <td>{pct(c.replication.rate)}</td>
                 <td>{pct(c.utility.adherence)}</td>

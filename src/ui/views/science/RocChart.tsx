@@ -1,5 +1,5 @@
 import { format } from 'd3';
-import { DEFAULT_FRAME, rocGeometry } from '../../../core/science/plot';
+import { rocGeometry } from '../../../core/science/plot';
 import type { DetectorRoc } from '../../../core/science/study';
 import { Axes } from './Axes';
 
@@ -27,10 +27,23 @@ export function RocChart({ rocs, title = 'Detection ROC: memorized vs neutral pr
       <h3 className="mv-view-title">{title}</h3>
       <svg width="100%" viewBox={`0 0 ${frame.width} ${frame.height}`} role="img" aria-label={caption}>
         <g transform={`translate(${frame.margin.left},${frame.margin.top})`}>
-          <Axes frame={frame} xTicks={g.xTicks} yTicks={g.yTicks} xLabel="false-positive rate (neutral prompts)" yLabel="true-positive rate (memorized)" />
+          <Axes
+            frame={frame}
+            xTicks={g.xTicks}
+            yTicks={g.yTicks}
+            xLabel="false-positive rate (neutral prompts)"
+            yLabel="true-positive rate (memorized)"
+          />
           <path d={g.diagonal} stroke="currentColor" strokeOpacity={0.35} strokeDasharray="3 3" fill="none" />
           {g.series.map((s) => (
-            <path key={s.key} d={s.path} fill="none" stroke={s.colour} strokeWidth={2} strokeDasharray={s.dash || undefined}>
+            <path
+              key={s.key}
+              d={s.path}
+              fill="none"
+              stroke={s.colour}
+              strokeWidth={2}
+              strokeDasharray={s.dash || undefined}
+            >
               <title>{`${s.label}: AUC ${f3(s.auc)}`}</title>
             </path>
           ))}

@@ -13,11 +13,26 @@ const rocs = [
   { key: 'entropy' as const, label: 'attention entropy', paper: 'Ren et al. 2024', roc: roc([1, 2], [1, 2]) },
 ];
 
-function condition(id: string, kind: ConditionResult['kind'], sparsity: number | null, rate: number, adherence: number): ConditionResult {
+function condition(
+  id: string,
+  kind: ConditionResult['kind'],
+  sparsity: number | null,
+  rate: number,
+  adherence: number,
+): ConditionResult {
   return {
-    id, kind, sparsity, mask: 'cross_attn_head_mask', pruned: 10, prunedFraction: 0.02,
+    id,
+    kind,
+    sparsity,
+    mask: 'cross_attn_head_mask',
+    pruned: 10,
+    prunedFraction: 0.02,
     replication: { rate, ownImageRate: rate, count: 0, total: 10, meanTiledL2: 0 },
-    utility: { imageChange: 0.1, adherence, adherenceByAttribute: { background: 1, colour: 1, shape: 1, size: 1, position: 1 } },
+    utility: {
+      imageChange: 0.1,
+      adherence,
+      adherenceByAttribute: { background: 1, colour: 1, shape: 1, size: 1, position: 1 },
+    },
   };
 }
 
@@ -38,7 +53,9 @@ describe('science charts (server-rendered markup)', () => {
       condition('random@0.05', 'random', 0.05, 0.85, 0.78),
       condition('random@0.1', 'random', 0.1, 0.8, 0.76),
     ];
-    const html = renderToStaticMarkup(h(ParetoChart, { conditions, selectedSparsity: 0.1, onSelectSparsity: () => {} }));
+    const html = renderToStaticMarkup(
+      h(ParetoChart, { conditions, selectedSparsity: 0.1, onSelectSparsity: () => {} }),
+    );
     expect(html.match(/role="button"/g)).toHaveLength(2);
     expect(html.match(/<circle r="9"/g)).toHaveLength(1);
     for (const label of ['universal mask', 'random mask (same size)', 'no pruning']) expect(html).toContain(label);
@@ -52,8 +69,18 @@ describe('science charts (server-rendered markup)', () => {
       { prompt: 'a painting of zephyr', group: 'memorized' as const },
       { prompt: 'a red circle', group: 'neutral' as const },
     ];
-    const s = (wen: number, bosMass: number) => ({ prompt: '', wen, entropy: 0.5, bosMass, seedConsistency: 0.2, seedConsistencyMean: 0.1, wenPerSeed: [] });
-    const html = renderToStaticMarkup(h(DetectionTable, { prompts, scores: [s(5, 0.1), s(1, 0.6)], thresholds: { wen: 3, bosMass: 0.3 } }));
+    const s = (wen: number, bosMass: number) => ({
+      prompt: '',
+      wen,
+      entropy: 0.5,
+      bosMass,
+      seedConsistency: 0.2,
+      seedConsistencyMean: 0.1,
+      wenPerSeed: [],
+    });
+    const html = renderToStaticMarkup(
+      h(DetectionTable, { prompts, scores: [s(5, 0.1), s(1, 0.6)], thresholds: { wen: 3, bosMass: 0.3 } }),
+    );
     expect(html.match(/<tr data-group/g)).toHaveLength(2);
     expect(html.match(/\(flagged\)/g)).toHaveLength(2); // the memorized row on wen and on bosMass (lower is memorized)
     expect(flagged(0.1, 0.3, -1)).toBe(true);
