@@ -27,7 +27,7 @@ import {
 } from './index';
 import './views.css';
 
-const MODEL = '/models/fixture-random';
+const MODEL = new URL('models/fixture-random', document.baseURI).pathname;
 const PROMPT_EXTRA = 'on a glorp background'; // "glorp" is not in the vocabulary: shows the unknown marker
 
 /** Small deterministic PRNG for the synthetic data (mulberry32). */
