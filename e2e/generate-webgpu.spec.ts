@@ -1,6 +1,7 @@
 /**
- * WebGPU end to end on Chromium's SwiftShader adapter (--enable-unsafe-webgpu): the page picks
- * WebGPU by itself and its image equals the Node reference. SwiftShader is ~50x slower than WASM,
+ * WebGPU end to end on Chromium's SwiftShader adapter (--enable-unsafe-webgpu): "auto" passes the
+ * software adapter over for WebAssembly; asked for WebGPU, the page uses it and its image equals
+ * the Node reference. SwiftShader is ~50x slower than WASM,
  * so this checks correctness over 3 steps, not speed. SwiftShader runs on the CPU: with the
  * training job holding both cores, its shader compilation alone took 120 s, so the budget is wide.
  */
@@ -12,12 +13,20 @@ import { channelSpread, pixelDiff, referenceImage } from './reference';
 const files = labPerFile({ webgpu: true });
 const model = defaultModel();
 
-test('chooses WebGPU when an adapter exists and matches the Node reference', async () => {
+test('auto passes a software adapter over for WebAssembly and says why', async () => {
   const { page } = files.lab;
   await page.goto(files.server.url);
   await waitReady(page, 200_000);
+  expect(await page.getByTestId('backend').getAttribute('data-backend')).toBe('wasm');
+  expect(await page.getByTestId('backend-reason').innerText()).toMatch(/software one \(google swiftshader\)/);
+}, 300_000);
+
+test('asked for WebGPU, runs on it and matches the Node reference', async () => {
+  const { page } = files.lab;
+  await page.goto(`${files.server.url}?backend=webgpu`);
+  await waitReady(page, 200_000);
   await expect.poll(() => page.getByTestId('backend').getAttribute('data-backend')).toBe('webgpu');
-  await expect.poll(() => page.getByTestId('backend-reason').innerText()).toMatch(/WebGPU adapter found/);
+  await expect.poll(() => page.getByTestId('backend-reason').innerText()).toMatch(/WebGPU was requested/);
 
   const params = { prompt: model.manifest.memorized[0].caption, seed: 99, steps: 3, guidance: 4 };
   const started = Date.now();

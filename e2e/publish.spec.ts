@@ -11,7 +11,16 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { chromiumPath, ensureBuild, generateImage, launch, type Lab, readResultPixels, ROOT, waitReady } from './harness';
+import {
+  chromiumPath,
+  ensureBuild,
+  generateImage,
+  launch,
+  type Lab,
+  readResultPixels,
+  ROOT,
+  waitReady,
+} from './harness';
 
 const DIST = join(ROOT, 'dist');
 const SUB_PATH = '/memorization-lab/';
@@ -89,7 +98,9 @@ test('under a sub-path without isolation headers: loads, regains isolation, gene
   try {
     await other.goto(link);
     await other
-      .locator('[data-testid="image-caption"][data-kind="result"]', { hasText: `seed ${params.seed} · ${params.steps} steps` })
+      .locator('[data-testid="image-caption"][data-kind="result"]', {
+        hasText: `seed ${params.seed} · ${params.steps} steps`,
+      })
       .waitFor({ timeout: 120_000 });
     const again = await readResultPixels(other);
     const maxDiff = again.data.reduce((m, v, i) => Math.max(m, Math.abs(v - pixels.data[i])), 0);
@@ -108,7 +119,9 @@ test('where service workers are blocked, it still runs, single-threaded, and say
     await page.goto(`${host.base}?backend=wasm`);
     await waitReady(page);
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(false);
-    expect(await page.getByTestId('backend-reason').innerText()).toMatch(/single-threaded because the page is not cross-origin isolated/);
+    expect(await page.getByTestId('backend-reason').innerText()).toMatch(
+      /single-threaded because the page is not cross-origin isolated/,
+    );
     await generateImage(page, params);
   } finally {
     await context.close();

@@ -1,14 +1,24 @@
 import { describe, expect, test } from 'vitest';
 import { chooseBackend, parseBackendPreference, wasmThreads, type BackendEnvironment } from './backend';
 
-function fakeGpu(adapter: { features: string[]; vendor?: string } | null | 'throws'): GPU {
+function fakeGpu(
+  adapter:
+    | { features: string[]; vendor?: string; architecture?: string; isFallbackAdapter?: boolean }
+    | null
+    | 'throws',
+): GPU {
   return {
     requestAdapter: async () => {
       if (adapter === 'throws') throw new Error('adapter lost');
       if (!adapter) return null;
       return {
         features: new Set(adapter.features),
-        info: { vendor: adapter.vendor ?? 'acme', architecture: '', description: '' },
+        info: {
+          vendor: adapter.vendor ?? 'acme',
+          architecture: adapter.architecture ?? '',
+          description: '',
+          isFallbackAdapter: adapter.isFallbackAdapter ?? false,
+        },
       };
     },
   } as unknown as GPU;
@@ -46,6 +56,36 @@ describe('chooseBackend', () => {
     expect(noF16.backend).toBe('webgpu');
     expect(noF16.unet).toBe('int8');
     expect(noF16.reason).toMatch(/lacks shader-f16/);
+  });
+});
+
+describe('software adapters', () => {
+  // What Chromium's SwiftShader reports (measured in Debian's Chromium 156, headless).
+  const swiftShader = { features: [], vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true };
+
+  test('auto prefers WebAssembly over a fallback adapter and says why', async () => {
+    const c = await chooseBackend('auto', env(fakeGpu(swiftShader)), true);
+    expect(c.backend).toBe('wasm');
+    expect(c.reason).toMatch(/software one \(google swiftshader\)/);
+  });
+
+  test('a software adapter is recognised by name when the fallback flag is missing', async () => {
+    const llvmpipe = { features: [], vendor: 'mesa', architecture: 'llvmpipe' };
+    expect((await chooseBackend('auto', env(fakeGpu(llvmpipe)), false)).backend).toBe('wasm');
+  });
+
+  test('an explicit WebGPU request still uses the software adapter', async () => {
+    const c = await chooseBackend('webgpu', env(fakeGpu(swiftShader)), false);
+    expect(c.backend).toBe('webgpu');
+  });
+
+  test('a hardware adapter is kept', async () => {
+    const c = await chooseBackend(
+      'auto',
+      env(fakeGpu({ features: [], vendor: 'nvidia', architecture: 'hopper' })),
+      false,
+    );
+    expect(c.backend).toBe('webgpu');
   });
 });
 

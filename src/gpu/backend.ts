@@ -49,6 +49,19 @@ function wasmChoice(env: BackendEnvironment, why: string): BackendChoice {
   };
 }
 
+/**
+ * A software rasteriser posing as a GPU (Chromium's SwiftShader, Mesa's llvmpipe/lavapipe, Windows'
+ * WARP): WebGPU on it ran the organism about 50x slower than WebAssembly on the same cores, so
+ * "auto" must not pick it. Browsers flag it as a fallback adapter; older ones only name it.
+ */
+export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  const legacy = (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter;
+  if (info?.isFallbackAdapter === true || legacy === true) return true;
+  const names = [info?.vendor, info?.architecture, info?.description].join(' ');
+  return /swiftshader|llvmpipe|lavapipe|softpipe|microsoft basic render|\bwarp\b/i.test(names);
+}
+
 function describeAdapter(adapter: GPUAdapter): string {
   const info = adapter.info;
   const parts = [info?.vendor, info?.architecture, info?.description].filter((p) => p && p.length > 0);
@@ -77,6 +90,12 @@ export async function chooseBackend(
   if (!adapter) return wasmChoice(env, 'WebGPU is present but no GPU adapter is available');
 
   const name = describeAdapter(adapter);
+  if (preference === 'auto' && isSoftwareAdapter(adapter)) {
+    return wasmChoice(
+      env,
+      `The only WebGPU adapter is a software one (${name}), which is much slower than the CPU path here`,
+    );
+  }
   const f16 = adapter.features.has('shader-f16');
   const threads = wasmThreads(env);
   const unet: UnetVariant = f16 && hasFp16Model ? 'fp16' : 'int8';
