@@ -4,6 +4,7 @@ import {
   checkMaskSet,
   countPruned,
   maskSetFromPruned,
+  maskSetOfUnits,
   parsePrunedUnits,
   prunedUnits,
   stackMaskSets,
@@ -40,6 +41,20 @@ describe('mask sets', () => {
     expect(() => maskSetFromPruned(specs, [{ mask: 'head', layer: 2, unit: 0 }])).toThrow(/layer 2/);
     expect(() => maskSetFromPruned(specs, [{ mask: 'head', layer: 0, unit: 3 }])).toThrow(/unit 3/);
     expect(() => maskSetFromPruned(specs, [{ mask: 'nope', layer: 0, unit: 0 }])).toThrow(/unknown mask/);
+  });
+
+  it('builds a set from flat unit lists per mask, the same set the pruned-unit form gives', () => {
+    const set = maskSetOfUnits(specs, { head: [5], ff: [0, 7] });
+    expect(set).toEqual(
+      maskSetFromPruned(specs, [
+        { mask: 'head', layer: 1, unit: 2 },
+        { mask: 'ff', layer: 0, unit: 0 },
+        { mask: 'ff', layer: 1, unit: 3 },
+      ]),
+    );
+    expect(() => maskSetOfUnits(specs, { nope: [0] })).toThrow(/not an input/);
+    expect(() => maskSetOfUnits(specs, { head: [6] })).toThrow(RangeError);
+    expect(() => maskSetOfUnits(specs, { head: [1.5] })).toThrow(RangeError);
   });
 
   it('checkMaskSet catches missing, extra and wrongly sized inputs', () => {

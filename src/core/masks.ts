@@ -49,10 +49,30 @@ export function checkMaskSet(source: MaskSource, set: MaskSet): void {
   }
 }
 
+/**
+ * The one mask-set builder: all ones, with the listed flat units (layer * units + unit) of each
+ * named mask input set to 0. Throws on a name the model lacks or a unit outside its mask.
+ */
+export function maskSetOfUnits(source: MaskSource, units: Readonly<Record<string, Iterable<number>>>): MaskSet {
+  const specs = specsOf(source);
+  const set = allOnes(specs);
+  for (const [name, flat] of Object.entries(units)) {
+    const scales = set[name];
+    if (!scales)
+      throw new Error(`mask "${name}" is not an input of this model (it has ${specs.map((s) => s.name).join(', ')})`);
+    for (const j of flat) {
+      if (!Number.isInteger(j) || j < 0 || j >= scales.length)
+        throw new RangeError(`unit ${j} is outside 0..${scales.length - 1} of "${name}"`);
+      scales[j] = 0;
+    }
+  }
+  return set;
+}
+
 /** All-ones masks with the listed units set to 0. */
 export function maskSetFromPruned(source: MaskSource, pruned: PrunedUnit[]): MaskSet {
   const specs = specsOf(source);
-  const set = allOnes(specs);
+  const units: Record<string, number[]> = {};
   for (const p of pruned) {
     const spec = specFor(specs, p.mask);
     if (!Number.isInteger(p.layer) || p.layer < 0 || p.layer >= spec.layers) {
@@ -61,9 +81,9 @@ export function maskSetFromPruned(source: MaskSource, pruned: PrunedUnit[]): Mas
     if (!Number.isInteger(p.unit) || p.unit < 0 || p.unit >= spec.units) {
       throw new RangeError(`mask "${p.mask}": unit ${p.unit} is outside 0..${spec.units - 1}`);
     }
-    set[p.mask][p.layer * spec.units + p.unit] = 0;
+    units[p.mask] = [...(units[p.mask] ?? []), p.layer * spec.units + p.unit];
   }
-  return set;
+  return maskSetOfUnits(specs, units);
 }
 
 /** The units whose scale is 0, in manifest order, then layer, then unit. */

@@ -3,6 +3,7 @@
  * worker. Mask inputs are ordinary feeds, so pruning changes per run on the same session.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-web';
+import { floatOutput, missingUNetNames, textEncoderFeed, unetFeeds, unetFetches, unetOutputs } from '../core/feeds';
 import type { Manifest } from '../core/manifest';
 import type { ModelRunner, UNetFeeds, UNetOutputs, UNetWant } from '../core/pipeline';
 import type { BackendChoice } from './backend';
@@ -11,15 +12,6 @@ import type { Ort } from './ort';
 export interface ModelBytes {
   textEncoder: ArrayBuffer;
   unet: ArrayBuffer;
-}
-
-/** Flatten either id layout the pipeline may pass into int64 rows of length T. */
-export function toInt64Ids(ids: Int32Array | number[][], tokens: number): { data: BigInt64Array; batch: number } {
-  const flat = ids instanceof Int32Array ? Array.from(ids) : ids.flat();
-  if (flat.length === 0 || flat.length % tokens !== 0) {
-    throw new Error(`token ids: expected rows of ${tokens}, got ${flat.length} ids`);
-  }
-  return { data: BigInt64Array.from(flat, (v) => BigInt(v)), batch: flat.length / tokens };
 }
 
 export class OrtRunner implements ModelRunner {
@@ -39,6 +31,13 @@ export class OrtRunner implements ModelRunner {
     const text = await ort.InferenceSession.create(new Uint8Array(bytes.textEncoder), options);
     try {
       const unet = await ort.InferenceSession.create(new Uint8Array(bytes.unet), options);
+      const missing = missingUNetNames(manifest, unet);
+      if (missing.inputs.length > 0 || missing.outputs.length > 0) {
+        await unet.release();
+        throw new Error(
+          `the UNet lacks inputs [${missing.inputs.join(', ')}] / outputs [${missing.outputs.join(', ')}] named in manifest.json`,
+        );
+      }
       return new OrtRunner(ort, manifest, text, unet);
     } catch (err) {
       await text.release();
@@ -47,38 +46,22 @@ export class OrtRunner implements ModelRunner {
   }
 
   async encodeText(ids: Int32Array | number[][]): Promise<Float32Array> {
-    const { data, batch } = toInt64Ids(ids, this.manifest.text.maxTokens);
-    const input = new this.ort.Tensor('int64', data, [batch, this.manifest.text.maxTokens]);
-    const out = await this.text.run({ [this.text.inputNames[0]]: input });
-    return floats(out[this.text.outputNames[0]]);
+    const { data, dims } = textEncoderFeed(this.manifest, ids);
+    const out = await this.text.run({ [this.text.inputNames[0]]: new this.ort.Tensor('int64', data, dims) });
+    const name = this.text.outputNames[0];
+    return floatOutput(name, await out[name]?.getData(true));
   }
 
   async runUNet(feeds: UNetFeeds, want: UNetWant): Promise<UNetOutputs> {
-    const m = this.manifest;
-    const b = feeds.batch;
-    const { Tensor: T } = this.ort;
-    const inputs: Record<string, Tensor> = {
-      [m.unet.inputs.sample]: new T('float32', feeds.sample, [b, m.image.channels, m.image.height, m.image.width]),
-      [m.unet.inputs.timestep]: new T('float32', feeds.timestep, [b]),
-      [m.unet.inputs.context]: new T('float32', feeds.context, [b, m.text.maxTokens, m.text.width]),
-    };
-    for (const spec of m.unet.masks) {
-      const mask = feeds.masks[spec.name];
-      if (!mask) throw new Error(`UNet mask input ${spec.name} is missing`);
-      inputs[spec.name] = new T('float32', mask, [b, spec.layers, spec.units]);
+    const inputs: Record<string, Tensor> = {};
+    for (const [name, f] of Object.entries(unetFeeds(this.manifest, feeds))) {
+      inputs[name] = new this.ort.Tensor('float32', f.data, f.dims);
     }
-    // Ask only for what is wanted: on WebGPU every extra output is a GPU->CPU read-back.
-    const fetches = [m.unet.noiseOutput];
-    if (want.attention) fetches.push(...m.unet.layers.map((l) => l.crossAttentionOutput));
-    if (want.values) fetches.push(m.unet.valueOutput);
-
+    const fetches = unetFetches(this.manifest, want);
     const out = await this.unet.run(inputs, fetches);
-    const result: UNetOutputs = { noise: await floats(out[m.unet.noiseOutput]) };
-    if (want.attention) {
-      result.crossAttention = await Promise.all(m.unet.layers.map((l) => floats(out[l.crossAttentionOutput])));
-    }
-    if (want.values) result.values = await floats(out[m.unet.valueOutput]);
-    return result;
+    // getData(true) reads a GPU-resident output back (and frees it); CPU outputs come as they are.
+    const data = await Promise.all(fetches.map((name) => out[name]?.getData(true)));
+    return unetOutputs(this.manifest, want, (name) => data[fetches.indexOf(name)]);
   }
 
   /**
@@ -92,11 +75,4 @@ export class OrtRunner implements ModelRunner {
   async release(): Promise<void> {
     await Promise.allSettled([this.text.release(), this.unet.release()]);
   }
-}
-
-async function floats(t: Tensor | undefined): Promise<Float32Array> {
-  if (!t) throw new Error('the model did not return an expected output');
-  const data = await t.getData(true);
-  if (!(data instanceof Float32Array)) throw new Error(`expected a float32 output, got ${t.type}`);
-  return data;
 }

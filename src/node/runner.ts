@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type * as OrtNode from 'onnxruntime-node';
 import { type Manifest, parseManifest } from '../core/manifest';
 import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
+import { missingUNetNames, textEncoderFeed, unetFeeds, unetFetches, unetOutputs } from '../core/feeds';
 import type { ModelRunner, UNetFeeds, UNetOutputs, UNetWant } from '../core/pipeline';
 
 export type Precision = 'int8' | 'fp32';
@@ -88,16 +89,6 @@ export async function readModelFile(
   return bytes;
 }
 
-function checkNames(session: Session, file: string, inputs: string[], outputs: string[]): void {
-  const missingIn = inputs.filter((n) => !session.inputNames.includes(n));
-  const missingOut = outputs.filter((n) => !session.outputNames.includes(n));
-  if (missingIn.length || missingOut.length) {
-    throw new ModelDirError(
-      `${file} lacks inputs [${missingIn.join(', ')}] / outputs [${missingOut.join(', ')}] named in manifest.json`,
-    );
-  }
-}
-
 async function loadOrt(backend: Backend, threads: number): Promise<Ort> {
   if (backend === 'node') return import('onnxruntime-node');
   const ort = await import('onnxruntime-web');
@@ -105,46 +96,24 @@ async function loadOrt(backend: Backend, threads: number): Promise<Ort> {
   return ort as unknown as Ort;
 }
 
-/** Flat [b*T] or one row per prompt -> int64 ids. */
-function idsToInt64(ids: Int32Array | number[][]): BigInt64Array {
-  const flat = ids instanceof Int32Array ? Array.from(ids) : ids.flat();
-  return BigInt64Array.from(flat, (v) => BigInt(v));
-}
-
 /** A ModelRunner over two open sessions of a model described by `manifest`. */
 export function sessionRunner(ort: Ort, manifest: Manifest, text: Session, unet: Session): ModelRunner {
-  const { maxTokens, width } = manifest.text;
-  const { inputs, noiseOutput, masks, layers, valueOutput } = manifest.unet;
-  const { channels, height, width: imageWidth } = manifest.image;
+  const textInput = text.inputNames[0];
   const textOutput = text.outputNames[0];
-  const attentionOutputs = layers.map((l) => l.crossAttentionOutput);
-  const float = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
-
   return {
     async encodeText(ids) {
-      const data = idsToInt64(ids);
-      const batch = data.length / maxTokens;
-      if (!Number.isInteger(batch)) throw new Error(`token ids must come in rows of ${maxTokens}`);
-      const out = await text.run({ [text.inputNames[0]]: new ort.Tensor('int64', data, [batch, maxTokens]) });
+      const { data, dims } = textEncoderFeed(manifest, ids);
+      const out = await text.run({ [textInput]: new ort.Tensor('int64', data, dims) });
       return out[textOutput].data as Float32Array;
     },
 
     async runUNet(feeds: UNetFeeds, want: UNetWant): Promise<UNetOutputs> {
-      const b = feeds.batch;
-      const inputTensors: Record<string, Tensor> = {
-        [inputs.sample]: float(feeds.sample, [b, channels, height, imageWidth]),
-        [inputs.timestep]: float(feeds.timestep, [b]),
-        [inputs.context]: float(feeds.context, [b, maxTokens, width]),
-      };
-      for (const m of masks) inputTensors[m.name] = float(feeds.masks[m.name], [b, m.layers, m.units]);
-      const fetches = [noiseOutput];
-      if (want.attention) fetches.push(...attentionOutputs);
-      if (want.values) fetches.push(valueOutput);
-      const out = await unet.run(inputTensors, fetches);
-      const result: UNetOutputs = { noise: out[noiseOutput].data as Float32Array };
-      if (want.attention) result.crossAttention = attentionOutputs.map((n) => out[n].data as Float32Array);
-      if (want.values) result.values = out[valueOutput].data as Float32Array;
-      return result;
+      const inputs: Record<string, Tensor> = {};
+      for (const [name, f] of Object.entries(unetFeeds(manifest, feeds))) {
+        inputs[name] = new ort.Tensor('float32', f.data, f.dims);
+      }
+      const out = await unet.run(inputs, unetFetches(manifest, want));
+      return unetOutputs(manifest, want, (name) => out[name]?.data);
     },
   };
 }
@@ -168,13 +137,13 @@ export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}
   };
   const text = await ort.InferenceSession.create(textBytes, sessionOptions);
   const unet = await ort.InferenceSession.create(unetBytes, sessionOptions);
-  const u = manifest.unet;
-  checkNames(
-    unet,
-    unetEntry.path,
-    [u.inputs.sample, u.inputs.timestep, u.inputs.context, ...u.masks.map((m) => m.name)],
-    [u.noiseOutput, ...u.layers.map((l) => l.crossAttentionOutput), u.valueOutput],
-  );
+  const missing = missingUNetNames(manifest, unet);
+  if (missing.inputs.length > 0 || missing.outputs.length > 0) {
+    await Promise.all([text.release(), unet.release()]);
+    throw new ModelDirError(
+      `${unetEntry.path} lacks inputs [${missing.inputs.join(', ')}] / outputs [${missing.outputs.join(', ')}] named in manifest.json`,
+    );
+  }
   return {
     dir,
     manifest,

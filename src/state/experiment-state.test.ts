@@ -2,17 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { parseManifest, type Manifest } from '../core/manifest';
+import { maskSetOfUnits } from '../core/masks';
 import { tokenize } from '../core/tokenizer';
-import {
-  cleanMasks,
-  defaultLayer,
-  defaultToken,
-  flagsOf,
-  maskSetOf,
-  topK,
-  unitsOf,
-  variantsFor,
-} from './experiment-state';
+import { cleanMasks, defaultLayer, defaultToken, flagsOf, topK, unitsOf, variantsFor } from './experiment-state';
 
 function fixture(): Manifest {
   const parsed = parseManifest(
@@ -42,7 +34,7 @@ test('variants: the baseline alone, or baseline then pruned', () => {
   const [base, cut] = variantsFor(m, pruned);
   expect(base.ff_neuron_mask.every((v) => v === 1)).toBe(true);
   expect(cut.ff_neuron_mask[3]).toBe(0);
-  expect(maskSetOf(m, pruned).ff_neuron_mask.filter((v) => v === 0)).toHaveLength(1);
+  expect(maskSetOfUnits(m, pruned).ff_neuron_mask.filter((v) => v === 0)).toHaveLength(1);
 });
 
 test('flags and unit lists convert both ways', () => {

@@ -12,7 +12,7 @@ import {
   type PrunedUnits,
 } from '../core/experiment/experiment';
 import type { Manifest } from '../core/manifest';
-import { allOnes, type MaskSet } from '../core/masks';
+import { allOnes, type MaskSet, maskSetOfUnits } from '../core/masks';
 
 export interface ExperimentFields {
   manifest: Manifest | null;
@@ -59,17 +59,10 @@ export function cleanMasks(manifest: Manifest, masks: PrunedUnits): PrunedUnits 
   return out;
 }
 
-/** The MaskSet of an experiment's pruned units: all ones, pruned units 0. */
-export function maskSetOf(manifest: Manifest, masks: PrunedUnits): MaskSet {
-  const set = allOnes(manifest);
-  for (const spec of manifest.unet.masks) for (const u of masks[spec.name] ?? []) set[spec.name][u] = 0;
-  return set;
-}
-
 /** What one generate request runs: the baseline alone, or [baseline, pruned] in one batch. */
 export function variantsFor(manifest: Manifest, masks: PrunedUnits): MaskSet[] {
   const baseline = allOnes(manifest);
-  return prunedCount(masks) > 0 ? [baseline, maskSetOf(manifest, masks)] : [baseline];
+  return prunedCount(masks) > 0 ? [baseline, maskSetOfUnits(manifest, masks)] : [baseline];
 }
 
 /** Pruned flags for one mask (a view's boolean[]) <-> its sorted index list. */

@@ -3,7 +3,7 @@
  * and conversions between flat unit indices (layer * units + unit) and mask sets.
  */
 import type { Manifest, MaskSpec } from '../manifest';
-import { type MaskSet, type PrunedUnit, allOnes } from '../masks';
+import { type MaskSet, type PrunedUnit, maskSetOfUnits } from '../masks';
 
 export const VALUE_NEURON_KIND = 'cross-attention value neuron';
 export const CROSS_HEAD_KIND = 'cross-attention head';
@@ -18,14 +18,7 @@ export function maskSpecOfKind(manifest: Manifest, kind: string): MaskSpec {
 
 /** All-ones masks with the given flat units of one mask input set to 0. */
 export function maskSetPruning(manifest: Manifest, spec: MaskSpec, flatUnits: Iterable<number>): MaskSet {
-  const set = allOnes(manifest);
-  const scales = set[spec.name];
-  for (const j of flatUnits) {
-    if (!Number.isInteger(j) || j < 0 || j >= scales.length)
-      throw new RangeError(`unit ${j} is outside 0..${scales.length - 1} of "${spec.name}"`);
-    scales[j] = 0;
-  }
-  return set;
+  return maskSetOfUnits(manifest, { [spec.name]: flatUnits });
 }
 
 /** Flat indices -> pruned-unit records (what masks.ts and the URL codec speak). */

@@ -20,7 +20,7 @@
  */
 import type { Manifest } from '../manifest';
 import { type TrainIndex, calibrateAlpha, copyScore } from '../metrics/replication';
-import { type MaskSet, allOnes } from '../masks';
+import { maskSetOfUnits } from '../masks';
 import type { ModelRunner } from '../pipeline';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
 import type { RunContext } from './context';
@@ -100,20 +100,8 @@ export interface VariantReport {
   timings: { totalMs: number; perModelMs: Record<string, number> };
 }
 
-/** The zeroed units of a mask as a full mask set of a model (throws on units the model lacks). */
-export function maskSetOfUnits(manifest: Manifest, units: Record<string, readonly number[]>): MaskSet {
-  const set = allOnes(manifest);
-  for (const [name, flat] of Object.entries(units)) {
-    const scales = set[name];
-    if (!scales) throw new Error(`mask "${name}" is not an input of ${manifest.id}`);
-    for (const j of flat) {
-      if (!Number.isInteger(j) || j < 0 || j >= scales.length)
-        throw new RangeError(`unit ${j} is outside 0..${scales.length - 1} of "${name}"`);
-      scales[j] = 0;
-    }
-  }
-  return set;
-}
+/** Built in masks.ts (the one mask-set builder); re-exported for the science modules. */
+export { maskSetOfUnits };
 
 /** Share of all mask units a mask zeroes. */
 export function prunedShare(manifest: Manifest, units: Record<string, readonly number[]>): number {
