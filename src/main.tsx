@@ -1,6 +1,7 @@
 /**
  * Entry point: builds the store and the two worker clients (inference, analysis), wires their
- * events into the store, keeps the URL in step with the experiment, and renders. The page's link
+ * events into the store and the workers to each other (a direct channel, again after either one
+ * restarts), keeps the URL in step with the experiment, and renders. The page's link
  * names its model (peekModel) before any manifest is loaded; it is decoded once the model is ready.
  * Stray errors anywhere become notices instead of a silent console line.
  */
@@ -14,6 +15,7 @@ import { App } from './ui/App';
 import { StoreProvider } from './ui/StoreContext';
 import { AnalysisClient } from './workers/analysis-client';
 import { InferenceClient } from './workers/client';
+import { type WorkerLink, workerLink } from './workers/link';
 import './ui/views/views.css';
 import './ui/styles.css';
 
@@ -37,14 +39,22 @@ function createLab(): LabStore {
     initialLinkRuns: linkHasExperiment(location.search),
     reloadPage: () => location.reload(),
   });
+  let link: WorkerLink | null = null;
   client = new InferenceClient({
     onEvent: (event) => store.getState().applyEvent(event),
     onCrash: (message, reloading) => store.getState().workerCrashed(message, reloading),
+    onRestarted: () => link?.link(),
   });
   analysis = new AnalysisClient({
     onEvent: (event) => store.getState().applyAnalysis(event),
-    onCrash: (message) => store.getState().notify('warning', message),
+    onCrash: (message, restarted) => {
+      store.getState().analysisCrashed(message, restarted);
+      if (!restarted) link?.unlink();
+    },
+    onRestarted: () => link?.link(),
   });
+  link = workerLink(client, analysis);
+  link.link();
   startUrlSync(store, {
     read: () => location.search,
     write: (query) => history.replaceState(history.state, '', `${location.pathname}${query}${location.hash}`),

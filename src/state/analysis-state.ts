@@ -3,7 +3,7 @@
  * current focus, and the multi-seed grid. Types and pure helpers; the store wires them.
  */
 import type { PrunedUnits } from '../core/experiment/experiment';
-import type { LayerSeries, MapFocus, VariantScores } from '../workers/analysis-protocol';
+import type { AnalysisEvent, MapFocus, VariantScores } from '../workers/analysis-protocol';
 import type { RgbaImage } from '../workers/protocol';
 
 /** What the heatmaps are asked to show; `variant` names which image's attention. */
@@ -28,17 +28,8 @@ export interface Scores {
   variants: VariantScores[];
 }
 
-export interface Maps {
-  generation: number;
-  focus: MapFocus;
-  daam: Float32Array;
-  layerMap: Float32Array;
-  layerResolution: number;
-  headScores: Float32Array;
-  series: LayerSeries;
-  tokenWeights: Float32Array;
-  steps: number;
-}
+/** The heatmap payload for one focus: the analysis worker's maps answer without its envelope. */
+export type Maps = Omit<Extract<AnalysisEvent, { type: 'maps' }>, 'type' | 'id'>;
 
 /**
  * Unit scores from elsewhere (the attribution work): per mask input name, one score per unit,

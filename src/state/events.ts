@@ -19,8 +19,8 @@ function readyPatch(state: LabData, event: Extract<WorkerEvent, { type: 'ready' 
     manifest: event.manifest,
     backend: event.backend,
     files: event.files,
-    // Drop notices about the failed attempts this load has now replaced.
-    notices: state.notices.filter((n) => n.action !== 'retry-load'),
+    // Drop notices about the failed attempts this load has now replaced, and those that waited for it.
+    notices: state.notices.filter((n) => n.action !== 'retry-load' && !n.untilReady),
   };
   // A reload after a worker crash keeps what the user has; a new model or a link applies here.
   if (!state.link) return base;
@@ -109,7 +109,7 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
           truncated: event.tokens.truncated,
           totalMs: event.timings.totalMs,
           meanStepMs: steps.length > 0 ? steps.reduce((a, b) => a + b, 0) / steps.length : 0,
-          hasAttention: event.attention !== undefined,
+          hasAttention: event.sharedAttention === true,
         },
         pendingParams: null,
         pendingMasks: null,
@@ -127,6 +127,8 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
         return {
           status: 'failed',
           progress: null,
+          // "being loaded again" is over: this failure replaces it.
+          notices: state.notices.filter((n) => !n.untilReady),
           notice: {
             level: 'error',
             message: event.message,

@@ -209,14 +209,13 @@ describe('experiment, links and pruning', () => {
     expect(store.getState().masks.cross_attn_head_mask).toEqual([4, 17]);
   });
 
-  test('a two-variant result keeps both images, sends analysis with attention, and asks for maps', async () => {
+  test('a two-variant result keeps both images, sends them for scoring, and asks for maps of its shared attention', async () => {
     const { store, sent, emit, analyzed } = await ready();
     store.getState().setMasks({ cross_attn_head_mask: [1] });
     const id = sent.at(-1)!.id;
     emit({ type: 'step', id, step: 1, of: 2, timestep: 999, previews: [img(1), img(2)], noiseGap: [3, 1] });
     expect(store.getState().previews[0].baseline?.data[0]).toBe(1);
     expect(store.getState().previews[0].image.data[0]).toBe(2);
-    const attention = [[[new Float32Array(4), new Float32Array(4)]]];
     emit({
       type: 'result',
       id,
@@ -226,18 +225,21 @@ describe('experiment, links and pruning', () => {
         [3, 1],
         [2, 1],
       ],
-      attention,
+      sharedAttention: true,
       tokens,
       timings: { textMs: 1, stepMs: [1], totalMs: 2 },
     });
     const r = store.getState().result!;
+    expect(r.hasAttention).toBe(true);
     expect(r.image.data[0]).toBe(2);
     expect(r.baseline?.image.data[0]).toBe(1);
     expect(r.noiseGaps).toEqual([1, 1]);
     expect(r.baseline?.noiseGaps).toEqual([3, 2]);
     expect(r.masks.cross_attn_head_mask).toEqual([1]);
     const gen = analyzed.find((a) => a.type === 'generation');
-    expect(gen?.type === 'generation' && gen.attention).toBe(attention);
+    // the images go for scoring; the attention went from worker to worker, never through here
+    expect(gen?.type === 'generation' && gen.variants.map((v) => v.raw[0])).toEqual([0, 1]);
+    expect(gen && 'attention' in gen).toBe(false);
     const maps = analyzed.filter((a) => a.type === 'maps');
     expect(maps).toHaveLength(1);
     // a second focus change while the first is in flight is queued, not sent
@@ -291,5 +293,75 @@ describe('experiment, links and pruning', () => {
     const { store } = setup();
     store.getState().setPrompt('a <pad> painting\u0000 of \u202ezephyr');
     expect(store.getState().prompt).toBe('a pad painting of zephyr');
+  });
+});
+
+describe('lost workers and the one-job rule', () => {
+  test('after a lost worker the "loaded again" notice goes when the model is ready, the experiment stays, and the lost run can be restarted', async () => {
+    const { store, sent, emit, loadId } = await ready();
+    store.getState().setSeed(123);
+    store.getState().generate();
+    store.getState().workerCrashed('The inference worker stopped responding (no sign of life for 20 s).', true);
+    const during = store.getState();
+    expect(during.status).toBe('loading');
+    expect(during.generateId).toBeNull();
+    expect(during.notices.at(-1)?.message).toMatch(/stopped responding.*being loaded again.*experiment is kept/);
+    // the client replays the same load request: its answer is the one awaited
+    emit({ type: 'ready', id: loadId, manifest, backend, files: [], loadMs: 1 });
+    const after = store.getState();
+    expect(after.status).toBe('ready');
+    expect(after.seed).toBe(123);
+    expect(after.notices.some((n) => /being loaded again/.test(n.message))).toBe(false);
+    const retry = after.notices.find((n) => n.action === 'retry-generate');
+    expect(retry?.message).toMatch(/loaded again/);
+    store.getState().runAction(retry!);
+    expect(sent.at(-1)).toMatchObject({ type: 'generate', params: { seed: 123 } });
+  });
+
+  test('a lost idle worker says nothing more once it is back', async () => {
+    const { store, emit, loadId } = await ready();
+    store.getState().workerCrashed('The inference worker crashed.', true);
+    emit({ type: 'ready', id: loadId, manifest, backend, files: [], loadMs: 1 });
+    expect(store.getState().notices).toEqual([]);
+  });
+
+  test('a failed reload replaces the "loaded again" notice with its own', async () => {
+    const { store, emit, loadId } = await ready();
+    store.getState().workerCrashed('The inference worker crashed.', true);
+    emit({ type: 'error', id: loadId, request: 'load', kind: 'download', message: 'network down' });
+    const messages = store.getState().notices.map((n) => n.message);
+    expect(messages).toEqual(['network down']);
+  });
+
+  test('a lost analysis worker frees the heatmap request it owed, so heatmaps keep following the focus', async () => {
+    const { store, sent, emit, analyzed } = await ready();
+    store.getState().generate();
+    emit({
+      type: 'result',
+      id: sent.at(-1)!.id,
+      images: [img(1)],
+      raw: [raw(0)],
+      noiseGaps: [[1]],
+      sharedAttention: true,
+      tokens,
+      timings: { textMs: 1, stepMs: [1], totalMs: 2 },
+    });
+    const maps = () => analyzed.filter((a) => a.type === 'maps');
+    expect(maps()).toHaveLength(1);
+    store.getState().analysisCrashed('The analysis worker crashed. It was restarted.', true);
+    store.getState().setFocus({ head: 1 });
+    expect(maps()).toHaveLength(2);
+    expect(store.getState().notices.at(-1)?.level).toBe('warning');
+  });
+
+  test('while a science job holds the session, a seed grid is refused with the reason, like a generate', async () => {
+    const { store, sent } = await ready();
+    store.getState().runScience('detect');
+    const science = sent.at(-1)!;
+    expect(science.type).toBe('science');
+    store.getState().runSeedGrid(2);
+    store.getState().generate();
+    expect(sent.at(-1)).toBe(science);
+    expect(store.getState().notices.at(-1)?.message).toMatch(/science job is running/);
   });
 });

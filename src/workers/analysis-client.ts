@@ -1,19 +1,20 @@
 /**
- * The UI-side handle on the analysis worker: typed send and events, and a restart (with the last
- * init replayed) when the worker dies, so analysis degrades to a notice instead of going quiet.
+ * The UI-side handle on the analysis worker (see worker-client.ts for the recovery rules): a
+ * worker that crashes, closes itself or stops answering is replaced with the last init replayed,
+ * so analysis degrades to a notice instead of going quiet; once given up on, every request is
+ * answered with an error instead of being posted to a dead worker.
  */
 import { analysisTransferables, type AnalysisEvent, type AnalysisRequest } from './analysis-protocol';
+import { type WorkerClientOptions, WorkerClient, type WorkerPort, type WorkerProtocol } from './worker-client';
 
-export interface AnalysisWorkerLike {
-  postMessage(message: AnalysisRequest, transfer: Transferable[]): void;
-  terminate(): void;
-  onmessage: ((ev: MessageEvent<AnalysisEvent>) => void) | null;
-  onerror: ((ev: ErrorEvent) => void) | null;
-}
+export type AnalysisWorkerLike = WorkerPort<AnalysisRequest, AnalysisEvent>;
 
 export interface AnalysisCallbacks {
   onEvent(event: AnalysisEvent): void;
-  onCrash(message: string): void;
+  /** the worker was lost; `restarted`: a fresh one runs (with the last init replayed) */
+  onCrash(message: string, restarted: boolean): void;
+  /** a fresh worker runs after a loss */
+  onRestarted?(): void;
 }
 
 export function spawnAnalysisWorker(): AnalysisWorkerLike {
@@ -23,45 +24,52 @@ export function spawnAnalysisWorker(): AnalysisWorkerLike {
   }) as unknown as AnalysisWorkerLike;
 }
 
-const MAX_RESTARTS = 3;
+export const analysisProtocol: WorkerProtocol<AnalysisRequest, AnalysisEvent> = {
+  name: 'analysis worker',
+  isReplayed: (request) => request.type === 'init',
+  isAnswered: (request) => request.type !== 'connect',
+  // Every analysis event is the one answer to its request.
+  answers: (event) => event.id,
+  refusal: (request, message) => ({ type: 'error', id: request.id, request: request.type, message }),
+  transfer: analysisTransferables,
+};
 
 export class AnalysisClient {
-  private worker: AnalysisWorkerLike;
-  private lastInit: Extract<AnalysisRequest, { type: 'init' }> | null = null;
-  private restarts = 0;
+  private readonly client: WorkerClient<AnalysisRequest, AnalysisEvent>;
 
   constructor(
-    private readonly callbacks: AnalysisCallbacks,
-    private readonly spawn: () => AnalysisWorkerLike = spawnAnalysisWorker,
+    callbacks: AnalysisCallbacks,
+    spawn: () => AnalysisWorkerLike = spawnAnalysisWorker,
+    options: Partial<WorkerClientOptions> = {},
   ) {
-    this.worker = this.start();
+    this.client = new WorkerClient(
+      analysisProtocol,
+      {
+        onEvent: (event) => callbacks.onEvent(event),
+        onLost: (reason, restarted) =>
+          callbacks.onCrash(
+            restarted
+              ? `${reason} It was restarted; generate again to see scores and heatmaps.`
+              : `${reason} It keeps failing, so scores and heatmaps are off until you reload the page.`,
+            restarted,
+          ),
+        onRestarted: () => callbacks.onRestarted?.(),
+      },
+      spawn,
+      options,
+    );
   }
 
-  /** Buffers in the request (images, attention) are transferred: the caller must not reuse them. */
+  get running(): boolean {
+    return this.client.running;
+  }
+
+  /** Buffers in the request (images) are transferred: the caller must not reuse them. */
   send(request: AnalysisRequest): void {
-    if (request.type === 'init') this.lastInit = request;
-    this.worker.postMessage(request, analysisTransferables(request));
+    this.client.send(request);
   }
 
-  private start(): AnalysisWorkerLike {
-    const worker = this.spawn();
-    worker.onmessage = (ev) => this.callbacks.onEvent(ev.data);
-    worker.onerror = (ev) => {
-      ev.preventDefault?.();
-      worker.onmessage = worker.onerror = null;
-      worker.terminate();
-      if (++this.restarts > MAX_RESTARTS) {
-        this.callbacks.onCrash(
-          'The analysis worker keeps crashing; scores and heatmaps are off until you reload the page.',
-        );
-        return;
-      }
-      this.worker = this.start();
-      this.callbacks.onCrash(
-        'The analysis worker crashed and was restarted; generate again to see scores and heatmaps.',
-      );
-      if (this.lastInit) this.worker.postMessage(this.lastInit, []);
-    };
-    return worker;
+  dispose(): void {
+    this.client.dispose();
   }
 }

@@ -1,11 +1,13 @@
 /**
  * The protocol between the UI thread and the analysis worker, in the inference protocol's style:
  * a discriminated union of requests in and events out, every event naming the request it answers.
- * The analysis worker holds the latest generation's attention (it is transferred there, never kept
- * on the UI thread) and the model's training-image index, and answers with small, drawable results.
+ * The analysis worker holds the latest generation's attention (the inference worker sends it over
+ * their direct channel, see peer-protocol.ts; it never passes through the UI thread) and the
+ * model's training-image index, and answers with small, drawable results.
  */
 import type { Manifest } from '../core/manifest';
 import type { ReplicationScore } from '../core/metrics/replication';
+import type { MapsPayload } from './analysis';
 import type { RgbaImage } from './protocol';
 
 /** One generated image of a run (a mask variant), as the inference worker returned it. */
@@ -54,32 +56,18 @@ export interface LayerSeries {
 export type AnalysisRequest =
   /** modelUrl: the model directory, absolute, ending in '/' */
   | { type: 'init'; id: number; modelUrl: string; manifest: Manifest }
-  /** a finished generation: score every variant; keep the attention for map requests */
-  | { type: 'generation'; id: number; generation: number; variants: VariantInput[]; attention?: Float32Array[][][] }
+  /** a finished generation: score every variant (its attention comes from the inference worker directly) */
+  | { type: 'generation'; id: number; generation: number; variants: VariantInput[] }
   | { type: 'maps'; id: number; generation: number; focus: MapFocus }
   /** score images that are not the current generation (the multi-seed grid) */
-  | { type: 'replicate'; id: number; variants: VariantInput[] };
+  | { type: 'replicate'; id: number; variants: VariantInput[] }
+  /** the analysis end of the direct channel to the inference worker; not answered, replaces the old one */
+  | { type: 'connect'; id: number; port: MessagePort };
 
 export type AnalysisEvent =
   | { type: 'ready'; id: number; trainImages: number }
   | { type: 'scores'; id: number; generation: number; variants: VariantScores[] }
-  | {
-      type: 'maps';
-      id: number;
-      generation: number;
-      focus: MapFocus;
-      /** DAAM map at image size, normalised to max 1 */
-      daam: Float32Array;
-      /** the focused layer/head/step map, [res, res] attention probabilities */
-      layerMap: Float32Array;
-      layerResolution: number;
-      /** attention mass of every cross-attention head on the token, layer-major (from variant 0) */
-      headScores: Float32Array;
-      series: LayerSeries;
-      /** mean attention mass per token position, over layers and steps */
-      tokenWeights: Float32Array;
-      steps: number;
-    }
+  | ({ type: 'maps'; id: number; generation: number; focus: MapFocus } & MapsPayload)
   | { type: 'replication'; id: number; variants: VariantScores[] }
   | { type: 'error'; id: number; request: AnalysisRequest['type'] | 'unknown'; message: string };
 
@@ -90,8 +78,9 @@ export function analysisTransferables(message: AnalysisRequest | AnalysisEvent):
   switch (message.type) {
     case 'generation':
       for (const v of message.variants) add(v.raw);
-      for (const step of message.attention ?? []) for (const layer of step) for (const a of layer) add(a);
       break;
+    case 'connect':
+      return [message.port];
     case 'replicate':
       for (const v of message.variants) add(v.raw);
       break;

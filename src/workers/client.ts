@@ -1,23 +1,20 @@
 /**
- * The UI-side handle on the inference worker: typed send, typed events, and crash recovery.
- * A worker that dies (out of memory, a WASM abort) is replaced, the last model load is replayed,
- * and the caller is told — so the user sees a notice instead of a lab that silently stops.
+ * The UI-side handle on the inference worker (see worker-client.ts for the recovery rules): a
+ * worker that crashes, closes itself or stops answering is replaced, the last model load is
+ * replayed, and the caller is told — so the user sees a notice instead of a lab that silently stops.
  */
 import type { WorkerEvent, WorkerRequest } from './protocol';
+import { type WorkerClientOptions, WorkerClient, type WorkerPort, type WorkerProtocol } from './worker-client';
 
 /** The slice of Worker the client uses; tests pass a fake. */
-export interface WorkerLike {
-  postMessage(message: WorkerRequest): void;
-  terminate(): void;
-  onmessage: ((ev: MessageEvent<WorkerEvent>) => void) | null;
-  onerror: ((ev: ErrorEvent) => void) | null;
-  onmessageerror: ((ev: MessageEvent) => void) | null;
-}
+export type WorkerLike = WorkerPort<WorkerRequest, WorkerEvent>;
 
 export interface ClientCallbacks {
   onEvent(event: WorkerEvent): void;
-  /** the worker died and was restarted; `reloading` says whether the model load is being replayed */
+  /** the worker was lost; `reloading`: a fresh one runs and the model load is being replayed */
   onCrash(message: string, reloading: boolean): void;
+  /** a fresh worker runs after a loss */
+  onRestarted?(): void;
 }
 
 export interface InferenceClientLike {
@@ -33,65 +30,68 @@ export function spawnInferenceWorker(): WorkerLike {
   }) as unknown as WorkerLike;
 }
 
-const MAX_CRASHES = 3;
-const CRASH_WINDOW_MS = 60_000;
+/** Building a session can hold the worker's event loop (WASM compiles on it); allow for it. */
+const SESSION_PATIENCE_MS = 180_000;
+
+export const inferenceProtocol: WorkerProtocol<WorkerRequest, WorkerEvent> = {
+  name: 'inference worker',
+  isReplayed: (request) => request.type === 'load',
+  isAnswered: (request) => request.type !== 'cancel' && request.type !== 'connect',
+  answers(event) {
+    switch (event.type) {
+      case 'ready':
+      case 'result':
+      case 'bench':
+      case 'science-result':
+      case 'error':
+        return event.id;
+      default:
+        return null;
+    }
+  },
+  refusal: (request, message) => ({ type: 'error', id: request.id, request: request.type, kind: 'protocol', message }),
+  transfer: (request) => (request.type === 'connect' && request.port ? [request.port] : []),
+  quietAfter: (event) => (event.type === 'progress' && event.phase === 'session' ? SESSION_PATIENCE_MS : 0),
+};
 
 export class InferenceClient implements InferenceClientLike {
-  private worker: WorkerLike;
-  private lastLoad: Extract<WorkerRequest, { type: 'load' }> | null = null;
-  private disposed = false;
-  private recentCrashes: number[] = [];
+  private readonly client: WorkerClient<WorkerRequest, WorkerEvent>;
 
   constructor(
-    private readonly callbacks: ClientCallbacks,
-    private readonly spawn: () => WorkerLike = spawnInferenceWorker,
+    callbacks: ClientCallbacks,
+    spawn: () => WorkerLike = spawnInferenceWorker,
+    options: Partial<WorkerClientOptions> = {},
   ) {
-    this.worker = this.start();
+    this.client = new WorkerClient(
+      inferenceProtocol,
+      {
+        onEvent: (event) => callbacks.onEvent(event),
+        onLost: (reason, restarted, replayed) =>
+          callbacks.onCrash(
+            restarted ? reason : `${reason} It keeps failing, so it was not restarted; reload the page.`,
+            restarted && replayed,
+          ),
+        onRestarted: () => callbacks.onRestarted?.(),
+      },
+      spawn,
+      options,
+    );
+  }
+
+  get running(): boolean {
+    return this.client.running;
   }
 
   send(request: WorkerRequest): void {
-    if (this.disposed) {
-      // Answer anyway, so no caller waits for a worker that is gone.
-      const message = 'The inference worker is stopped; reload the page.';
-      this.callbacks.onEvent({ type: 'error', id: request.id, request: request.type, kind: 'protocol', message });
-      return;
-    }
-    if (request.type === 'load') this.lastLoad = request;
-    this.worker.postMessage(request);
+    this.client.send(request);
   }
 
   /** Replace the worker (after a crash, or on purpose). */
   restart(reason: string): void {
-    if (this.disposed) return;
-    this.worker.onmessage = this.worker.onerror = this.worker.onmessageerror = null;
-    this.worker.terminate();
-    // A worker that cannot even start would crash-loop; stop after a few tries and say so.
-    const now = Date.now();
-    this.recentCrashes = [...this.recentCrashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
-    if (this.recentCrashes.length > MAX_CRASHES) {
-      this.disposed = true;
-      this.callbacks.onCrash(`${reason} It keeps crashing, so it was not restarted; reload the page.`, false);
-      return;
-    }
-    this.worker = this.start();
-    this.callbacks.onCrash(reason, this.lastLoad !== null);
-    if (this.lastLoad) this.worker.postMessage(this.lastLoad);
+    this.client.restart(reason);
   }
 
   dispose(): void {
-    this.disposed = true;
-    this.worker.terminate();
-  }
-
-  private start(): WorkerLike {
-    const worker = this.spawn();
-    worker.onmessage = (ev) => this.callbacks.onEvent(ev.data);
-    // An uncaught error inside the worker may leave it in any state; a fresh one is the safe answer.
-    worker.onerror = (ev) => {
-      ev.preventDefault?.();
-      this.restart(`The inference worker crashed${ev.message ? ` (${ev.message})` : ''}.`);
-    };
-    worker.onmessageerror = () => this.restart('The inference worker sent a message that could not be read.');
-    return worker;
+    this.client.dispose();
   }
 }

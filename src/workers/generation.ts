@@ -1,6 +1,7 @@
 /**
  * One generate request inside the worker: runs the core pipeline and turns its steps and result
- * into protocol events (RGBA previews ready to draw, float images for exact comparison).
+ * into protocol events (RGBA previews ready to draw, float images for exact comparison). Captured
+ * attention is handed to `shareAttention` (the channel to the analysis worker), not to the UI.
  */
 import { chwToRgba } from '../core/image';
 import { allOnes, type MaskSet } from '../core/masks';
@@ -28,6 +29,8 @@ export async function runGeneration(
   variants: MaskSet[] | undefined,
   signal: AbortSignal,
   emit: (event: WorkerEvent) => void,
+  /** gives the generation's attention away (transferred); false when nobody could take it */
+  shareAttention: (generation: number, attention: Float32Array[][][]) => boolean,
 ): Promise<void> {
   const request: GenerateRequest = {
     prompt: params.prompt,
@@ -50,13 +53,15 @@ export async function runGeneration(
     const next = await steps.next();
     if (next.done) {
       const result = next.value;
+      // Each captured array is the pipeline's own copy of one row, so it can be transferred as it is.
+      const sharedAttention = result.attention ? shareAttention(id, result.attention) : false;
       emit({
         type: 'result',
         id,
         images: result.images.map((img) => rgba(model, img)),
         raw: result.images.map((img) => Float32Array.from(img)),
         noiseGaps: result.noiseGaps,
-        attention: result.attention?.map((step) => step.map((layer) => layer.map((a) => Float32Array.from(a)))),
+        ...(sharedAttention ? { sharedAttention } : {}),
         tokens: result.tokens,
         timings: result.timings,
       });

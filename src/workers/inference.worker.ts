@@ -3,22 +3,30 @@
  * One switch over the protocol; every branch catches and answers {type: 'error'}, so the UI never
  * waits forever. A new generate supersedes a running one at its next step boundary.
  *
- * Science jobs share the one session: a science job waits for a running generation to finish, and
- * a generate that arrives while a science job runs is refused (kind 'busy') with a message saying
- * to cancel or wait — superseding a minutes-long study by a mask click would throw its work away.
+ * Science jobs share the one session under the rule of core/session-admission.ts (the store asks
+ * it first; it is asked again here for requests that crossed in flight): a newer generate
+ * supersedes a running one, a science job waits for a running generation, and while a science job
+ * runs every other job is refused (kind 'busy').
+ *
+ * Attention goes to the analysis worker over their direct channel (peer.ts), and the training
+ * index comes from it, so neither passes through the UI thread nor is downloaded twice.
  */
 import type { MaskSet } from '../core/masks';
-import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
+import type { TrainIndex } from '../core/metrics/replication';
 import type { Manifest } from '../core/manifest';
 import type { ModelRunner } from '../core/pipeline';
 import { isAbortError, type Progress } from '../core/science';
+import { admitJob } from '../core/session-admission';
 import { persistentCache } from './persistent-cache';
 import { fetchVerified } from '../gpu/download';
 import { benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
+import { startHeartbeat } from './heartbeat';
 import { LoadError, loadModel, type LoadedModel } from './load-model';
+import { InferencePeer } from './peer';
 import { transferables, type GenerateParams, type WorkerEvent, type WorkerRequest } from './protocol';
 import { runScienceJob, type ScienceRequest } from './science';
+import { loadTrainIndex } from './train-index';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
@@ -42,6 +50,8 @@ let train: Promise<TrainIndex> | null = null;
  * a few MB of int8 weights and two small sessions.
  */
 const extraModels = new Map<string, Promise<LoadedModel>>();
+/** the direct channel to the analysis worker */
+const peer = new InferencePeer();
 
 class Busy extends Error {}
 
@@ -98,8 +108,8 @@ async function load(id: number, url: string, backend: 'auto' | 'wasm' | 'webgpu'
 
 async function startGeneration(id: number, params: GenerateParams, variants: MaskSet[] | undefined): Promise<void> {
   const previous = current;
-  if (previous?.kind === 'science')
-    throw new Busy('A science job is running: cancel it or wait for it to finish, then generate again.');
+  const admission = admitJob(previous?.kind ?? null, 'generate');
+  if (admission.action === 'refuse') throw new Busy(admission.message);
   previous?.controller.abort();
   const controller = new AbortController();
   const job: Job = {
@@ -113,7 +123,9 @@ async function startGeneration(id: number, params: GenerateParams, variants: Mas
       if (controller.signal.aborted) throw new Cancelled();
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
       try {
-        await runGeneration(model, id, params, variants, controller.signal, emit);
+        await runGeneration(model, id, params, variants, controller.signal, emit, (generation, attention) =>
+          peer.shareAttention(generation, attention),
+        );
       } catch (err) {
         // Whatever the pipeline threw on abort, the caller should see a cancellation.
         if (controller.signal.aborted) throw new Cancelled();
@@ -164,18 +176,17 @@ async function fetchJson(baseUrl: string, entry: { path: string; bytes: number; 
   return JSON.parse(new TextDecoder().decode(file.bytes));
 }
 
-/** The training images for the evaluation's replication scores, fetched once per model. */
+/**
+ * The training images for the evaluation's replication scores, once per model: borrowed from the
+ * analysis worker, which holds them anyway; loaded here only when it is not connected.
+ */
 function trainIndex(): Promise<TrainIndex> {
   const m = model;
   if (!m) return Promise.reject(new Error('No model is loaded yet.'));
-  train ??= (async () => {
-    const quiet = () => undefined;
-    const [memorized, index] = await Promise.all([
-      fetchVerified(modelUrl, m.manifest.files.memorizedImages, quiet),
-      fetchVerified(modelUrl, m.manifest.files.trainIndex, quiet),
-    ]);
-    return trainIndexFromFiles(m.manifest, new Uint8Array(memorized.bytes), new Uint8Array(index.bytes));
-  })();
+  const url = modelUrl;
+  train ??= peer.connected
+    ? peer.trainIndex(url, m.manifest).catch(() => loadTrainIndex(url, m.manifest))
+    : loadTrainIndex(url, m.manifest);
   const pending = train;
   pending.catch(() => {
     if (train === pending) train = null; // a failed fetch may be retried
@@ -185,7 +196,8 @@ function trainIndex(): Promise<TrainIndex> {
 
 async function startScience(id: number, request: ScienceRequest): Promise<void> {
   const previous = current;
-  if (previous?.kind === 'science') throw new Busy(`Another science job (${previous.id}) is running: cancel it first.`);
+  const admission = admitJob(previous?.kind ?? null, 'science');
+  if (admission.action === 'refuse') throw new Busy(admission.message);
   const controller = new AbortController();
   const started = performance.now();
   let last = 0;
@@ -290,6 +302,10 @@ async function handle(req: WorkerRequest): Promise<void> {
       }
       return;
     }
+    case 'connect':
+      if (req.port) peer.connect(req.port);
+      else peer.disconnect('the analysis worker stopped');
+      return;
     case 'cancel': {
       try {
         if (current && current.id === req.id) current.controller.abort();
@@ -317,4 +333,5 @@ if (!scope.name?.startsWith('em-pthread')) {
   scope.onmessage = (ev: MessageEvent<WorkerRequest>) => {
     void handle(ev.data);
   };
+  startHeartbeat((beat) => scope.postMessage(beat));
 }

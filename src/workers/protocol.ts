@@ -41,6 +41,12 @@ export type WorkerRequest =
   | ({ type: 'science'; id: number } & ScienceRequest)
   /** stop the generate or science job with this id at its next model call */
   | { type: 'cancel'; id: number }
+  /**
+   * the inference end of the direct channel to the analysis worker (peer-protocol.ts): attention
+   * and the training index travel over it, never through the UI thread. Not answered; a new port
+   * replaces the old one (after either worker restarts); null: the analysis worker is gone.
+   */
+  | { type: 'connect'; id: number; port: MessagePort | null }
   /** time the worker's per-step pipeline against a bare session.run loop on the loaded session */
   | { type: 'bench'; id: number; steps: number; generations: number };
 
@@ -96,8 +102,11 @@ export type WorkerEvent =
       /** the same images as CHW float32 in [-1, 1], for analysis and exact comparison */
       raw: Float32Array[];
       noiseGaps: number[][];
-      /** with captureAttention: [step][layer][variant] -> conditional probs [heads, pixels, T] */
-      attention?: Float32Array[][][];
+      /**
+       * with captureAttention: the attention ([step][layer][variant] -> conditional probs) went to
+       * the analysis worker over the direct channel, under this request's id as the generation
+       */
+      sharedAttention?: boolean;
       tokens: TokenInfo;
       timings: GenerateTimings;
     }
@@ -126,8 +135,6 @@ export function transferables(event: WorkerEvent): Transferable[] {
       const buffers = new Set<ArrayBuffer>();
       for (const p of event.images) buffers.add(p.data.buffer as ArrayBuffer);
       for (const r of event.raw) buffers.add(r.buffer as ArrayBuffer);
-      for (const step of event.attention ?? [])
-        for (const layer of step) for (const a of layer) buffers.add(a.buffer as ArrayBuffer);
       return [...buffers];
     }
     default:

@@ -1,0 +1,121 @@
+/**
+ * The session slice: which models exist, which one is loaded (manifest, backend, files) and how
+ * far loading is; the link waiting to be applied to the next loaded model.
+ */
+import type { Manifest } from '../../core/manifest';
+import type { BackendChoice, BackendPreference } from '../../gpu/backend';
+import { familyOf, parseModelIndex, pickModel, type ModelEntry } from '../model-index';
+import { emptyScience } from '../science-state';
+import { carryExperiment, modelUrlOf } from './paths';
+import { type SliceCreator, takeRequestId } from './slice';
+
+export type Status = 'starting' | 'loading' | 'ready' | 'generating' | 'failed';
+
+export interface Progress {
+  phase: 'manifest' | 'download' | 'session' | 'denoise';
+  label: string;
+  loaded: number;
+  total: number;
+  fromCache: boolean;
+}
+
+export interface SessionData {
+  models: ModelEntry[];
+  model: ModelEntry | null;
+  manifest: Manifest | null;
+  backendPreference: BackendPreference;
+  backend: BackendChoice | null;
+  /** per model file: whether the last load read it from the Cache API */
+  files: { path: string; bytes: number; fromCache: boolean }[];
+  /** a link to decode when the next model is ready; autoRun generates once it is applied */
+  link: { query: string; autoRun: boolean } | null;
+  /** the loaded model's experiment has been set (from a link or defaults): the URL may be written */
+  experimentReady: boolean;
+  status: Status;
+  progress: Progress | null;
+  /** the load request whose events are still wanted; events for other ids are stale */
+  loadId: number | null;
+  /** the inference worker was lost and its model is being loaded again; lostRun: a run was lost with it */
+  recovering: { lostRun: boolean } | null;
+  /** the id the next worker request takes */
+  nextRequestId: number;
+}
+
+export interface SessionActions {
+  init(): Promise<void>;
+  loadModel(): void;
+  selectModel(id: string): void;
+}
+
+export type SessionSlice = SessionData & SessionActions;
+
+export const createSessionSlice: SliceCreator<SessionSlice> = (deps) => (set, get) => ({
+  models: [],
+  model: null,
+  manifest: null,
+  backendPreference: deps.backendPreference,
+  backend: null,
+  files: [],
+  link: { query: deps.initialLink ?? '', autoRun: deps.initialLinkRuns ?? false },
+  experimentReady: false,
+  status: 'starting',
+  progress: null,
+  loadId: null,
+  recovering: null,
+  nextRequestId: 1,
+
+  async init() {
+    const url = new URL('models/index.json', deps.pageUrl).href;
+    try {
+      const parsed = parseModelIndex(await deps.fetchJson(url));
+      if (!parsed.ok) throw new Error(`models/index.json is invalid: ${parsed.problem}`);
+      const model = pickModel(parsed.index, deps.requestedModel);
+      if (deps.requestedModel && model.id !== deps.requestedModel) {
+        get().notify('warning', `There is no model "${deps.requestedModel}"; opened "${model.label}" instead.`);
+      }
+      set({ models: parsed.index.models, model });
+      get().loadModel();
+    } catch (err) {
+      set({ status: 'failed' });
+      get().notify(
+        'error',
+        `Could not read the model list: ${err instanceof Error ? err.message : String(err)}`,
+        'reload-page',
+      );
+    }
+  },
+
+  loadModel() {
+    const { model, backendPreference } = get();
+    if (!model) return;
+    const id = takeRequestId({ set, get });
+    const modelUrl = modelUrlOf(get(), deps);
+    set({ status: 'loading', loadId: id, generateId: null, progress: null, manifest: null, analysisReady: false });
+    deps.send({ type: 'load', id, modelUrl, backend: backendPreference });
+  },
+
+  selectModel(id) {
+    const s = get();
+    const model = s.models.find((m) => m.id === id);
+    if (!model || model.id === s.model?.id) return;
+    // A new model has its own masks and defaults: its default experiment applies when it is
+    // ready. Within a family (the base and its unlearned variants: one interface) the
+    // experiment carries over, so the same prompt, seed and mask run on the other model.
+    const carried = s.model && familyOf(s.models, s.model).some((m) => m.id === id) ? carryExperiment(s) : '';
+    set({
+      model,
+      link: { query: carried, autoRun: carried !== '' },
+      experimentReady: false,
+      masks: {},
+      result: null,
+      previews: [],
+      scores: null,
+      maps: null,
+      seedGrid: null,
+      unitScores: null,
+      pruningPreset: null,
+      science: { ...emptyScience(), running: s.science.running },
+    });
+    get().loadModel();
+  },
+});
