@@ -38,15 +38,12 @@ function inferenceEvent(ctx: LabContext, event: WorkerEvent): void {
   if (event.type === 'ready' && event.id === before.loadId) {
     const id = takeRequestId(ctx);
     deps.analyze({ type: 'init', id, modelUrl: modelUrlOf(before, deps), manifest: event.manifest });
-    if (before.recovering) {
-      set({ recovering: null });
-      if (before.recovering.lostRun)
-        get().notify(
-          'info',
-          'The model is loaded again. The run that was lost can be started again.',
-          'retry-generate',
-        );
-    }
+    const lost = before.recovering?.lost;
+    if (before.recovering) set({ recovering: null });
+    if (lost === 'run')
+      get().notify('info', 'The model is loaded again. The run that was lost can be started again.', 'retry-generate');
+    if (lost === 'science')
+      get().notify('info', 'The model is loaded again. The science job that was running was lost; start it again.');
     if (run) get().generate();
   }
   if (event.type === 'error' && event.request === 'load' && event.id === before.loadId) set({ recovering: null });
@@ -115,7 +112,8 @@ export const createRouting: SliceCreator<RoutingActions> = (deps) => (set, get) 
 
     workerCrashed(message, reloading) {
       const s = get();
-      const lostRun = s.generateId !== null || s.science.running !== null || s.seedGrid?.status === 'running';
+      const running = s.generateId !== null || s.seedGrid?.status === 'running';
+      const lost = s.science.running ? 'science' : running ? 'run' : null;
       stopGrid(ctx);
       set({
         science: { ...s.science, running: null },
@@ -125,7 +123,7 @@ export const createRouting: SliceCreator<RoutingActions> = (deps) => (set, get) 
         pendingMasks: null,
         progress: null,
         manifest: reloading ? s.manifest : null,
-        recovering: reloading ? { lostRun } : null,
+        recovering: reloading ? { lost } : null,
       });
       if (reloading) {
         get().notify(

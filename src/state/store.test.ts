@@ -325,6 +325,17 @@ describe('lost workers and the one-job rule', () => {
     expect(store.getState().notices).toEqual([]);
   });
 
+  test('a science job lost with the worker is named once the model is back, without offering a generate', async () => {
+    const { store, emit, loadId } = await ready();
+    store.getState().runScience('detect');
+    store.getState().workerCrashed('The inference worker crashed.', true);
+    expect(store.getState().science.running).toBeNull();
+    emit({ type: 'ready', id: loadId, manifest, backend, files: [], loadMs: 1 });
+    const notices = store.getState().notices;
+    expect(notices.map((n) => n.message)).toEqual([expect.stringMatching(/science job that was running was lost/)]);
+    expect(notices[0].action).toBeUndefined();
+  });
+
   test('a failed reload replaces the "loaded again" notice with its own', async () => {
     const { store, emit, loadId } = await ready();
     store.getState().workerCrashed('The inference worker crashed.', true);

@@ -41,8 +41,8 @@ async function handle(req: AnalysisRequest): Promise<void> {
     switch (req.type) {
       case 'init': {
         const loading = trainIndex.get(req.modelUrl, req.manifest);
+        // Held attention stays: it is keyed by generation, and the next run's may already be here.
         model = { manifest: req.manifest, train: loading.catch(() => null) };
-        peer.clear();
         const train = await loading;
         emit({ type: 'ready', id: req.id, trainImages: train.count });
         return;

@@ -118,11 +118,6 @@ export class AnalysisPeer {
     };
   }
 
-  /** Forget the held attention (a new model). */
-  clear(): void {
-    this.latest = null;
-  }
-
   /**
    * The attention of a generation. The UI thread asks for maps as soon as the generation's result
    * reaches it, which may be before the attention arrives here over the other channel: then wait.

@@ -35,8 +35,8 @@ export interface SessionData {
   progress: Progress | null;
   /** the load request whose events are still wanted; events for other ids are stale */
   loadId: number | null;
-  /** the inference worker was lost and its model is being loaded again; lostRun: a run was lost with it */
-  recovering: { lostRun: boolean } | null;
+  /** the inference worker was lost and its model is being loaded again; `lost`: what was running then */
+  recovering: { lost: 'run' | 'science' | null } | null;
   /** the id the next worker request takes */
   nextRequestId: number;
 }
