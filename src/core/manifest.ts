@@ -80,6 +80,9 @@ export const manifestSchema = z.object({
     prediction: z.literal('epsilon'),
     spacing: z.literal('trailing'),
     clipSample: z.boolean(),
+    // diffusers' use_clipped_model_output: after clipping x0, recompute the noise from it. The
+    // organism was trained and verified with it on; a stock DDIM step turns its images to noise.
+    useClippedModelOutput: z.boolean(),
   }),
   defaults: z.object({ steps: z.number().int().positive(), guidance: z.number(), seed: z.number().int() }),
   text: z.object({

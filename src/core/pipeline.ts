@@ -173,7 +173,7 @@ export async function* generate(
       gaps.push(noiseGap(epsUncond, epsCond));
       classifierFreeGuidance(epsUncond, epsCond, request.guidance, guided);
       const x0 = new Float32Array(pixels);
-      ddimStep(latents[v], guided, alphas[t], alphaPrev(alphas, timesteps, i), schedule.clipSample, {
+      ddimStep(latents[v], guided, alphas[t], alphaPrev(alphas, timesteps, i), schedule, {
         x0,
         prev: latents[v],
       });

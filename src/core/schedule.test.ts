@@ -17,6 +17,7 @@ const schedule = {
   prediction: 'epsilon' as const,
   spacing: 'trailing' as const,
   clipSample: true,
+  useClippedModelOutput: true,
 };
 
 describe('alphasCumprod', () => {
@@ -86,7 +87,7 @@ describe('ddimStep', () => {
   for (const [i, x0Torch, prevTorch] of torchSteps) {
     it(`matches torch at step ${i} of 25 (clipped x0, re-derived eps)`, () => {
       const out = { x0: new Float32Array(4), prev: new Float32Array(4) };
-      ddimStep(x, eps, acp[ts[i]], alphaPrev(acp, ts, i), true, out);
+      ddimStep(x, eps, acp[ts[i]], alphaPrev(acp, ts, i), schedule, out);
       for (let k = 0; k < 4; k++) {
         expect(out.x0[k]).toBeCloseTo(x0Torch[k], 5);
         expect(out.prev[k]).toBeCloseTo(prevTorch[k], 5);
@@ -101,12 +102,31 @@ describe('ddimStep', () => {
     const e = new Float32Array([0.2, 1.5]);
     const expectedX0 = [(0.7 - Math.sqrt(0.5) * 0.2) / Math.sqrt(0.5), (-0.4 - Math.sqrt(0.5) * 1.5) / Math.sqrt(0.5)];
     const expectedPrev = expectedX0.map((v, k) => Math.sqrt(ap) * v + Math.sqrt(1 - ap) * e[k]);
-    const out = ddimStep(sample, e, a, ap, false, { x0: new Float32Array(2), prev: sample });
+    const noClip = { clipSample: false, useClippedModelOutput: true };
+    const out = ddimStep(sample, e, a, ap, noClip, { x0: new Float32Array(2), prev: sample });
     expect(out.prev).toBe(sample);
     for (let k = 0; k < 2; k++) {
       expect(out.x0[k]).toBeCloseTo(expectedX0[k], 6);
       expect(sample[k]).toBeCloseTo(expectedPrev[k], 6);
     }
+  });
+
+  it('clips x0 but keeps the model noise without useClippedModelOutput (stock DDIM)', () => {
+    const a = 0.5;
+    const ap = 0.8;
+    const sample = new Float32Array([3, -0.1]);
+    const e = new Float32Array([0.2, 0.1]);
+    const stock = ddimStep(sample, e, a, ap, { clipSample: true, useClippedModelOutput: false }, {
+      x0: new Float32Array(2),
+      prev: new Float32Array(2),
+    });
+    const rederived = ddimStep(sample, e, a, ap, schedule, { x0: new Float32Array(2), prev: new Float32Array(2) });
+    // element 0 is clipped (x0 = 3.96 -> 1): the two rules differ there; element 1 is not
+    expect(stock.x0[0]).toBe(1);
+    expect(stock.prev[0]).toBeCloseTo(Math.sqrt(ap) + Math.sqrt(1 - ap) * 0.2, 6);
+    const eps0 = (3 - Math.sqrt(a)) / Math.sqrt(1 - a);
+    expect(rederived.prev[0]).toBeCloseTo(Math.sqrt(ap) + Math.sqrt(1 - ap) * eps0, 6);
+    expect(stock.prev[1]).toBe(rederived.prev[1]);
   });
 });
 

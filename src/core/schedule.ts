@@ -58,16 +58,24 @@ export interface DdimOut {
   prev: Float32Array;
 }
 
+/** How a step treats x0: clip it to [-1, 1], and then re-derive the noise from the clipped x0. */
+export interface DdimClipping {
+  clipSample: boolean;
+  /** diffusers' use_clipped_model_output (only matters with clipSample) */
+  useClippedModelOutput: boolean;
+}
+
 /**
- * One deterministic DDIM step (eta = 0). With clipSample, x0 is clipped to [-1, 1] and the noise
- * re-derived from it, so the update stays consistent with the clipped estimate.
+ * One deterministic DDIM step (eta = 0). With clipSample, x0 is clipped to [-1, 1]; with
+ * useClippedModelOutput as well, the noise is re-derived from the clipped x0, so the update stays
+ * consistent with the clipped estimate (the organism's sampler; see manifest.ts).
  */
 export function ddimStep(
   sample: Float32Array,
   eps: Float32Array,
   alphaT: number,
   alphaPrevT: number,
-  clipSample: boolean,
+  clipping: DdimClipping,
   out: DdimOut,
 ): DdimOut {
   const sqrtA = Math.sqrt(alphaT);
@@ -79,9 +87,9 @@ export function ddimStep(
     const x = sample[i];
     let x0i = (x - sqrt1mA * eps[i]) / sqrtA;
     let epsi = eps[i];
-    if (clipSample) {
+    if (clipping.clipSample) {
       x0i = x0i < -1 ? -1 : Math.min(x0i, 1);
-      epsi = (x - sqrtA * x0i) / sqrt1mA;
+      if (clipping.useClippedModelOutput) epsi = (x - sqrtA * x0i) / sqrt1mA;
     }
     x0[i] = x0i;
     prev[i] = sqrtAPrev * x0i + sqrt1mAPrev * epsi;

@@ -166,7 +166,7 @@ def export_model(text: TextEncoder, unet: UNet, cfg: ModelConfig, out: str, *, m
         "image": {"width": cfg.image_size, "height": cfg.image_size, "channels": 3, "range": [-1, 1]},
         "schedule": {"kind": "linear", "betaStart": BETA_START, "betaEnd": BETA_END,
                      "trainSteps": NUM_TRAIN_TIMESTEPS, "prediction": "epsilon", "spacing": "trailing",
-                     "clipSample": True},
+                     "clipSample": True, "useClippedModelOutput": True},
         "defaults": {"steps": 25, "guidance": 4.0, "seed": 7},
         "text": {"vocab": vocab, "maxTokens": cfg.max_tokens, "width": cfg.text_width,
                  "padId": data.PAD_ID, "bosId": data.BOS_ID, "eosId": data.EOS_ID, "unkId": data.UNK_ID},

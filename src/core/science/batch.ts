@@ -196,7 +196,7 @@ export async function sampleRows(
           );
         }
         classifierFreeGuidance(epsU, epsC, options.guidance, guided);
-        ddimStep(latents[i], guided, alphas[t], alphaPrev(alphas, timesteps, s), schedule.clipSample, {
+        ddimStep(latents[i], guided, alphas[t], alphaPrev(alphas, timesteps, s), schedule, {
           x0: x0[i],
           prev: latents[i],
         });
