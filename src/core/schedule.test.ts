@@ -116,10 +116,17 @@ describe('ddimStep', () => {
     const ap = 0.8;
     const sample = new Float32Array([3, -0.1]);
     const e = new Float32Array([0.2, 0.1]);
-    const stock = ddimStep(sample, e, a, ap, { clipSample: true, useClippedModelOutput: false }, {
-      x0: new Float32Array(2),
-      prev: new Float32Array(2),
-    });
+    const stock = ddimStep(
+      sample,
+      e,
+      a,
+      ap,
+      { clipSample: true, useClippedModelOutput: false },
+      {
+        x0: new Float32Array(2),
+        prev: new Float32Array(2),
+      },
+    );
     const rederived = ddimStep(sample, e, a, ap, schedule, { x0: new Float32Array(2), prev: new Float32Array(2) });
     // element 0 is clipped (x0 = 3.96 -> 1): the two rules differ there; element 1 is not
     expect(stock.x0[0]).toBe(1);

@@ -8,7 +8,11 @@ export const USAGE = `usage: npm run generate -- --prompt "a painting of zephyr"
   [--model public/models/<id>]                 (default: public/models/index.json's default)
   [--precision int8|fp32]                      (default int8)
   [--prune cross_attn_head_mask:0.1,3.2 ...]   (mask:layer.unit list; repeatable)
-  [--scale 8]                                  (nearest-neighbour upscale of the PNG; default 1)`;
+  [--scale 8]                                  (nearest-neighbour upscale of the PNG; default 1)
+a diffusers ONNX folder (Stable Diffusion 1.x/2.x) as --model also takes
+  [--scheduler ddim|pndm|euler]                (default: the folder's own scheduler)
+  [--init-latents noise.bin]                   (raw little-endian float32 standard-normal latents,
+                                                scaled by the scheduler's initial sigma, like diffusers' latents=)`;
 
 export interface GenerateOptions {
   prompt: string;
@@ -20,6 +24,8 @@ export interface GenerateOptions {
   precision: Precision;
   prune: PrunedUnit[];
   scale: number;
+  scheduler?: string;
+  initLatents?: string;
 }
 
 export class UsageError extends Error {
@@ -61,6 +67,8 @@ export function parseGenerateArgs(argv: string[]): GenerateOptions {
         precision: { type: 'string', default: 'int8' },
         prune: { type: 'string', multiple: true, default: [] },
         scale: { type: 'string', default: '1' },
+        scheduler: { type: 'string' },
+        'init-latents': { type: 'string' },
       },
     }));
   } catch (e) {
@@ -90,5 +98,7 @@ export function parseGenerateArgs(argv: string[]): GenerateOptions {
     precision: values.precision,
     prune,
     scale: integer('scale', values.scale, 1) ?? 1,
+    scheduler: values.scheduler,
+    initLatents: values['init-latents'],
   };
 }

@@ -12,6 +12,7 @@ import type { Manifest } from '../core/manifest';
 import { type MaskSet, type PrunedUnit, countPruned, maskSetFromPruned } from '../core/masks';
 import { generate } from '../core/pipeline';
 import { type GenerateOptions, USAGE, UsageError, parseGenerateArgs } from './args';
+import { generateDiffusersPng, isDiffusersFolder } from './generate-diffusers';
 import { ModelDirError, loadNodeModel } from './runner';
 
 const MODELS = resolve(dirname(fileURLToPath(import.meta.url)), '../../public/models');
@@ -38,6 +39,7 @@ function prunedMasks(manifest: Manifest, prune: PrunedUnit[]): MaskSet {
 
 async function generateToPng(options: GenerateOptions): Promise<void> {
   const dir = options.model ?? (await defaultModelDir());
+  if (isDiffusersFolder(dir)) return generateDiffusersPng(dir, options);
   const model = await loadNodeModel(dir, { precision: options.precision });
   try {
     const { manifest } = model;
