@@ -64,10 +64,11 @@ describe('tiny-sd1 on onnxruntime-node against the reference runs (StableDiffusi
   beforeAll(async () => {
     m = await loadDiffusersFolder(TINY_SD1);
   });
-  afterAll(() => m?.release());
-
   const measured: string[] = [];
-  afterAll(() => console.log(`latent pipeline vs reference (onnxruntime-node):\n  ${measured.join('\n  ')}`));
+  afterAll(async () => {
+    console.log(`latent pipeline vs reference (onnxruntime-node):\n  ${measured.join('\n  ')}`);
+    await m?.release();
+  });
 
   for (const run of referenceRuns() as ReferenceRun[]) {
     it(`${run.id}: ${run.scheduler_class}, guidance ${run.guidance_scale}: latents within 1e-4, image within 1/255`, async () => {
