@@ -87,23 +87,48 @@ describe('npm run generate on a diffusers ONNX folder', () => {
     expect(prune.stderr).toMatch(/--prune needs a UNet with mask inputs/);
   });
 
-  it('refuses a folder whose own scheduler it cannot run, naming it, and runs it with --scheduler', async () => {
-    const dir = join(scratch, 'dpm');
-    cpSync(TINY_SD1, dir, { recursive: true, filter: (src) => !/[/\\](reference|unet-fused)$/.test(src) });
-    cpSync(
-      'src/core/diffusers/__fixtures__/dpm-solver-scheduler_config.json',
-      join(dir, 'scheduler', 'scheduler_config.json'),
+  it('runs a DPMSolverMultistep folder, and refuses one whose scheduler it cannot run unless --scheduler names another', async () => {
+    const folder = (name: string, schedulerClass: string, config: string) => {
+      const dir = join(scratch, name);
+      cpSync(TINY_SD1, dir, { recursive: true, filter: (src) => !/[/\\](reference|unet-fused)$/.test(src) });
+      writeFileSync(join(dir, 'scheduler', 'scheduler_config.json'), config);
+      const index = JSON.parse(readFileSync(join(dir, 'model_index.json'), 'utf8'));
+      writeFileSync(
+        join(dir, 'model_index.json'),
+        JSON.stringify({ ...index, scheduler: ['diffusers', schedulerClass] }),
+      );
+      return dir;
+    };
+    const dpm = folder(
+      'dpm',
+      'DPMSolverMultistepScheduler',
+      readFileSync('src/core/diffusers/__fixtures__/dpm-solver-scheduler_config.json', 'utf8'),
     );
-    const index = JSON.parse(readFileSync(join(dir, 'model_index.json'), 'utf8'));
-    index.scheduler = ['diffusers', 'DPMSolverMultistepScheduler'];
-    writeFileSync(join(dir, 'model_index.json'), JSON.stringify(index));
-    const base = ['--model', dir, '--prompt', 'a cat', '--steps', '3', '--out', join(scratch, 'dpm.png')];
-    const refused = await cli(...base);
+    const shipped = JSON.parse(readFileSync(join(TINY_SD1, 'scheduler', 'scheduler_config.json'), 'utf8'));
+    const lms = folder(
+      'lms',
+      'LMSDiscreteScheduler',
+      JSON.stringify({ ...shipped, _class_name: 'LMSDiscreteScheduler' }),
+    );
+    const args = (dir: string) => [
+      '--model',
+      dir,
+      '--prompt',
+      'a cat',
+      '--steps',
+      '3',
+      '--out',
+      join(scratch, `${dir.length}.png`),
+    ];
+    const [dpmRun, refused, ddim] = await Promise.all([
+      cli(...args(dpm)),
+      cli(...args(lms)),
+      cli(...args(lms), '--scheduler', 'ddim', '--out', join(scratch, 'ddim.png')),
+    ]);
+    expect(dpmRun.code).toBe(0);
+    expect(dpmRun.stdout).toMatch(/DPMSolverMultistepScheduler, 3 UNet calls/);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(
-      /error: the model's scheduler is DPMSolverMultistepScheduler, which the lab cannot run/,
-    );
-    const ddim = await cli(...base, '--scheduler', 'ddim');
+    expect(refused.stderr).toMatch(/error: the model's scheduler is LMSDiscreteScheduler, which the lab cannot run/);
     expect(ddim.code).toBe(0);
     expect(ddim.stdout).toMatch(/DDIMScheduler, 3 UNet calls/);
   });

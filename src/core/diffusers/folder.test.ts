@@ -50,7 +50,7 @@ describe('readDiffusersFolder', () => {
     expect(s.className).toBe('EulerDiscreteScheduler');
   });
 
-  it('loads a folder whose scheduler the lab cannot run (non-strict JSON included); generating names it', async () => {
+  it('loads a DPMSolverMultistep folder (its config is non-strict JSON) and runs its scheduler', async () => {
     const dpm = readFileSync('src/core/diffusers/__fixtures__/dpm-solver-scheduler_config.json', 'utf8');
     const index = JSON.parse(readFileSync(`${TINY_SD1}/model_index.json`, 'utf8'));
     const model = await read({
@@ -58,8 +58,17 @@ describe('readDiffusersFolder', () => {
       'model_index.json': JSON.stringify({ ...index, scheduler: ['diffusers', 'DPMSolverMultistepScheduler'] }),
     });
     expect(model.schedulerConfig.lambda_min_clipped).toBe(Number.NEGATIVE_INFINITY);
+    const s = createScheduler(model.schedulerConfig, 20, { modelClass: model.schedulerClass });
+    expect(s.className).toBe('DPMSolverMultistepScheduler');
+  });
+
+  it('loads a folder whose scheduler the lab cannot run; generating names it', async () => {
+    const index = JSON.parse(readFileSync(`${TINY_SD1}/model_index.json`, 'utf8'));
+    const model = await read({
+      'model_index.json': JSON.stringify({ ...index, scheduler: ['diffusers', 'LMSDiscreteScheduler'] }),
+    });
     expect(() => createScheduler(model.schedulerConfig, 20, { modelClass: model.schedulerClass })).toThrow(
-      /DPMSolverMultistepScheduler, which the lab cannot run/,
+      /LMSDiscreteScheduler, which the lab cannot run/,
     );
   });
 

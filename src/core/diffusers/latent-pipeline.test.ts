@@ -250,7 +250,7 @@ describe('latent pipeline behaviour', () => {
       drain(generateLatent(runner, spec, { ...base, initialLatents: new Float32Array(10) })),
     ).rejects.toThrow(/initial latents hold 10 values; 4 x 16 x 16 = 1024 are needed/);
     await expect(drain(generateLatent(runner, spec, { ...base, height: 33 }))).rejects.toThrow(/multiple of 2 pixels/);
-    await expect(drain(generateLatent(runner, spec, { ...base, scheduler: 'dpm' }))).rejects.toThrow(/cannot run/);
+    await expect(drain(generateLatent(runner, spec, { ...base, scheduler: 'lms' }))).rejects.toThrow(/cannot run/);
     const big = await drain(generateLatent(runner, spec, { ...base, height: 48, width: 64 }));
     expect(big.result.imageSize).toEqual({ height: 48, width: 64 });
   });

@@ -56,7 +56,8 @@ SD21_DDIM = {"_class_name": "DDIMScheduler", **SD, "prediction_type": "v_predict
              "set_alpha_to_one": False, "steps_offset": 1, "skip_prk_steps": True, "trained_betas": None}
 
 CLASSES = {"DDIMScheduler": DDIMScheduler, "PNDMScheduler": PNDMScheduler,
-           "EulerDiscreteScheduler": EulerDiscreteScheduler}
+           "EulerDiscreteScheduler": EulerDiscreteScheduler, "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler}
+DPM = "DPMSolverMultistepScheduler"
 
 CASES = [
     # (name, config, class to build or None for the config's own, steps, use_clipped_model_output)
@@ -85,6 +86,25 @@ CASES = [
     ("euler-zero-snr-trailing-v", {**SD2_EULER, "rescale_betas_zero_snr": True, "timestep_spacing": "trailing"},
      None, 6, False),
     ("euler-sample-prediction", {**SD2_EULER, "prediction_type": "sample"}, None, 4, False),
+    ("dpm-from-sd15-config", SD15_PNDM, DPM, 10, False),
+    ("dpm-karras-v-prediction", {**SD2_EULER, "_class_name": DPM, "use_karras_sigmas": True}, None, 12, False),
+    ("dpm-order-3-heun-20-steps", {**SD15_PNDM, "_class_name": DPM, "solver_order": 3, "solver_type": "heun"},
+     None, 20, False),
+    ("dpm-order-3-short", {**SD15_PNDM, "_class_name": DPM, "solver_order": 3}, None, 8, False),
+    ("dpm-dpmsolver-sigma-min", {**SD15_PNDM, "_class_name": DPM, "algorithm_type": "dpmsolver",
+                                 "final_sigmas_type": "sigma_min", "solver_type": "heun"}, None, 8, False),
+    ("dpm-dpmsolver-order-3-v", {**SD2_EULER, "_class_name": DPM, "algorithm_type": "dpmsolver", "solver_order": 3,
+                                 "final_sigmas_type": "sigma_min"}, None, 16, False),
+    ("dpm-trailing-lambda-clipped-v", {**SD2_EULER, "_class_name": DPM, "timestep_spacing": "trailing",
+                                       "lambda_min_clipped": -5.1}, None, 10, False),
+    ("dpm-leading-euler-at-final", {**SD15_PNDM, "_class_name": DPM, "euler_at_final": True,
+                                    "final_sigmas_type": "sigma_min", "lower_order_final": False}, None, 16, False),
+    ("dpm-lu-lambdas", {**SD15_PNDM, "_class_name": DPM, "use_lu_lambdas": True}, None, 9, False),
+    ("dpm-exponential-sample-thresholding", {**SD15_PNDM, "_class_name": DPM, "use_exponential_sigmas": True,
+                                             "prediction_type": "sample", "thresholding": True,
+                                             "sample_max_value": 1.5}, None, 6, False),
+    ("dpm-zero-snr-trailing-v", {**SD2_EULER, "_class_name": DPM, "rescale_betas_zero_snr": True,
+                                 "timestep_spacing": "trailing"}, None, 6, False),
 ]
 
 

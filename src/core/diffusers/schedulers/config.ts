@@ -57,15 +57,48 @@ export const eulerConfigSchema = z.object({
   final_sigmas_type: z.enum(['zero', 'sigma_min']).default('zero'),
 });
 
+export const dpmSolverConfigSchema = z.object({
+  ...common,
+  solver_order: z.number().int().min(1).max(3).default(2),
+  prediction_type: z.enum(['epsilon', 'v_prediction', 'sample', 'flow_prediction']).default('epsilon'),
+  thresholding: z.boolean().default(false),
+  dynamic_thresholding_ratio: z.number().default(0.995),
+  sample_max_value: z.number().default(1),
+  algorithm_type: z
+    .enum(['dpmsolver', 'dpmsolver++', 'sde-dpmsolver', 'sde-dpmsolver++', 'deis'])
+    .default('dpmsolver++'),
+  solver_type: z.enum(['midpoint', 'heun', 'logrho', 'bh1', 'bh2']).default('midpoint'),
+  lower_order_final: z.boolean().default(true),
+  euler_at_final: z.boolean().default(false),
+  use_karras_sigmas: z.boolean().nullable().default(false),
+  use_exponential_sigmas: z.boolean().nullable().default(false),
+  use_beta_sigmas: z.boolean().nullable().default(false),
+  use_lu_lambdas: z.boolean().nullable().default(false),
+  use_flow_sigmas: z.boolean().nullable().default(false),
+  flow_shift: z.number().nullable().default(1),
+  final_sigmas_type: z.enum(['zero', 'sigma_min']).default('zero'),
+  // diffusers writes -Infinity here (non-strict JSON, read by lenient-json.ts)
+  lambda_min_clipped: z
+    .custom<number>((v) => typeof v === 'number' && !Number.isNaN(v), 'expected a number or -Infinity')
+    .default(Number.NEGATIVE_INFINITY),
+  variance_type: z.enum(['learned', 'learned_range']).nullable().default(null),
+  timestep_spacing: spacing.default('linspace'),
+  steps_offset: z.number().int().default(0),
+  rescale_betas_zero_snr: z.boolean().default(false),
+  use_dynamic_shifting: z.boolean().default(false),
+});
+
 export type DdimConfig = z.infer<typeof ddimConfigSchema>;
 export type PndmConfig = z.infer<typeof pndmConfigSchema>;
 export type EulerConfig = z.infer<typeof eulerConfigSchema>;
+export type DpmSolverConfig = z.infer<typeof dpmSolverConfigSchema>;
 
 /** The scheduler classes the lab runs, by diffusers class name. */
 export const SCHEDULER_CLASSES = {
   DDIMScheduler: ddimConfigSchema,
   PNDMScheduler: pndmConfigSchema,
   EulerDiscreteScheduler: eulerConfigSchema,
+  DPMSolverMultistepScheduler: dpmSolverConfigSchema,
 } as const;
 
 export type SchedulerClass = keyof typeof SCHEDULER_CLASSES;
@@ -75,6 +108,7 @@ export const SCHEDULER_SHORT_NAMES: Record<string, SchedulerClass> = {
   ddim: 'DDIMScheduler',
   pndm: 'PNDMScheduler',
   euler: 'EulerDiscreteScheduler',
+  dpm: 'DPMSolverMultistepScheduler',
 };
 
 export class SchedulerConfigError extends Error {

@@ -21,7 +21,7 @@ import type { Scheduler, SchedulerStep } from './scheduler';
 import { SchedulerConfigError } from './config';
 
 /** diffusers' _sigma_to_t: the fractional training timestep whose log-sigma interpolates to `sigma`. */
-function sigmaToT(sigma: number, logSigmas: Float32Array): number {
+export function sigmaToT(sigma: number, logSigmas: Float32Array): number {
   const logSigma = Math.log(Math.max(sigma, 1e-10));
   let low = 0;
   for (let i = 0; i < logSigmas.length; i++) if (logSigma - logSigmas[i] >= 0) low = i;

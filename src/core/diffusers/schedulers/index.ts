@@ -11,12 +11,14 @@ import {
   SchedulerConfigError,
 } from './config';
 import { DdimScheduler } from './ddim';
+import { DpmSolverScheduler } from './dpm-solver';
 import { EulerScheduler } from './euler';
 import { PndmScheduler } from './pndm';
 import type { Scheduler } from './scheduler';
 
 export { SCHEDULER_SHORT_NAMES, type SchedulerClass, SchedulerConfigError } from './config';
 export { DdimScheduler } from './ddim';
+export { DpmSolverScheduler } from './dpm-solver';
 export { EulerScheduler } from './euler';
 export { alphasCumprodFromConfig } from './noise-schedule';
 export { PndmScheduler } from './pndm';
@@ -44,7 +46,7 @@ export function schedulerClassOf(config: Record<string, unknown>, use?: string, 
   if (!(name in SCHEDULER_CLASSES)) {
     const from = use ? `asked for ${name}` : `the model's scheduler is ${name}`;
     throw new SchedulerConfigError(
-      `${from}, which the lab cannot run; it runs ${SUPPORTED} (ddim, pndm, euler). ` +
+      `${from}, which the lab cannot run; it runs ${SUPPORTED} (${Object.keys(SCHEDULER_SHORT_NAMES).join(', ')}). ` +
         "Choose one of them: it is built from the same config, as diffusers' from_config does.",
     );
   }
@@ -67,5 +69,7 @@ export function createScheduler(
       return new PndmScheduler(parseSchedulerConfig(cls, config), steps);
     case 'EulerDiscreteScheduler':
       return new EulerScheduler(parseSchedulerConfig(cls, config), steps);
+    case 'DPMSolverMultistepScheduler':
+      return new DpmSolverScheduler(parseSchedulerConfig(cls, config), steps);
   }
 }

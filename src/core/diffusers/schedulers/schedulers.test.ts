@@ -2,7 +2,7 @@
  * The schedulers against diffusers itself, three ways:
  * - the shared fixture's reference runs (diffusers 0.21.4 in torch 1.13): timesteps, and the
  *   recorded guided noise replayed through our step;
- * - traces of diffusers' own scheduler classes (a recent git version, torch 2.13) on 19
+ * - traces of diffusers' own scheduler classes (a recent git version, torch 2.13) on 30
  *   configurations, written by ../__fixtures__/make_fixtures.py;
  * - the formulas themselves: fed the exact prediction of a known clean sample, each
  *   deterministic scheduler must land on that sample.
@@ -92,11 +92,14 @@ interface TraceCase {
   modelOutputs: number[][];
   prevSamples: number[][];
 }
-const traces = json('src/core/diffusers/__fixtures__/scheduler-traces.json') as { cases: TraceCase[] };
+// written by Python's json, with -Infinity in DPM-Solver's effective configs
+const traces = parseLenientJson(readFileSync('src/core/diffusers/__fixtures__/scheduler-traces.json', 'utf8')) as {
+  cases: TraceCase[];
+};
 
-describe("diffusers' scheduler classes on 19 configurations", () => {
-  it('covers DDIM, PNDM and Euler with every prediction type and spacing', () => {
-    expect(traces.cases.length).toBe(19);
+describe("diffusers' scheduler classes on 30 configurations", () => {
+  it('covers DDIM, PNDM, Euler and DPM-Solver with every prediction type and spacing', () => {
+    expect(traces.cases.length).toBe(30);
   });
 
   for (const c of traces.cases) {
@@ -220,17 +223,30 @@ describe('the update formulas, derived by hand', () => {
 });
 
 describe('what the lab refuses, and how', () => {
-  it('names a scheduler class it cannot run (DPMSolverMultistep, whose config has -Infinity) and offers the ones it can', () => {
+  it('names a scheduler class it cannot run and offers the ones it can', () => {
+    const ancestral = { ...shippedConfig, _class_name: 'EulerAncestralDiscreteScheduler' };
+    expect(() => createScheduler(ancestral, 20)).toThrow(
+      /the model's scheduler is EulerAncestralDiscreteScheduler, which the lab cannot run; it runs DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, DPMSolverMultistepScheduler \(ddim, pndm, euler, dpm\)/,
+    );
+    // the same config runs with a scheduler the lab has, as diffusers' from_config would build it
+    expect(createScheduler(ancestral, 20, { use: 'ddim' }).timesteps.length).toBe(20);
+    expect(() => createScheduler(shippedConfig, 20, { use: 'lms' })).toThrow(/asked for lms, which the lab cannot run/);
+  });
+
+  it('runs the DPMSolverMultistep config diffusers writes (-Infinity in it), and refuses its stochastic and learned-variance forms', () => {
     const dpm = parseLenientJson(
       readFileSync('src/core/diffusers/__fixtures__/dpm-solver-scheduler_config.json', 'utf8'),
     ) as Record<string, unknown>;
-    expect(() => createScheduler(dpm, 20)).toThrow(
-      /the model's scheduler is DPMSolverMultistepScheduler, which the lab cannot run; it runs DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler \(ddim, pndm, euler\)/,
+    expect(createScheduler(dpm, 20).timesteps.length).toBe(20);
+    expect(() => createScheduler({ ...dpm, algorithm_type: 'sde-dpmsolver++' }, 20)).toThrow(
+      /algorithm_type sde-dpmsolver\+\+ \(it adds fresh noise every step\) is not supported/,
     );
-    // the same config runs with a scheduler the lab has, as diffusers' from_config would build it
-    const ddim = createScheduler(dpm, 20, { use: 'ddim' });
-    expect(ddim.timesteps.length).toBe(20);
-    expect(() => createScheduler(shippedConfig, 20, { use: 'lms' })).toThrow(/asked for lms, which the lab cannot run/);
+    expect(() => createScheduler({ ...dpm, variance_type: 'learned_range' }, 20)).toThrow(
+      /variance_type learned_range/,
+    );
+    expect(() => createScheduler({ ...dpm, algorithm_type: 'dpmsolver' }, 20)).toThrow(
+      /needs final_sigmas_type sigma_min/,
+    );
   });
 
   it('refuses settings it does not implement, and bad values, naming them', () => {
