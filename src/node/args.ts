@@ -10,7 +10,7 @@ export const USAGE = `usage: npm run generate -- --prompt "a painting of zephyr"
   [--prune cross_attn_head_mask:0.1,3.2 ...]   (mask:layer.unit list; repeatable)
   [--scale 8]                                  (nearest-neighbour upscale of the PNG; default 1)
 a diffusers ONNX folder (Stable Diffusion 1.x/2.x) as --model also takes
-  [--scheduler ddim|pndm|euler]                (default: the folder's own scheduler)
+  [--scheduler ddim|pndm|euler|dpm]            (default: the folder's own scheduler)
   [--init-latents noise.bin]                   (raw little-endian float32 standard-normal latents,
                                                 scaled by the scheduler's initial sigma, like diffusers' latents=)`;
 

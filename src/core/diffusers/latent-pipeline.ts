@@ -49,7 +49,7 @@ export interface LatentGenerateRequest {
   seed: number;
   steps: number;
   guidance: number;
-  /** a scheduler other than the folder's (ddim, pndm, euler or a diffusers class name) */
+  /** a scheduler other than the folder's (ddim, pndm, euler, dpm or a diffusers class name) */
   scheduler?: string;
   /** standard-normal initial latents [channels * height * width] instead of the seeded ones */
   initialLatents?: Float32Array;

@@ -25,7 +25,7 @@ export { PndmScheduler } from './pndm';
 export type { PredictionType, Scheduler, SchedulerStep } from './scheduler';
 
 export interface SchedulerOptions {
-  /** run this class instead of the model's (a diffusers class name or ddim / pndm / euler) */
+  /** run this class instead of the model's (a diffusers class name or ddim / pndm / euler / dpm) */
   use?: string;
   /** the class the model names (model_index.json); default: the config's _class_name */
   modelClass?: string;
