@@ -26,7 +26,7 @@ import {
   type LatentGenerateResult,
   type LatentStepEvent,
 } from '../core/diffusers/latent-pipeline';
-import { type DiffusersNodeModel, loadDiffusersFolder } from './diffusers-runner';
+import { type DiffusersNodeModel, loadDiffusersFolder, timestepTensor } from './diffusers-runner';
 
 const scratch = mkdtempSync(join(tmpdir(), 'memlab-diffusers-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -167,5 +167,27 @@ describe('folders that cannot work', () => {
     await expect(loadDiffusersFolder('public/models/memlab-organism')).rejects.toThrow(
       /model_index.json is missing: this does not look like a diffusers model folder/,
     );
+  });
+});
+
+describe('timesteps in the type and shape the UNet graph declares', () => {
+  const meta = (type: string, shape: (number | string)[]) =>
+    ({ name: 'timestep', isTensor: true, type, shape }) as Parameters<typeof timestepTensor>[0];
+  const euler = Float32Array.of(749.25, 749.25);
+
+  it('float32 per batch row, as exported by diffusers (the fixture)', () => {
+    const t = timestepTensor(meta('float32', ['batch']), euler);
+    expect([t.type, t.dims, Array.from(t.data as Float32Array)]).toEqual(['float32', [2], [749.25, 749.25]]);
+  });
+
+  it("int64 truncated like numpy's astype (diffusers' ONNX pipeline), one shared value for a [1] or scalar input", () => {
+    const t = timestepTensor(meta('int64', [1]), euler);
+    expect([t.type, t.dims, Array.from(t.data as BigInt64Array)]).toEqual(['int64', [1], [749n]]);
+    const scalar = timestepTensor(meta('int32', []), euler);
+    expect([scalar.type, scalar.dims, Array.from(scalar.data as Int32Array)]).toEqual(['int32', [], [749]]);
+  });
+
+  it('refuses a type it cannot feed, naming it', () => {
+    expect(() => timestepTensor(meta('string', ['batch']), euler)).toThrow(/takes its timestep as string/);
   });
 });

@@ -94,7 +94,7 @@ function refuseHalfPrecision(graph: string, m: ValueMetadata): void {
 }
 
 /** Timesteps in the graph's type and shape: a shared [1] or scalar timestep gets one value. */
-function timestepTensor(m: ValueMetadata, values: Float32Array): Tensor {
+export function timestepTensor(m: ValueMetadata, values: Float32Array): Tensor {
   const dims = m.isTensor ? m.shape : [];
   const shared = dims.length === 0 || (dims.length === 1 && dims[0] === 1);
   const data = shared ? values.subarray(0, 1) : values;
