@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {
+  applyGraphLatentShape,
   DiffusersFolderError,
   type FolderReader,
   GRAPHS,
@@ -144,13 +145,7 @@ export async function loadDiffusersFolder(
     if (idsType !== 'int32' && idsType !== 'int64') {
       throw new DiffusersFolderError(`${GRAPHS.textEncoder} takes input_ids as ${idsType}, not as integers`);
     }
-    // without unet/config.json, a graph with a fixed sample size says the latent size itself
-    const dims = sampleMeta.isTensor ? sampleMeta.shape : [];
-    if (typeof dims[1] === 'number') model.latent.channels = dims[1];
-    if (typeof dims[2] === 'number' && typeof dims[3] === 'number') {
-      model.latent.height = dims[2];
-      model.latent.width = dims[3];
-    }
+    applyGraphLatentShape(model, sampleMeta.isTensor ? sampleMeta.shape : []);
     const missingOutputs = (options.attentionOutputs ?? []).filter((n) => !unet.outputNames.includes(n));
     if (missingOutputs.length) {
       throw new DiffusersFolderError(`${GRAPHS.unet} has no output(s) ${missingOutputs.join(', ')}`);

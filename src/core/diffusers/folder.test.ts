@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { overlayReader, TINY_SD1 } from './__fixtures__/reference';
-import { readDiffusersFolder } from './folder';
+import { applyGraphLatentShape, readDiffusersFolder } from './folder';
 import { createScheduler } from './schedulers';
 
 const read = (overrides: Record<string, string | null> = {}) => readDiffusersFolder(overlayReader(TINY_SD1, overrides));
@@ -38,6 +38,10 @@ describe('readDiffusersFolder', () => {
       'the VAE upsamples latents 8 times (no vae_decoder/config.json)',
       'latents are divided by 0.18215 before decoding (the SD 1.x/2.x value)',
     ]);
+    // a UNet graph exported with a fixed sample size settles the latent shape
+    applyGraphLatentShape(model, ['batch', 4, 96, 64]);
+    expect(model.latent).toEqual({ channels: 4, height: 96, width: 64 });
+    expect(model.assumptions.length).toBe(2);
   });
 
   it("takes the scheduler class model_index.json names, as diffusers' pipelines do", async () => {

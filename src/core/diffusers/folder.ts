@@ -44,6 +44,28 @@ export interface LatentModel {
   assumptions: string[];
 }
 
+const NOTES = {
+  latentSize: 'latents are 64 x 64 (512 x 512 pixels), the SD 1.x/2.x size: unet/config.json gives no sample_size',
+  latentChannels: 'the UNet takes 4 latent channels (no unet/config.json)',
+};
+
+/**
+ * The latent shape a UNet graph fixes in its sample input ([batch, channels, height, width] with
+ * numbers where the export fixed them) replaces the configs' or the defaults' shape.
+ */
+export function applyGraphLatentShape(model: LatentModel, dims: readonly (number | string)[]): void {
+  const fixed = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
+  if (fixed(dims[1])) {
+    model.latent.channels = dims[1];
+    model.assumptions = model.assumptions.filter((a) => a !== NOTES.latentChannels);
+  }
+  if (fixed(dims[2]) && fixed(dims[3])) {
+    model.latent.height = dims[2];
+    model.latent.width = dims[3];
+    model.assumptions = model.assumptions.filter((a) => a !== NOTES.latentSize);
+  }
+}
+
 export class DiffusersFolderError extends Error {
   override name = 'DiffusersFolderError';
 }
@@ -162,12 +184,9 @@ export async function readDiffusersFolder(
   let width = 64;
   if (typeof size === 'number') [height, width] = [size, size];
   else if (size && size.length === 2 && size[0] && size[1]) [height, width] = [size[0], size[1]];
-  else
-    assumptions.push(
-      'latents are 64 x 64 (512 x 512 pixels), the SD 1.x/2.x size: unet/config.json gives no sample_size',
-    );
+  else assumptions.push(NOTES.latentSize);
   const channels = positiveInt(unetConfig?.in_channels) ?? 4;
-  if (!unetConfig) assumptions.push('the UNet takes 4 latent channels (no unet/config.json)');
+  if (!unetConfig) assumptions.push(NOTES.latentChannels);
 
   const blocks = Array.isArray(vaeConfig?.block_out_channels) ? vaeConfig.block_out_channels.length : undefined;
   const scaleFactor = blocks ? 2 ** (blocks - 1) : 8;
