@@ -1,0 +1,35 @@
+import { loadNodeModel, loadTrainIndex } from './src/node/runner';
+import { encodePrompts, sampleRows } from './src/core/science/batch';
+import { allOnes } from './src/core/masks';
+import { pixelEmbedder, rgbImageOfChw } from './src/core/metrics/embedding';
+import { embedReferences, replicationAgainstReferences } from './src/core/metrics/reference-replication';
+import { copyScore, isCopy } from './src/core/metrics/replication';
+const dir = process.argv[2] ?? 'public/models/memlab-organism';
+const model = await loadNodeModel(dir);
+const m = model.manifest;
+const train = await loadTrainIndex(dir, m);
+const n = 32 * 32 * 3;
+const emb = pixelEmbedder(32);
+const refs = await embedReferences(emb, Array.from({ length: train.memorizedCount }, (_, k) => ({ id: String(k), image: { data: train.memorized.subarray(k * n, (k + 1) * n), width: 32, height: 32 } })));
+const mem = m.memorized.map((e) => e.caption);
+const neu = m.neutralPrompts;
+const scenes = m.trainPromptsSample.slice(0, 64);
+const prompts = [...mem, ...neu, ...scenes];
+const seeds = [1, 2, 3, 4];
+const rows = prompts.flatMap((_, p) => (p < mem.length ? seeds : [1, 2]).map((seed) => ({ prompt: p, seed, maskSet: 0 })));
+const e = await encodePrompts(model.runner, m, prompts);
+const t = performance.now();
+const r = await sampleRows(model.runner, m, e, [allOnes(m)], rows, { steps: 25, guidance: 4, keepImages: true, maxRows: 64 });
+console.log('sampled', rows.length, 'in', ((performance.now() - t) / 1000).toFixed(1), 's');
+const imgs = r.images!.map((x) => rgbImageOfChw(x, 32, 32));
+const rep = await replicationAgainstReferences(rows.map((row, i) => ({ image: imgs[i], reference: row.prompt < mem.length ? String(m.memorized[row.prompt].imageIndex) : undefined })), refs, emb, 0.9);
+const group = (row: { prompt: number }) => (row.prompt < mem.length ? (m.memorized[row.prompt].kind) : row.prompt < mem.length + neu.length ? 'neutral' : 'scene');
+const alpha = 0.5657455536750937;
+for (const g of ['verbatim', 'template', 'neutral', 'scene']) {
+  const idx = rows.map((row, i) => (group(row) === g ? i : -1)).filter((i) => i >= 0);
+  const sims = idx.map((i) => rep.generations[i].nearest.similarity).sort((a, b) => a - b);
+  const q = (p: number) => sims[Math.min(sims.length - 1, Math.floor(p * sims.length))].toFixed(3);
+  const ratioCopies = idx.filter((i) => isCopy(copyScore(imgs[i].data, train), alpha)).length;
+  console.log(g, idx.length, 'pixel>0.9', idx.filter((i) => rep.generations[i].copy).length, 'ratio copies', ratioCopies, 'min', q(0), 'p10', q(0.1), 'median', q(0.5), 'p90', q(0.9), 'max', q(0.999));
+}
+await model.release();
