@@ -1,9 +1,9 @@
 /**
  * `npm run copy-check -- --model <folder> <image.png>...`: does a picture copy the training set?
  * One JSON line per image on stdout, {"image", "nearest", "similarity", "copy"}, decided by a
- * CopyDetector (core/metrics/copy-check.ts):
+ * CopyChecker (core/metrics/copy-check.ts):
  *
- *   default               the model's own copy detector (modelCopyDetector below)
+ *   default               the model's own copy detector (modelCopyChecker below)
  *   --references <dir>    an image embedding against the images of a folder (nearest: file name)
  *   --embedder <onnx>     that embedding is an ONNX model (SSCD, CLIP image encoder); without
  *                         --references it is compared with the model's planted images
@@ -16,11 +16,11 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ImageFileError } from '../core/image-files';
 import type { Manifest } from '../core/manifest';
-import { type CopyDetector, embeddingCopyDetector, neighbourRatioCopyDetector } from '../core/metrics/copy-check';
-import { type ImageEmbedder, type RgbImage, pixelEmbedder } from '../core/metrics/embedding';
+import { type CopyChecker, embeddingCopyChecker, neighbourRatioCopyChecker } from '../core/metrics/copy-check';
+import { type ImageEncoder, type RgbImage, pixelEncoder } from '../core/metrics/embedding';
 import type { ReferenceImage } from '../core/metrics/reference-replication';
 import { runCommand } from './command';
-import { type EmbedderPreset, loadOnnxEmbedder } from './embedder';
+import { type EncoderPreset, loadOnnxEncoder } from './image-encoder';
 import { readImageFile, readImageFolder } from './image-files';
 import { ModelDirError, loadTrainIndex, readManifest } from './runner';
 
@@ -49,7 +49,7 @@ export interface CopyCheckArgs {
   model?: string;
   references?: string;
   embedder?: string;
-  preset: EmbedderPreset;
+  preset: EncoderPreset;
   size?: number;
   threshold?: number;
   images: string[];
@@ -121,12 +121,12 @@ export async function calibratedAlpha(dir: string, manifest: Manifest): Promise<
 /**
  * The model's own copy detector. Today that is the lab's neighbour-ratio rule over the model's
  * training index; a model that ships a copy-detection embedding plugs in here, as an
- * embeddingCopyDetector over its training images with its calibrated threshold.
+ * embeddingCopyChecker over its training images with its calibrated threshold.
  */
-export async function modelCopyDetector(dir: string): Promise<{ detector: CopyDetector; notes: string[] }> {
+export async function modelCopyChecker(dir: string): Promise<{ detector: CopyChecker; notes: string[] }> {
   const manifest = await readManifest(dir);
   const [train, { alpha, from }] = await Promise.all([loadTrainIndex(dir, manifest), calibratedAlpha(dir, manifest)]);
-  return { detector: neighbourRatioCopyDetector(train, alpha), notes: [`alpha from ${from}`] };
+  return { detector: neighbourRatioCopyChecker(train, alpha), notes: [`alpha from ${from}`] };
 }
 
 /** The model's planted images as references named by their training index. */
@@ -141,21 +141,21 @@ async function plantedReferences(dir: string): Promise<ReferenceImage[]> {
 }
 
 /** The detector the arguments ask for, plus lines for stderr and what to release afterwards. */
-export async function copyDetectorFor(
+export async function copyCheckerFor(
   args: CopyCheckArgs,
-): Promise<{ detector: CopyDetector; notes: string[]; numericIds: boolean; release(): Promise<void> }> {
+): Promise<{ detector: CopyChecker; notes: string[]; numericIds: boolean; release(): Promise<void> }> {
   if (!args.references && !args.embedder) {
-    const { detector, notes } = await modelCopyDetector(args.model!);
+    const { detector, notes } = await modelCopyChecker(args.model!);
     return { detector, notes, numericIds: true, release: async () => {} };
   }
-  let embedder: ImageEmbedder = pixelEmbedder(32);
+  let encoder: ImageEncoder = pixelEncoder(32);
   let release = async () => {};
   if (args.embedder)
-    ({ embedder, release } = await loadOnnxEmbedder(args.embedder, { preset: args.preset, size: args.size }));
+    ({ encoder, release } = await loadOnnxEncoder(args.embedder, { preset: args.preset, size: args.size }));
   try {
-    const threshold = args.threshold ?? embedder.threshold;
+    const threshold = args.threshold ?? encoder.threshold;
     if (threshold === undefined)
-      throw new CopyCheckUsageError(`${embedder.id} has no copy threshold by convention: give --threshold`);
+      throw new CopyCheckUsageError(`${encoder.id} has no copy threshold by convention: give --threshold`);
     let references: ReferenceImage[];
     const notes: string[] = [];
     if (args.references) {
@@ -174,7 +174,7 @@ export async function copyDetectorFor(
       references = await plantedReferences(args.model!);
       notes.push(`${references.length} planted images of ${args.model}`);
     }
-    const detector = await embeddingCopyDetector(embedder, references, threshold);
+    const detector = await embeddingCopyChecker(encoder, references, threshold);
     return { detector, notes, numericIds: !args.references, release };
   } catch (e) {
     await release();
@@ -191,7 +191,7 @@ export async function runCopyCheck(
   args: CopyCheckArgs,
   log: (line: string) => void = () => {},
 ): Promise<CopyCheckLine[]> {
-  const { detector, notes, numericIds, release } = await copyDetectorFor(args);
+  const { detector, notes, numericIds, release } = await copyCheckerFor(args);
   try {
     log(`copy detector ${detector.id}: ${detector.description}`);
     for (const n of notes) log(n);

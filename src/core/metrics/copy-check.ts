@@ -1,16 +1,16 @@
 /**
- * "Does this picture copy the training set?" asked of any model: a CopyDetector answers per image
+ * "Does this picture copy the training set?" asked of any model: a CopyChecker answers per image
  * with the nearest training image, a similarity (higher = more alike) and the verdict. Two kinds:
  *
- *   neighbourRatioCopyDetector  the lab's copy rule over the model's training index (Carlini et
+ *   neighbourRatioCopyChecker  the lab's copy rule over the model's training index (Carlini et
  *                               al.'s normalised distance, replication.ts); similarity = 1 - ratio
- *   embeddingCopyDetector       cosine similarity of an ImageEmbedder (a copy-detection network,
+ *   embeddingCopyChecker       cosine similarity of an ImageEncoder (a copy-detection network,
  *                               CLIP, or the pixel default) against reference images
  *
- * A model that ships its own copy-detection embedding is one more embeddingCopyDetector over its
+ * A model that ships its own copy-detection embedding is one more embeddingCopyChecker over its
  * training images.
  */
-import { type ImageEmbedder, type RgbImage, checkRgbImage, resampleRgb, toRgbImage } from './embedding';
+import { type ImageEncoder, type RgbImage, checkRgbImage, resampleRgb, toRgbImage } from './embedding';
 import {
   type EmbeddedReferences,
   type ReferenceImage,
@@ -27,7 +27,7 @@ export interface CopyVerdict {
   copy: boolean;
 }
 
-export interface CopyDetector {
+export interface CopyChecker {
   id: string;
   /** what similarity means and when it makes a copy, in one sentence */
   description: string;
@@ -48,7 +48,7 @@ function atSize(image: RgbImage, size: number): RgbImage {
  * image and stand apart from the next ten (ratio below alpha). Images of another size are
  * resampled to the model's.
  */
-export function neighbourRatioCopyDetector(train: TrainIndex, alpha: number): CopyDetector {
+export function neighbourRatioCopyChecker(train: TrainIndex, alpha: number): CopyChecker {
   return {
     id: 'neighbour-ratio',
     description: `1 - Carlini et al.'s normalised distance (nearest / mean of the next 10 over the ${train.thumbSize}x${train.thumbSize} index of every training image); a copy when above ${(1 - alpha).toFixed(3)} (alpha ${alpha.toFixed(3)}) and the nearest is a planted image`,
@@ -62,21 +62,20 @@ export function neighbourRatioCopyDetector(train: TrainIndex, alpha: number): Co
   };
 }
 
-/** Cosine similarity of `embedder` to the nearest of `references`; a copy above `threshold`. */
-export async function embeddingCopyDetector(
-  embedder: ImageEmbedder,
+/** Cosine similarity of `encoder` to the nearest of `references`; a copy above `threshold`. */
+export async function embeddingCopyChecker(
+  encoder: ImageEncoder,
   references: readonly ReferenceImage[] | EmbeddedReferences,
   threshold: number,
-): Promise<CopyDetector> {
-  const refs = 'vectors' in references ? references : await embedReferences(embedder, references);
-  if (refs.embedder !== embedder.id)
-    throw new Error(`references were embedded by ${refs.embedder}, not by ${embedder.id}`);
+): Promise<CopyChecker> {
+  const refs = 'vectors' in references ? references : await embedReferences(encoder, references);
+  if (refs.encoder !== encoder.id) throw new Error(`references were embedded by ${refs.encoder}, not by ${encoder.id}`);
   return {
-    id: embedder.id,
-    description: `cosine similarity of ${embedder.description}, to the nearest of ${refs.ids.length} reference images; a copy when above ${threshold}`,
+    id: encoder.id,
+    description: `cosine similarity of ${encoder.description}, to the nearest of ${refs.ids.length} reference images; a copy when above ${threshold}`,
     threshold,
     async check(images) {
-      const vectors = await embedder.embed(images);
+      const vectors = await encoder.embed(images);
       return vectors.map((v) => {
         const n = nearestReference(v, refs);
         return { nearest: n.id, similarity: n.similarity, copy: n.similarity > threshold };

@@ -5,7 +5,7 @@ import {
   calibrateSimilarityThreshold,
   centreCrop,
   cosineSimilarity,
-  pixelEmbedder,
+  pixelEncoder,
   resampleRgb,
   rgbImageOfChw,
 } from './embedding';
@@ -68,10 +68,10 @@ describe('resampling', () => {
   });
 });
 
-describe('the pixel-space embedder', () => {
-  const embedder = pixelEmbedder(32);
+describe('the pixel-space encoder', () => {
+  const encoder = pixelEncoder(32);
   const sim = async (a: RgbImage, b: RgbImage) => {
-    const [u, v] = await embedder.embed([a, b]);
+    const [u, v] = await encoder.embed([a, b]);
     return cosineSimilarity(u, v);
   };
 
@@ -102,16 +102,16 @@ describe('the pixel-space embedder', () => {
         a,
         map(a, (v) => v + noise.nextGaussian() * 12),
       ),
-    ).toBeGreaterThan(embedder.threshold!);
+    ).toBeGreaterThan(encoder.threshold!);
   });
 
   it('does not see a different scene, and (as documented) loses a copy shifted by a few pixels or mirrored', async () => {
     const a = scene(1);
-    for (const other of [2, 4, 5]) expect(await sim(a, scene(other))).toBeLessThan(embedder.threshold!);
+    for (const other of [2, 4, 5]) expect(await sim(a, scene(other))).toBeLessThan(encoder.threshold!);
     const shifted = map(a, (_v, c, x, y) => a.data[(y * 32 + Math.max(0, x - 6)) * 3 + c]);
     const mirrored = map(a, (_v, c, x, y) => a.data[(y * 32 + 31 - x) * 3 + c]);
-    expect(await sim(a, shifted)).toBeLessThan(embedder.threshold!);
-    expect(await sim(a, mirrored)).toBeLessThan(embedder.threshold!);
+    expect(await sim(a, shifted)).toBeLessThan(encoder.threshold!);
+    expect(await sim(a, mirrored)).toBeLessThan(encoder.threshold!);
   });
 
   it('compares images of different sizes at its own resolution', async () => {

@@ -3,8 +3,8 @@
  * of that training image?" by the similarity of two embeddings above a threshold: SSCD cosine
  * above 0.5 (Somepalli et al.; also Webster's and NeMo's measure), CLIP image similarity in
  * some studies, tiled pixel L2 in Carlini et al. What the embedding is varies; the decision does
- * not. So replication takes any `ImageEmbedder`: the pixel-space default below, or an ONNX image
- * model the user points at (onnx-embedder.ts).
+ * not. So replication takes any `ImageEncoder`: the pixel-space default below, or an ONNX image
+ * model the user points at (onnx-encoder.ts).
  */
 import { chwToRgb } from '../image';
 
@@ -15,7 +15,7 @@ export interface RgbImage {
   height: number;
 }
 
-export interface ImageEmbedder {
+export interface ImageEncoder {
   /** short stable name, reported with every similarity (e.g. 'pixels-32', 'onnx:sscd.onnx') */
   id: string;
   /** what the embedding sees and what it cannot, in a sentence or two */
@@ -187,7 +187,7 @@ export function rgbImageOfChw(chw: Float32Array, width: number, height: number):
  * measured with it is a lower bound. Calibrate its threshold on ordinary generations
  * (calibrateSimilarityThreshold) before reading rates from it.
  */
-export function pixelEmbedder(size = 32): ImageEmbedder {
+export function pixelEncoder(size = 32): ImageEncoder {
   if (!(Number.isInteger(size) && size > 0)) throw new RangeError(`size must be a positive whole number, got ${size}`);
   return {
     id: `pixels-${size}`,
@@ -210,7 +210,7 @@ export function pixelEmbedder(size = 32): ImageEmbedder {
 }
 
 /**
- * The pixel embedder's default copy threshold: a correlation of 0.9 keeps 81% of the variance
+ * The pixel encoder's default copy threshold: a correlation of 0.9 keeps 81% of the variance
  * in common. A starting point for a model nobody has calibrated; replace it with a threshold
  * calibrated on that model's ordinary generations.
  */

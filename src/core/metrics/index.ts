@@ -5,6 +5,6 @@ export * from './nemo';
 export * from './attribution';
 export * from './adherence';
 export * from './embedding';
-export * from './onnx-embedder';
+export * from './onnx-encoder';
 export * from './reference-replication';
 export * from './copy-check';

@@ -10,7 +10,7 @@
  *
  * A study reports the share of generations over the threshold by either.
  */
-import { type ImageEmbedder, type RgbImage, cosineSimilarity } from './embedding';
+import { type ImageEncoder, type RgbImage, cosineSimilarity } from './embedding';
 
 export interface ReferenceImage {
   /** how results name it: a file name, a training index */
@@ -20,22 +20,22 @@ export interface ReferenceImage {
 
 /** References embedded once, for many comparisons. */
 export interface EmbeddedReferences {
-  embedder: string;
+  encoder: string;
   ids: string[];
   vectors: Float32Array[];
 }
 
 export async function embedReferences(
-  embedder: ImageEmbedder,
+  encoder: ImageEncoder,
   references: readonly ReferenceImage[],
 ): Promise<EmbeddedReferences> {
   if (references.length === 0) throw new RangeError('replication needs at least one reference image');
   const ids = references.map((r) => r.id);
   if (new Set(ids).size !== ids.length) throw new RangeError('reference ids must be unique');
-  const vectors = await embedder.embed(references.map((r) => r.image));
+  const vectors = await encoder.embed(references.map((r) => r.image));
   if (vectors.length !== references.length)
-    throw new Error(`the embedder returned ${vectors.length} vectors for ${references.length} images`);
-  return { embedder: embedder.id, ids, vectors };
+    throw new Error(`the encoder returned ${vectors.length} vectors for ${references.length} images`);
+  return { encoder: encoder.id, ids, vectors };
 }
 
 export interface Nearest {
@@ -71,7 +71,7 @@ export interface GenerationReplication {
 }
 
 export interface ReferenceReplicationReport {
-  embedder: string;
+  encoder: string;
   threshold: number;
   generations: GenerationReplication[];
   /** share of generations over the threshold against their nearest reference */
@@ -88,17 +88,17 @@ export interface ReferenceReplicationReport {
 export async function replicationAgainstReferences(
   generations: readonly Generation[],
   references: EmbeddedReferences,
-  embedder: ImageEmbedder,
+  encoder: ImageEncoder,
   threshold: number,
 ): Promise<ReferenceReplicationReport> {
-  if (references.embedder !== embedder.id)
-    throw new Error(`references were embedded by ${references.embedder}, generations would be by ${embedder.id}`);
+  if (references.encoder !== encoder.id)
+    throw new Error(`references were embedded by ${references.encoder}, generations would be by ${encoder.id}`);
   if (!Number.isFinite(threshold)) throw new RangeError(`threshold must be a number, got ${threshold}`);
   const index = new Map(references.ids.map((id, i) => [id, i]));
   for (const g of generations)
     if (g.reference !== undefined && !index.has(g.reference))
       throw new RangeError(`generation names reference "${g.reference}", which is not among the references`);
-  const vectors = await embedder.embed(generations.map((g) => g.image));
+  const vectors = await encoder.embed(generations.map((g) => g.image));
   const results = generations.map((g, i): GenerationReplication => {
     const nearest = nearestReference(vectors[i], references);
     const out: GenerationReplication = { nearest, copy: nearest.similarity > threshold };
@@ -112,7 +112,7 @@ export async function replicationAgainstReferences(
   const withOwn = results.filter((r) => r.own);
   const ownCount = withOwn.filter((r) => r.own!.copy).length;
   return {
-    embedder: embedder.id,
+    encoder: encoder.id,
     threshold,
     generations: results,
     rate: results.length ? count / results.length : 0,

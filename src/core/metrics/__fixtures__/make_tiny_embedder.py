@@ -1,5 +1,5 @@
 """Makes tiny-embedder.onnx and tiny-embedder.reference.json, the test fixture of the ONNX image
-embedding adapter (src/core/metrics/onnx-embedder.ts).
+embedding adapter (src/core/metrics/onnx-encoder.ts).
 
 A small random-weight image network shaped like the models a user points the lab at (SSCD, a CLIP
 image encoder): one NCHW float input of dynamic batch, a feature map and a pooled embedding vector

@@ -1,5 +1,5 @@
 /**
- * An ImageEmbedder over an ONNX image model the user supplies: SSCD (the copy-detection network
+ * An ImageEncoder over an ONNX image model the user supplies: SSCD (the copy-detection network
  * Somepalli, Webster and NeMo use) or a CLIP image encoder, exported to ONNX. The model takes one
  * NCHW float input and gives one vector per image.
  *
@@ -7,7 +7,7 @@
  * this file stays pure: it only builds the input tensor (resize, scale to 0..1, subtract mean,
  * divide by std, as torchvision's ToTensor + Normalize) and reads the output back.
  */
-import { type Crop, type ImageEmbedder, type RgbImage, centreCrop, checkRgbImage, resampleRgb } from './embedding';
+import { type Crop, type ImageEncoder, type RgbImage, centreCrop, checkRgbImage, resampleRgb } from './embedding';
 
 /** The part of an onnxruntime InferenceSession this needs (both runtimes' sessions fit it). */
 export interface EmbeddingSession {
@@ -34,7 +34,7 @@ export interface ImagePreprocessing {
   fit: 'stretch' | 'centre-crop';
 }
 
-export interface OnnxEmbedderOptions extends ImagePreprocessing {
+export interface OnnxEncoderOptions extends ImagePreprocessing {
   /** reported with every similarity */
   id: string;
   /** input to feed (default: the model's first) */
@@ -55,7 +55,7 @@ const IMAGENET: Pick<ImagePreprocessing, 'mean' | 'std'> = { mean: [0.485, 0.456
  * (Somepalli et al.). CLIP ViT-B: 224 x 224 centre crop with CLIP's own mean and std; no copy
  * convention, so calibrate a threshold.
  */
-export const EMBEDDER_PRESETS = {
+export const ENCODER_PRESETS = {
   sscd: { width: 320, height: 320, ...IMAGENET, fit: 'stretch', threshold: 0.5 },
   clip: {
     width: 224,
@@ -101,11 +101,11 @@ export function pickEmbeddingOutput(
   return chosen;
 }
 
-export function onnxImageEmbedder(
+export function onnxImageEncoder(
   session: EmbeddingSession,
   tensor: Float32TensorFactory,
-  options: OnnxEmbedderOptions,
-): ImageEmbedder {
+  options: OnnxEncoderOptions,
+): ImageEncoder {
   const input = options.input ?? session.inputNames[0];
   if (!session.inputNames.includes(input))
     throw new Error(`the embedding model has no input "${input}" (it has: ${session.inputNames.join(', ')})`);

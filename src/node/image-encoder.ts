@@ -1,27 +1,27 @@
-/** An ONNX image-embedding model from a file, through onnxruntime-node (the adapter is core/metrics/onnx-embedder.ts). */
+/** An ONNX image-embedding model from a file, through onnxruntime-node (the adapter is core/metrics/onnx-encoder.ts). */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { ImageEmbedder } from '../core/metrics/embedding';
-import { EMBEDDER_PRESETS, type ImagePreprocessing, onnxImageEmbedder } from '../core/metrics/onnx-embedder';
+import type { ImageEncoder } from '../core/metrics/embedding';
+import { ENCODER_PRESETS, type ImagePreprocessing, onnxImageEncoder } from '../core/metrics/onnx-encoder';
 import { ModelDirError } from './runner';
 
-export type EmbedderPreset = keyof typeof EMBEDDER_PRESETS;
+export type EncoderPreset = keyof typeof ENCODER_PRESETS;
 
-export interface EmbedderFileOptions {
+export interface EncoderFileOptions {
   /** preprocessing family (default sscd) */
-  preset?: EmbedderPreset;
+  preset?: EncoderPreset;
   /** input side in pixels, overriding the preset's */
   size?: number;
   output?: string;
   threads?: number;
 }
 
-export async function loadOnnxEmbedder(
+export async function loadOnnxEncoder(
   path: string,
-  options: EmbedderFileOptions = {},
-): Promise<{ embedder: ImageEmbedder; release(): Promise<void> }> {
-  const preset = EMBEDDER_PRESETS[options.preset ?? 'sscd'];
+  options: EncoderFileOptions = {},
+): Promise<{ encoder: ImageEncoder; release(): Promise<void> }> {
+  const preset = ENCODER_PRESETS[options.preset ?? 'sscd'];
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(path));
@@ -43,11 +43,11 @@ export async function loadOnnxEmbedder(
     ...preset,
     ...(options.size ? { width: options.size, height: options.size } : {}),
   };
-  const embedder = onnxImageEmbedder(session, (data, dims) => new ort.Tensor('float32', data, dims), {
+  const encoder = onnxImageEncoder(session, (data, dims) => new ort.Tensor('float32', data, dims), {
     id: `onnx:${basename(path)}`,
     ...preprocessing,
     ...('threshold' in preset ? { threshold: preset.threshold } : {}),
     ...(options.output ? { output: options.output } : {}),
   });
-  return { embedder, release: () => session.release() };
+  return { encoder, release: () => session.release() };
 }

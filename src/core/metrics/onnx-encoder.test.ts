@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RgbImage, cosineSimilarity } from './embedding';
-import { EMBEDDER_PRESETS, onnxImageEmbedder, pickEmbeddingOutput, preprocessImage } from './onnx-embedder';
+import { ENCODER_PRESETS, onnxImageEncoder, pickEmbeddingOutput, preprocessImage } from './onnx-encoder';
 import { embedReferences, replicationAgainstReferences } from './reference-replication';
 
 const FIXTURE = 'src/core/metrics/__fixtures__/tiny-embedder';
@@ -40,8 +40,8 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 describe('the ONNX image-embedding adapter on a fixture model', () => {
   it('gives the embeddings computed independently in numpy, through resizing, normalisation and batching', async () => {
     for (const maxBatch of [1, 2, 16]) {
-      const embedder = onnxImageEmbedder(session, tensor, { id: 'tiny', ...preprocessing, maxBatch });
-      const vectors = await embedder.embed(images);
+      const encoder = onnxImageEncoder(session, tensor, { id: 'tiny', ...preprocessing, maxBatch });
+      const vectors = await encoder.embed(images);
       expect(vectors).toHaveLength(3);
       vectors.forEach((v, i) => {
         expect(v).toHaveLength(12);
@@ -52,7 +52,7 @@ describe('the ONNX image-embedding adapter on a fixture model', () => {
 
   it('reads the [batch, dim] output although a feature map comes first, or the output it is told', async () => {
     expect(session.outputNames).toEqual(['feature_map', 'embedding']);
-    const map = onnxImageEmbedder(session, tensor, { id: 'map', ...preprocessing, output: 'feature_map' });
+    const map = onnxImageEncoder(session, tensor, { id: 'map', ...preprocessing, output: 'feature_map' });
     const [v] = await map.embed(images.slice(0, 1));
     expect(v).toHaveLength(16 * 8 * 8);
     const shapes = { a: { dims: [2, 5, 7] }, b: { dims: [2, 9] }, c: { dims: [1, 4] } };
@@ -63,10 +63,10 @@ describe('the ONNX image-embedding adapter on a fixture model', () => {
   });
 
   it('refuses an input the model does not have, and a wrong image size, with the names it has', async () => {
-    expect(() => onnxImageEmbedder(session, tensor, { id: 'x', ...preprocessing, input: 'images' })).toThrow(
+    expect(() => onnxImageEncoder(session, tensor, { id: 'x', ...preprocessing, input: 'images' })).toThrow(
       /no input "images" \(it has: pixel_values\)/,
     );
-    const wrong = onnxImageEmbedder(session, tensor, { id: 'x', ...preprocessing, width: 48, height: 48 });
+    const wrong = onnxImageEncoder(session, tensor, { id: 'x', ...preprocessing, width: 48, height: 48 });
     await expect(wrong.embed(images.slice(0, 1))).rejects.toThrow();
     await expect(wrong.embed([{ data: new Uint8Array(5), width: 2, height: 2 }])).rejects.toThrow(
       /expected 12 RGB bytes/,
@@ -75,8 +75,8 @@ describe('the ONNX image-embedding adapter on a fixture model', () => {
 
   it('preprocesses as torchvision ToTensor + Normalize, with CLIP centre crops', () => {
     const flat: RgbImage = { data: new Uint8Array(4 * 2 * 3).fill(255), width: 4, height: 2 };
-    const chw = preprocessImage(flat, { ...EMBEDDER_PRESETS.clip, width: 2, height: 2 });
-    const [m, s] = [EMBEDDER_PRESETS.clip.mean, EMBEDDER_PRESETS.clip.std];
+    const chw = preprocessImage(flat, { ...ENCODER_PRESETS.clip, width: 2, height: 2 });
+    const [m, s] = [ENCODER_PRESETS.clip.mean, ENCODER_PRESETS.clip.std];
     expect(chw[0]).toBeCloseTo((1 - m[0]) / s[0], 5);
     expect(chw[4]).toBeCloseTo((1 - m[1]) / s[1], 5);
     expect(chw[11]).toBeCloseTo((1 - m[2]) / s[2], 5);
@@ -96,11 +96,11 @@ describe('the ONNX image-embedding adapter on a fixture model', () => {
   });
 });
 
-describe('replication against reference images with the fixture embedder', () => {
+describe('replication against reference images with the fixture encoder', () => {
   it('finds each generation its nearest reference and its own, and counts copies above the threshold', async () => {
-    const embedder = onnxImageEmbedder(session, tensor, { id: 'tiny', ...preprocessing });
+    const encoder = onnxImageEncoder(session, tensor, { id: 'tiny', ...preprocessing });
     const references = await embedReferences(
-      embedder,
+      encoder,
       images.map((image, i) => ({ id: ref.cases[i].name, image })),
     );
     const self = cosineSimilarity(ref.cases[0].embedding, ref.cases[1].embedding);
@@ -108,7 +108,7 @@ describe('replication against reference images with the fixture embedder', () =>
     const report = await replicationAgainstReferences(
       [{ image: images[0], reference: 'gradient-32' }, { image: images[2] }],
       references,
-      embedder,
+      encoder,
       0.9999,
     );
     expect(report.generations[0].nearest.id).toBe('gradient-64');
@@ -118,7 +118,7 @@ describe('replication against reference images with the fixture embedder', () =>
     expect(report.generations[1]).toMatchObject({ nearest: { id: 'wide-32x64' }, copy: true });
     expect(report).toMatchObject({ rate: 1, count: 2, total: 2, ownRate: 0, ownCount: 0, ownTotal: 1 });
     await expect(
-      replicationAgainstReferences([{ image: images[0], reference: 'missing' }], references, embedder, 0.5),
+      replicationAgainstReferences([{ image: images[0], reference: 'missing' }], references, encoder, 0.5),
     ).rejects.toThrow(/not among the references/);
   });
 });
