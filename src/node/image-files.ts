@@ -8,7 +8,8 @@ import { basename, join } from 'node:path';
 import { ImageFileError, type JpegDecoder, decodeImageFile } from '../core/image-files';
 import type { RgbImage } from '../core/metrics/embedding';
 import type { ReferenceImage } from '../core/metrics/reference-replication';
-import { isReferenceImageName } from '../core/prompts/references';
+import { type ReferenceMatching, isReferenceImageName, matchReferenceImages } from '../core/prompts/references';
+import type { PromptSet } from '../core/prompts/types';
 
 let jpeg: Promise<JpegDecoder | undefined> | undefined;
 
@@ -78,4 +79,32 @@ export async function readImageFolder(dir: string, only?: ReadonlySet<string>): 
     }
   }
   return { images, failed, files };
+}
+
+export interface PromptReferences {
+  matching: ReferenceMatching;
+  /** the decoded reference of each matched prompt (position in the set -> image) */
+  images: Map<number, ReferenceImage>;
+  failed: ImageFolder['failed'];
+}
+
+/** A prompt set's reference images from a folder: matched by name (core/prompts/references.ts), then decoded. */
+export async function readPromptReferences(dir: string, set: PromptSet): Promise<PromptReferences> {
+  let files: string[];
+  try {
+    files = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  } catch (e) {
+    throw new ImageFileError(
+      `cannot read the folder ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
+  const matching = matchReferenceImages(set, files);
+  const folder = await readImageFolder(dir, new Set(matching.matches.map((m) => m.file)));
+  const byFile = new Map(folder.images.map((r) => [r.id, r]));
+  const images = new Map<number, ReferenceImage>();
+  for (const m of matching.matches) {
+    const r = byFile.get(m.file);
+    if (r) images.set(m.prompt, r);
+  }
+  return { matching, images, failed: folder.failed };
 }
