@@ -210,9 +210,11 @@ export function pixelEncoder(size = 32): ImageEncoder {
 }
 
 /**
- * The pixel encoder's default copy threshold: a correlation of 0.9 keeps 81% of the variance
- * in common. A starting point for a model nobody has calibrated; replace it with a threshold
- * calibrated on that model's ordinary generations.
+ * The pixel encoder's default copy threshold: a correlation of 0.9 keeps 81% of the variance in
+ * common. Measured on the organism against its 20 planted images (25 steps, guidance 4): 39 of 40
+ * generations for memorized captions above it (median 0.99; the ratio rule found 37), none of 64
+ * generations for neutral prompts or training-scene captions (highest 0.36). A starting point for
+ * a model nobody has calibrated; calibrate on that model's ordinary generations.
  */
 export const PIXEL_COPY_THRESHOLD = 0.9;
 
