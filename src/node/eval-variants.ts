@@ -30,7 +30,8 @@ import {
 import { integerOption } from './args';
 import { runCommand } from './command';
 import { fileCache, progressPrinter } from './eval';
-import { ModelDirError, loadNodeModel, loadTrainIndex, readManifest, readModelFile } from './runner';
+import { loadCopyReference } from './copy-detector';
+import { ModelDirError, loadNodeModel, readManifest, readModelFile } from './runner';
 
 export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/models] [--base memlab-organism]
   [--seeds 2]                 replication seeds per memorized caption
@@ -127,7 +128,7 @@ export async function runVariantsCommand(
   const dirs = await variantDirs(args.models, args.base);
   const baseDir = dirs.find((d) => d.manifest.id === args.base)!;
   const manifest = baseDir.manifest;
-  const train = await loadTrainIndex(baseDir.dir, manifest);
+  const train = await loadCopyReference(baseDir.dir, manifest);
   const detection = { seeds: [11, 12], steps: args.steps, k: 2, guidance: manifest.defaults.guidance };
   const masks: VariantMask[] = [];
   if (args.masks.includes('universal')) {

@@ -1,7 +1,7 @@
 /**
  * `npm run eval -- --model <dir> [...]`: the whole memorization study on one model in Node —
  * detection ROC, universal/NeMo/random masks, replication and utility — written as a JSON report
- * (EvaluationReport, schema memlab-eval/1) and an SVG plot (ROC + Pareto). Progress goes to
+ * (EvaluationReport, schema memlab-eval/2) and an SVG plot (ROC + Pareto). Progress goes to
  * stderr; Ctrl+C cancels at the next model call; finished pieces are cached on disk per
  * experiment, so a rerun with the same parameters is immediate.
  */
@@ -21,6 +21,7 @@ import {
   defaultEvaluationOptions,
   runEvaluation,
 } from '../core/science/evaluate';
+import { formatRate } from '../core/metrics/wilson';
 import { reportSvg } from '../core/science/plot';
 import { studyPrompts } from '../core/science/study';
 import { type UniversalMethod, checkUniversalMethod } from '../core/science/universal';
@@ -33,7 +34,8 @@ import {
   promptReportLines,
   readPromptFiles,
 } from './prompt-files';
-import { loadNodeModel, loadTrainIndex } from './runner';
+import { loadCopyReference } from './copy-detector';
+import { loadNodeModel } from './runner';
 
 export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
   [--seeds 4]                       replication seeds per memorized caption (default 4)
@@ -221,8 +223,9 @@ export async function runEvalCommand(
     promptSets = read.sets;
   }
   const model = await loadNodeModel(args.model, { precision: args.precision });
+  let train: Awaited<ReturnType<typeof loadCopyReference>> | undefined;
   try {
-    const train = await loadTrainIndex(args.model, model.manifest);
+    train = await loadCopyReference(args.model, model.manifest);
     const options = evaluationOptionsFor(model.manifest, args, promptSets);
     if (promptSets) ctx.log?.(`detection study: ${await detectionCostLine(model.runner, model.manifest, options)}`);
     const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
@@ -233,6 +236,7 @@ export async function runEvalCommand(
     return report;
   } finally {
     await model.release();
+    await train?.detector?.release();
   }
 }
 
@@ -255,14 +259,20 @@ export function summaryLines(report: EvaluationReport): string[] {
   const lines = report.detection.rocs.map(
     (r) => `detect ${r.key.padEnd(20)} AUC ${r.roc.auc.toFixed(3)}  TPR@1%FPR ${r.roc.tprAt1PctFpr.toFixed(2)}`,
   );
+  const c0 = report.calibration;
+  lines.push(
+    `copies counted by the ${c0.rule === 'embedding' ? `copy detector (${c0.detector}, similarity > ${c0.tau!.toFixed(3)})` : 'ratio rule'}; ratio rule alpha ${c0.alpha.toFixed(3)}; ${c0.samples} calibration generations`,
+  );
   for (const c of report.conditions) {
+    const r = c.replication;
     lines.push(
-      `${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}  replication ${pct(c.replication.rate).padStart(6)}  adherence ${pct(c.utility.adherence).padStart(6)}  change ${c.utility.imageChange.toFixed(3)}`,
+      `${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}  replication ${formatRate(r).padStart(22)} of ${r.total}${r.byRule.embedding ? `  ratio rule ${formatRate(r.byRule.ratio)}` : ''}  adherence ${pct(c.utility.adherence).padStart(6)}  change ${c.utility.imageChange.toFixed(3)}`,
     );
   }
   const u = report.claims.universal;
+  const range = (i: { lo: number; hi: number }) => `[${pct(i.lo)}, ${pct(i.hi)}]`;
   lines.push(
-    `claims: detection AUC >= ${report.budget.minDetectionAuc}: ${report.claims.detectionAuc.holds}; universal @${u.sparsity}: replication -${pct(u.replicationReduction)}, adherence x${u.adherenceRatio.toFixed(2)}: ${u.holds}; random same size -${pct(u.randomReduction)}: ${u.randomHolds}`,
+    `claims: detection AUC >= ${report.budget.minDetectionAuc}: ${report.claims.detectionAuc.holds}; universal @${u.sparsity}: replication -${pct(u.replicationReduction)} ${range(u.replicationReductionRange)}, adherence x${u.adherenceRatio.toFixed(2)}: ${u.holds}; random same size -${pct(u.randomReduction)} ${range(u.randomReductionRange)}: ${u.randomHolds}`,
   );
   lines.push(
     `timing: ${(report.timings.totalMs / 1000).toFixed(1)} s total, ${report.timings.sampling.msPerRow.toFixed(2)} ms per UNet row`,

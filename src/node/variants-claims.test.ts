@@ -52,7 +52,7 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
 
   it('writes the whole table from one command: every listed variant, JSON and Markdown', async () => {
     expect(report.rows.map((r) => r.model)).toEqual([BASE, ...variants()]);
-    expect(JSON.parse(await readFile(out, 'utf8')).schema).toBe('memlab-variants/1');
+    expect(JSON.parse(await readFile(out, 'utf8')).schema).toBe('memlab-variants/2');
     expect((await readFile(table, 'utf8')).trim().split('\n')).toHaveLength(2 + report.rows.length);
   });
 

@@ -17,7 +17,7 @@ import {
   embedReferences,
   nearestReference,
 } from './reference-replication';
-import { type TrainIndex, copyScore, isCopy } from './replication';
+import { type TrainIndex, copyScore, isRatioCopy } from './replication';
 
 export interface CopyVerdict {
   /** the nearest training image: its index in the model's training index, or a reference's id */
@@ -56,7 +56,7 @@ export function neighbourRatioCopyChecker(train: TrainIndex, alpha: number): Cop
     async check(images) {
       return images.map((image) => {
         const s = copyScore(atSize(image, train.size).data, train);
-        return { nearest: s.nearest, similarity: 1 - s.ratio, copy: isCopy(s, alpha) };
+        return { nearest: s.nearest, similarity: 1 - s.ratio, copy: isRatioCopy(s, alpha) };
       });
     },
   };
