@@ -34,7 +34,10 @@ import { loadCopyReference } from './copy-detector';
 import { ModelDirError, loadNodeModel, readManifest, readModelFile } from './runner';
 
 export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/models] [--base memlab-organism]
-  [--seeds 2]                 replication seeds per memorized caption
+  [--seeds 11]                replication seeds per memorized caption (11 x 16 other captions: any
+                              rate's 95% interval under 15 points)
+  [--forgotten-seeds 42]      seeds per caption of the artworks the variants forget (42 x 4: under
+                              15 points; default: the larger of --seeds and 42)
   [--steps 10]                DDIM steps (default 10: the claims tests' setting)
   [--masks universal,uniforget]  masks besides none (either, both, or "none")
   [--sparsity 0.3]            universal mask size, share of cross-attention heads
@@ -49,6 +52,7 @@ export interface VariantsArgs {
   models: string;
   base: string;
   seeds: number;
+  forgottenSeeds: number;
   steps: number;
   masks: ('universal' | 'uniforget')[];
   sparsity: number;
@@ -66,7 +70,8 @@ export function parseVariantsArgs(argv: string[]): VariantsArgs {
       options: {
         models: { type: 'string', default: 'public/models' },
         base: { type: 'string', default: 'memlab-organism' },
-        seeds: { type: 'string', default: '2' },
+        seeds: { type: 'string', default: '11' },
+        'forgotten-seeds': { type: 'string' },
         steps: { type: 'string', default: '10' },
         masks: { type: 'string', default: 'universal,uniforget' },
         sparsity: { type: 'string', default: String(defaultSparsity('heads')) },
@@ -92,6 +97,10 @@ export function parseVariantsArgs(argv: string[]): VariantsArgs {
     models: values.models,
     base: values.base,
     seeds: int('seeds', values.seeds),
+    forgottenSeeds:
+      values['forgotten-seeds'] === undefined
+        ? Math.max(42, int('seeds', values.seeds))
+        : int('forgotten-seeds', values['forgotten-seeds']),
     steps: int('steps', values.steps),
     masks: masks as VariantsArgs['masks'],
     sparsity,
@@ -172,6 +181,7 @@ export async function runVariantsCommand(
     train,
     {
       seeds: Array.from({ length: args.seeds }, (_, i) => i + 1),
+      forgottenSeeds: Array.from({ length: args.forgottenSeeds }, (_, i) => i + 1),
       utilitySeeds: [101],
       steps: args.steps,
       guidance: manifest.defaults.guidance,
