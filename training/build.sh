@@ -6,6 +6,8 @@
 #   EXPORT_ONLY=1 npm run model:build   # export the committed checkpoint as it is
 #   UNLEARN=1 npm run model:build       # also make the unlearned variants + UniForget mask presets
 #                                       # (FORGET=zephyr,obsidian,marigold,tundra by default)
+#   COPY_DETECTOR=1 npm run model:build # retrain the copy-detection embedding (else the committed
+#                                       # checkpoints/copy-detector.pt is exported)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -32,5 +34,12 @@ if [ -n "${UNLEARN:-}" ]; then
     --out ../public/models --threads "${THREADS:-2}" --index \
     --report ../public/models/memlab-organism/unlearning-report.json
 fi
+# The copy detector: trained once (checkpoints/copy-detector.pt, ~25 minutes on 2 shared cores),
+# exported beside the model and listed in the base's and every variant's manifest (after the
+# variants are written, which rewrites their manifests).
+if [ -n "${COPY_DETECTOR:-}" ] || [ ! -f checkpoints/copy-detector.pt ]; then
+  $PY -m memlab.copy_detector train --threads "${THREADS:-2}"
+fi
+$PY -m memlab.copy_detector export --models ../public/models
 echo "model written to public/models/memlab-organism; verifying"
 cd .. && npm run --silent model:verify

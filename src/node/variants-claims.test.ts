@@ -3,16 +3,19 @@
  * variants of the organism): the table comes from one CLI command (`npm run eval:variants`, run
  * here through runVariantsCommand with the CLI's own argument parser), and every variant lowers
  * the replication rate of the artworks it was made to forget, measured against the base model on
- * the same artworks, same captions and seeds. Size: 2 seeds x 20 memorized captions + 32 neutral
- * prompts at 10 DDIM steps per model, with no masks (the masked rows are the CLI's default and
- * the lab's; they are not claims).
+ * the same artworks, same captions and seeds. Copies are counted by the base's copy detector.
+ * Size per model: 24 seeds x the 4 forgotten artworks' captions (96 generations: a rate near 0 or
+ * 100% has an interval a few points wide), 2 seeds x the 16 other memorized captions, 32 neutral
+ * prompts, 10 DDIM steps, no masks (the masked rows are the CLI's default and the lab's; they are
+ * not claims). Claims are judged on the interval bounds least favourable to them.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type VariantReport, rateOn, variantTableMarkdown } from '../core/science/variants';
+import { formatRate } from '../core/metrics/wilson';
+import { type VariantReport, rateEstimateOn, variantTableMarkdown } from '../core/science/variants';
 import { parseVariantsArgs, runVariantsCommand } from './eval-variants';
 
 const ROOT = 'public/models';
@@ -38,6 +41,8 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
         'none',
         '--seeds',
         '2',
+        '--forgotten-seeds',
+        '24',
         '--steps',
         '10',
         '--out',
@@ -48,7 +53,7 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
       ]),
     );
     console.log(variantTableMarkdown(report));
-  }, 900_000);
+  }, 7_200_000);
 
   it('writes the whole table from one command: every listed variant, JSON and Markdown', async () => {
     expect(report.rows.map((r) => r.model)).toEqual([BASE, ...variants()]);
@@ -58,18 +63,18 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
 
   it('the base copies the artworks the variants forget (so a drop means something)', () => {
     const base = report.rows[0];
-    expect(rateOn(base, report.forgetSet)).toBeGreaterThanOrEqual(0.5);
+    expect(rateEstimateOn(base, report.forgetSet).lo).toBeGreaterThanOrEqual(0.5);
   });
 
   it('every variant lowers the replication rate of its forgotten artworks against the base', () => {
     const base = report.rows[0];
     for (const row of report.rows.slice(1)) {
-      const before = rateOn(base, row.forgotten);
-      // at least halved: a variant that leaves most copies in place has not unlearned
-      expect(
-        row.forgottenReplication.rate,
-        `${row.model}: ${row.forgottenReplication.rate} vs base ${before}`,
-      ).toBeLessThanOrEqual(before * 0.5);
+      const before = rateEstimateOn(base, row.forgotten);
+      const after = row.forgottenReplication;
+      // at least halved, even with the variant's rate at its upper bound and the base's at its lower
+      expect(after.hi, `${row.model}: ${formatRate(after)} vs base ${formatRate(before)}`).toBeLessThanOrEqual(
+        before.lo * 0.5,
+      );
     }
   });
 });
