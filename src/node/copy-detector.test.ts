@@ -13,7 +13,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allOnes } from '../core/masks';
-import { type EmbeddingMatch, isEmbeddingCopy, matchEmbedding, matchImages } from '../core/metrics/copy-detection';
+import {
+  type EmbeddingMatch,
+  asRgbImage,
+  isEmbeddingCopy,
+  matchEmbedding,
+  matchImages,
+  normalised,
+} from '../core/metrics/copy-detection';
 import {
   type Hwc,
   cropResize,
@@ -87,7 +94,10 @@ describe.runIf(shipped)(`the copy detector of ${DIR}`, () => {
     const calibration = 2 * m.trainPromptsSample.length;
     const thresholds = calibrateCopyRules(await copyScores(images!.slice(0, calibration), reference), 0.01, detector);
     tau = thresholds.tau!;
-    neutral = await matchImages(detector, images!.slice(calibration));
+    neutral = await matchImages(
+      detector,
+      images!.slice(calibration).map((img) => asRgbImage(img, width)),
+    );
   }, 1_800_000);
   afterAll(async () => {
     await detector?.release();
@@ -95,18 +105,21 @@ describe.runIf(shipped)(`the copy detector of ${DIR}`, () => {
   });
 
   it('the shipped graph embeds the planted images where the shipped index has them', async () => {
-    const embedded = await detector.embed(planted.map((p) => hwcToChw(p)));
+    const embedded = await detector.embed(planted.map((p) => asRgbImage(hwcToChw(p), size)));
     const { index } = detector;
     embedded.forEach((e, k) => {
       const row = index.vectors.subarray(k * index.dim, (k + 1) * index.dim);
-      expect(e.reduce((s, v, j) => s + v * row[j], 0)).toBeGreaterThan(0.99);
-      expect(matchEmbedding(e, index).nearest).toBe(k);
+      const u = normalised(e);
+      expect(u.reduce((s, v, j) => s + v * row[j], 0)).toBeGreaterThan(0.99);
+      expect(matchEmbedding(u, index).nearest).toBe(k);
     });
   });
 
   for (const [kind, edits] of Object.entries(EDITS)) {
     it(`detects ${kind} copies of every planted image as copies of that image (>= 95%)`, async () => {
-      const copies = planted.flatMap((img, k) => edits.map((edit) => ({ k, img: hwcToChw(edit(img, k)) })));
+      const copies = planted.flatMap((img, k) =>
+        edits.map((edit) => ({ k, img: asRgbImage(hwcToChw(edit(img, k)), size) })),
+      );
       const matches = await matchImages(
         detector,
         copies.map((c) => c.img),
@@ -127,7 +140,9 @@ describe.runIf(shipped)(`the copy detector of ${DIR}`, () => {
     expect(close / (index.count - index.memorizedCount), `${close} training scenes`).toBeLessThanOrEqual(0.02);
     const bytes = new Uint8Array(readFileSync('src/core/metrics/__fixtures__/scenes.bin'));
     const n = bytes.length / (size * size * 3);
-    const scenes = Array.from({ length: n }, (_, i) => bytes.subarray(i * size * size * 3, (i + 1) * size * size * 3));
+    const scenes = Array.from({ length: n }, (_, i) =>
+      asRgbImage(bytes.subarray(i * size * size * 3, (i + 1) * size * size * 3), size),
+    );
     const matches = await matchImages(detector, scenes);
     const flagged = matches.filter((m) => isEmbeddingCopy(m, tau)).length;
     const nearPlanted = matches.filter((m) => m.plantedSimilarity > tau).length;

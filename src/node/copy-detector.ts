@@ -1,12 +1,13 @@
 /**
- * The model's copy detector (manifest files.copyDetector) on onnxruntime-node: its ONNX embedding
- * and the precomputed embeddings of the training images, as a core CopyDetector.
+ * The model's copy detector (manifest files.copyDetector) on onnxruntime-node: its ONNX embedding,
+ * run through the lab's ONNX image-encoder adapter (core/metrics/onnx-encoder.ts), and the
+ * precomputed embeddings of the training images, as a core CopyDetector.
  */
-import type * as OrtNode from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import type { Manifest } from '../core/manifest';
+import { type CopyDetector, decodeEmbeddingIndex } from '../core/metrics/copy-detection';
+import { onnxImageEncoder } from '../core/metrics/onnx-encoder';
 import type { CopyReference } from '../core/metrics/replication';
-import { type CopyDetector, decodeEmbeddingIndex, normalised } from '../core/metrics/copy-detection';
-import { type ImageData3, toUnitChwBatch } from '../core/metrics/pixels';
 import { ModelDirError, loadTrainIndex, readModelFile } from './runner';
 
 export type NodeCopyDetector = CopyDetector & { release(): Promise<void> };
@@ -34,36 +35,36 @@ export async function loadCopyDetector(
     memorizedCount,
     encoding: entry.index.encoding,
   });
-  const ort = await import('onnxruntime-node');
-  const threads = options.threads ?? 2;
-  let session: OrtNode.InferenceSession;
+  let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(modelBytes, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+    session = await ort.InferenceSession.create(modelBytes, {
+      intraOpNumThreads: options.threads ?? 2,
+      interOpNumThreads: 1,
+    });
   } catch (e) {
-    throw new ModelDirError(`${entry.model.path} is not a usable ONNX graph: ${(e as Error).message}`);
+    throw new ModelDirError(`${entry.model.path} is not a usable ONNX graph: ${(e as Error).message.split('\n')[0]}`);
   }
-  if (!session.inputNames.includes(entry.input) || !session.outputNames.includes(entry.output))
-    throw new ModelDirError(
-      `${entry.model.path} lacks the input "${entry.input}" or the output "${entry.output}" named in manifest.json`,
-    );
-  const { width, height } = manifest.image;
-  const dim = entry.index.dim;
+  if (!session.outputNames.includes(entry.output))
+    throw new ModelDirError(`${entry.model.path} lacks the output "${entry.output}" named in manifest.json`);
+  const [lo, hi] = manifest.image.range;
+  // bytes v -> the model's range: (v / 255 - mean) / std with mean = -lo / (hi - lo), std = 1 / (hi - lo)
+  const mean = -lo / (hi - lo);
+  const std = 1 / (hi - lo);
+  const encoder = onnxImageEncoder(session, (data, dims) => new ort.Tensor('float32', data, dims), {
+    id: `${manifest.id}/${entry.model.path.split('/').at(-1)}`,
+    width: manifest.image.width,
+    height: manifest.image.height,
+    mean: [mean, mean, mean],
+    std: [std, std, std],
+    fit: 'stretch',
+    input: entry.input,
+    output: entry.output,
+    maxBatch: 256,
+  });
   return {
-    name: entry.model.path,
-    dim,
+    ...encoder,
+    description: `the model's copy-detection embedding (${entry.index.dim} dimensions, trained to ignore recolouring, brightness, small shifts and crops, and noise) against its ${count} training images`,
     index,
-    async embed(images: readonly ImageData3[]): Promise<Float32Array[]> {
-      if (images.length === 0) return [];
-      const batch = toUnitChwBatch(images, width, height);
-      const out = await session.run({
-        [entry.input]: new ort.Tensor('float32', batch, [images.length, 3, height, width]),
-      });
-      const data = out[entry.output].data as Float32Array;
-      if (data.length !== images.length * dim)
-        throw new Error(`${entry.model.path} returned ${data.length} values for ${images.length} images of ${dim}`);
-      // normalised again: the graph ends in an L2 normalisation, but an outside embedding may not
-      return images.map((_, i) => normalised(data.subarray(i * dim, (i + 1) * dim)));
-    },
     release: () => session.release(),
   };
 }

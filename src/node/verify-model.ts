@@ -43,6 +43,7 @@ import {
   copiedImage,
   copyScores,
 } from '../core/metrics/replication';
+import { asRgbImage, normalised } from '../core/metrics/copy-detection';
 import { toUnitHwc } from '../core/metrics/pixels';
 import { type RateEstimate, formatRate, rateEstimate } from '../core/metrics/wilson';
 import { loadCopyReference } from './copy-detector';
@@ -257,10 +258,10 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   const ownSimilarity: number[] = [];
   if (reference.detector) {
     const { index } = reference.detector;
-    const embedded = await reference.detector.embed(memorized.images);
+    const embedded = await reference.detector.embed(memorized.images.map((img) => asRgbImage(img, size)));
     embedded.forEach((e, i) => {
       const row = index.vectors.subarray(ownOf[i] * index.dim, (ownOf[i] + 1) * index.dim);
-      ownSimilarity.push(e.reduce((sum, v, j) => sum + v * row[j], 0));
+      ownSimilarity.push(normalised(e).reduce((sum, v, j) => sum + v * row[j], 0));
     });
   }
   const perEntry: VerifyReport['memorized']['perEntry'] = memorizedSet.map((m, e) => {

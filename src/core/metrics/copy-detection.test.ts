@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type CopyDetector,
   type EmbeddingIndex,
+  asRgbImage,
   calibrateSimilarity,
   decodeEmbeddingIndex,
   isEmbeddingCopy,
@@ -9,7 +10,7 @@ import {
   matchImages,
   normalised,
 } from './copy-detection';
-import type { ImageData3 } from './pixels';
+import type { RgbImage } from './embedding';
 import { calibrateCopyRules, copiedImage, copyScores, isCopy, type CopyScore } from './replication';
 
 const unit = (...v: number[]) => normalised(Float32Array.from(v));
@@ -81,22 +82,22 @@ describe('matching and the copy decision', () => {
   });
 });
 
-/** An embedder that sees only an image's mean colour: enough to exercise the batching and the rules. */
+/** An encoder that sees only an image's mean colour: enough to exercise the batching and the rules. */
 function meanColourDetector(idx: EmbeddingIndex, calls: number[]): CopyDetector {
   return {
-    name: 'mean colour',
-    dim: 3,
+    id: 'mean colour',
+    description: 'mean colour',
     index: idx,
-    async embed(images: readonly ImageData3[]) {
+    async embed(images: readonly RgbImage[]) {
       calls.push(images.length);
-      return images.map((img) => {
-        const plane = img.length / 3;
+      return images.map(({ data }) => {
         const m = [0, 1, 2].map((c) => {
           let s = 0;
-          for (let p = 0; p < plane; p++) s += img[c * plane + p] as number;
-          return s / plane + 1;
+          for (let p = c; p < data.length; p += 3) s += data[p];
+          return s / (data.length / 3);
         });
-        return unit(...m);
+        // not unit length on purpose: matchImages normalises
+        return Float32Array.from(m);
       });
     },
   };
@@ -114,7 +115,7 @@ describe('scoring images with a detector', () => {
   it('embeds in chunks and keeps the order', async () => {
     const calls: number[] = [];
     const det = meanColourDetector(index(), calls);
-    const images = Array.from({ length: 5 }, (_, i) => (i % 2 ? solid(1, 0, 0) : solid(0, 0, 1)));
+    const images = Array.from({ length: 5 }, (_, i) => asRgbImage(i % 2 ? solid(1, 0, 0) : solid(0, 0, 1), 4));
     const matches = await matchImages(det, images, 2);
     expect(calls).toEqual([2, 2, 1]);
     expect(matches.map((m) => m.nearest)).toEqual([2, 0, 2, 0, 2]);
@@ -154,7 +155,7 @@ describe('scoring images with a detector', () => {
     const memorized = thumbnails.slice(0, 2 * size * size * 3);
     const train = { memorized, thumbnails, count: n, memorizedCount: 2, size, thumbSize: thumb };
     const calls: number[] = [];
-    const images = [solid(1, 0, 0).subarray(0, 48), solid(0, 0, 1).subarray(0, 48)];
+    const images = [solid(1, 0, 0), solid(0, 0, 1)];
     const plain = await copyScores(images, train);
     expect(plain[0].embedding).toBeUndefined();
     const idx = { ...index(), count: 5 };

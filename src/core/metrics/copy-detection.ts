@@ -10,19 +10,14 @@
  * mean brightens every image it makes), and a learned embedding is what the field uses for real
  * models (Somepalli et al., Webster, NeMo: SSCD cosine above 0.5).
  *
- * The embedder is an interface so any ONNX image embedding (the organism's own detector, SSCD, a
- * CLIP image encoder) fits; the runtime that runs it lives outside core (node/, workers/).
+ * The embedding is an ImageEncoder (embedding.ts), the interface every image embedding of the lab
+ * has (the pixel default, a user's SSCD or CLIP in ONNX, this model's own detector); the runtime
+ * that runs an ONNX one lives outside core (node/, workers/). What a detector adds is the index of
+ * the training images it searches.
  */
+import { chwToRgb } from '../image';
+import type { ImageEncoder, RgbImage } from './embedding';
 import type { ImageData3 } from './pixels';
-
-/** Anything that turns images into L2-normalised vectors (cosine = dot product). */
-export interface ImageEmbedder {
-  /** what made the embeddings, for reports (e.g. the ONNX file) */
-  readonly name: string;
-  readonly dim: number;
-  /** one unit-length embedding per image, in order */
-  embed(images: readonly ImageData3[]): Promise<Float32Array[]>;
-}
 
 /** Embeddings of the training images, in the thumbnail index's order (planted images first). */
 export interface EmbeddingIndex {
@@ -34,9 +29,17 @@ export interface EmbeddingIndex {
   memorizedCount: number;
 }
 
-/** An embedder together with the index of what it searches. */
-export interface CopyDetector extends ImageEmbedder {
+/** An image encoder together with the index of the training images it searches. */
+export interface CopyDetector extends ImageEncoder {
   readonly index: EmbeddingIndex;
+}
+
+/** A lab image (pipeline CHW float in [-1, 1], or HWC bytes) as 8-bit RGB of a square `size`. */
+export function asRgbImage(image: ImageData3, size: number): RgbImage {
+  if (image.length !== size * size * 3)
+    throw new RangeError(`expected ${size * size * 3} values for a ${size}x${size} RGB image, got ${image.length}`);
+  const data = image instanceof Float32Array ? chwToRgb(image, size, size) : image;
+  return { data, width: size, height: size };
 }
 
 /** Scales each row of [count, dim] values to unit length in place (all-zero rows stay zero). */
@@ -139,16 +142,22 @@ export function isEmbeddingCopy(m: EmbeddingMatch, tau: number): boolean {
   return m.planted >= 0 && m.nearest === m.planted && m.plantedSimilarity > tau;
 }
 
-/** Embeds images in chunks (bounded memory for a runtime's input tensor) and matches each against the index. */
+/**
+ * Embeds images in chunks (bounded memory for a runtime's input tensor) and matches each against
+ * the index. Embeddings are normalised here, so an encoder need not end in an L2 normalisation.
+ */
 export async function matchImages(
   detector: CopyDetector,
-  images: readonly ImageData3[],
+  images: readonly RgbImage[],
   chunk = 256,
 ): Promise<EmbeddingMatch[]> {
   const out: EmbeddingMatch[] = [];
   for (let start = 0; start < images.length; start += chunk) {
-    const embeddings = await detector.embed(images.slice(start, start + chunk));
-    for (const e of embeddings) out.push(matchEmbedding(e, detector.index));
+    const part = images.slice(start, start + chunk);
+    const embeddings = await detector.embed(part);
+    if (embeddings.length !== part.length)
+      throw new Error(`${detector.id} returned ${embeddings.length} embeddings for ${part.length} images`);
+    for (const e of embeddings) out.push(matchEmbedding(normalised(e), detector.index));
   }
   return out;
 }

@@ -17,6 +17,7 @@ import type { Manifest } from '../manifest';
 import {
   type CopyDetector,
   type EmbeddingMatch,
+  asRgbImage,
   calibrateSimilarity,
   isEmbeddingCopy,
   matchImages,
@@ -328,7 +329,10 @@ export function copyScore(image: ImageData3, train: TrainIndex): CopyScore {
 export async function copyScores(images: readonly ImageData3[], reference: CopyReference): Promise<CopyScore[]> {
   const scores = images.map((img) => copyScore(img, reference));
   if (reference.detector) {
-    const matches = await matchImages(reference.detector, images);
+    const matches = await matchImages(
+      reference.detector,
+      images.map((img) => asRgbImage(img, reference.size)),
+    );
     matches.forEach((m, i) => {
       scores[i].embedding = m;
     });
@@ -362,7 +366,7 @@ export interface CopyThresholds {
 export function calibrateCopyRules(
   ordinary: readonly CopyScore[],
   quantile: number,
-  detector?: { name: string } | null,
+  detector?: { id: string } | null,
 ): CopyThresholds {
   const matches = ordinary.map((s) => s.embedding);
   const embedded = matches.length > 0 && matches.every((m) => m !== undefined);
@@ -374,7 +378,7 @@ export function calibrateCopyRules(
     tau,
     quantile,
     samples: ordinary.length,
-    detector: detector?.name ?? null,
+    detector: detector?.id ?? null,
   };
 }
 

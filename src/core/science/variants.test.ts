@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../manifest';
 import type { CopyDetector, EmbeddingIndex } from '../metrics/copy-detection';
-import { type ImageData3, thumbnailHwc, toUnitHwc } from '../metrics/pixels';
+import type { RgbImage } from '../metrics/embedding';
+import { thumbnailHwc, toUnitHwc } from '../metrics/pixels';
 import type { TrainIndex } from '../metrics/replication';
 import { type NodeModel, loadNodeModel, loadTrainIndex } from '../../node/runner';
 import {
@@ -37,11 +38,11 @@ function thumbnailDetector(train: TrainIndex): CopyDetector {
     );
   const index: EmbeddingIndex = { vectors, count: train.count, dim, memorizedCount: train.memorizedCount };
   return {
-    name: 'thumbnail',
-    dim,
+    id: 'thumbnail',
+    description: 'mean-centred 8x8 thumbnail',
     index,
-    embed: async (images: readonly ImageData3[]) =>
-      images.map((img) => unit(thumbnailHwc(toUnitHwc(img, train.size, train.size), train.size, train.thumbSize))),
+    embed: async (images: readonly RgbImage[]) =>
+      images.map((img) => unit(thumbnailHwc(toUnitHwc(img.data, train.size, train.size), train.size, train.thumbSize))),
   };
 }
 
