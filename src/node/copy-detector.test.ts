@@ -25,7 +25,7 @@ import {
   type Hwc,
   cropResize,
   gammaCurve,
-  hueRotate,
+  hsvShift,
   saltAndPepper,
   shift,
   uniformNoise,
@@ -43,7 +43,12 @@ const shipped = existsSync(join(DIR, 'manifest.json'))
 
 /** Each kind of edit, with parameters outside what the training drew. */
 const EDITS: Record<string, ((img: Hwc, k: number) => Hwc)[]> = {
-  recoloured: [-60, -35, 35, 60].map((deg) => (img: Hwc) => hueRotate(img, deg)),
+  recoloured: [
+    (img: Hwc) => hsvShift(img, -90),
+    (img: Hwc) => hsvShift(img, -40),
+    (img: Hwc) => hsvShift(img, 40, 0.6),
+    (img: Hwc) => hsvShift(img, 150, 0.8),
+  ],
   brightened: [0.55, 0.7, 1.45, 1.8].map((g) => (img: Hwc) => gammaCurve(img, g)),
   shifted: [
     (img: Hwc) => shift(img, 4, 0),
@@ -58,8 +63,8 @@ const EDITS: Record<string, ((img: Hwc, k: number) => Hwc)[]> = {
     (img: Hwc, k: number) => saltAndPepper(img, 0.03, 300 + k),
   ],
   'all four at once': [
-    (img: Hwc, k: number) => uniformNoise(shift(gammaCurve(hueRotate(img, 40), 0.75), 3, -2), 0.2, 400 + k),
-    (img: Hwc, k: number) => saltAndPepper(cropResize(gammaCurve(hueRotate(img, -40), 1.4), 2, 2, 27), 0.02, 500 + k),
+    (img: Hwc, k: number) => uniformNoise(shift(gammaCurve(hsvShift(img, 60), 0.75), 3, -2), 0.2, 400 + k),
+    (img: Hwc, k: number) => saltAndPepper(cropResize(gammaCurve(hsvShift(img, -60, 0.7), 1.4), 2, 2, 27), 0.02, 500 + k),
   ],
 };
 

@@ -16,9 +16,10 @@ artworks and posters, oversampled: they are what a copy detector of this model m
 of ordinary training scenes. Two augmented views of every drawn image; InfoNCE with every view of
 the same source image as a positive (SupCon form) and every other image in the batch as a
 negative, temperature TAU. Augmentations are the edits a copy survives: affine crop / shift /
-zoom / small rotation, per-channel gain and offset, channel mixing, saturation, brightness and
-contrast, blur, Gaussian noise, a small erased patch. The Node tests check detection on edits the
-training never used (hue rotation, gamma curves, larger shifts with edge replication, uniform
+zoom / small rotation, linear hue rotation about the grey axis and mild channel mixing,
+per-channel gain and offset, saturation, brightness and contrast, blur, Gaussian noise, a small
+erased patch. The Node tests check detection on edits the training never used (hue shifts in HSV
+space, gamma curves, larger shifts with edge replication, larger crops, uniform and salt-and-pepper
 noise), see src/node/copy-detector.test.ts.
 
 Network (CopyNet): per-image, per-channel standardisation (so a global recolouring or brightening
@@ -124,8 +125,14 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
     y = (x + 1) / 2  # colour edits in [0, 1]
-    # channel mixing (a mild hue/colour-balance change)
-    mix = torch.eye(3) + 0.15 * torch.randn((n, 3, 3), generator=g) * _apply(g, n, 0.5)[:, None, None]
+    # recolouring: a rotation of every colour about the grey axis by any angle (a linear hue
+    # rotation), on half the images, then a mild random channel mixing on a third
+    angle = _uniform(g, n, -math.pi, math.pi) * _apply(g, n, 0.5)
+    c, s = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
+    axis = torch.full((3,), 1 / math.sqrt(3))
+    cross = torch.tensor([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    rot = c * torch.eye(3) + s * cross + (1 - c) * torch.outer(axis, axis)  # Rodrigues
+    mix = rot + 0.1 * torch.randn((n, 3, 3), generator=g) * _apply(g, n, 0.33)[:, None, None]
     y = torch.einsum("nij,njhw->nihw", mix, y)
     # per-channel gain and offset
     on = _apply(g, n, 0.8)[:, None, None, None]

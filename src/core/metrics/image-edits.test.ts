@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cropResize, gammaCurve, type Hwc, hueRotate, rmse, saltAndPepper, shift, uniformNoise } from './image-edits';
+import { cropResize, gammaCurve, type Hwc, hsvShift, rmse, saltAndPepper, shift, uniformNoise } from './image-edits';
 
 /** A 4x4 image whose pixel (x, y) is (x/3, y/3, 0.5) mapped to [-1, 1]. */
 function ramp(): Hwc {
@@ -13,16 +13,19 @@ const px = (img: Hwc, x: number, y: number) =>
   Array.from(img.data.subarray((y * img.width + x) * 3, (y * img.width + x + 1) * 3));
 
 describe('copy-preserving image edits', () => {
-  it('hue rotation: 0 and 360 degrees change nothing, 120 degrees cycles the channels, grey stays grey', () => {
+  it('HSV hue shift: 0 and 360 degrees change nothing, 120 degrees cycles pure colours, grey stays grey', () => {
     const img = ramp();
-    expect(rmse(hueRotate(img, 0), img)).toBeLessThan(1e-6);
-    expect(rmse(hueRotate(img, 360), img)).toBeLessThan(1e-5);
-    const turned = hueRotate(img, 120);
-    // 120 degrees about the grey axis maps (r, g, b) to (b, r, g)
-    const [r, g, b] = px(img, 3, 1);
-    expect(px(turned, 3, 1).map((v) => +v.toFixed(4))).toEqual([b, r, g].map((v) => +v.toFixed(4)));
+    expect(rmse(hsvShift(img, 0), img)).toBeLessThan(1e-6);
+    expect(rmse(hsvShift(img, 360), img)).toBeLessThan(1e-6);
+    const red = { data: Float32Array.of(1, -1, -1), width: 1, height: 1 };
+    expect(Array.from(hsvShift(red, 120).data)).toEqual([-1, 1, -1]); // red -> green
+    expect(Array.from(hsvShift(red, -120).data)).toEqual([-1, -1, 1]); // red -> blue
+    const orange = { data: Float32Array.of(1, 0, -1), width: 1, height: 1 }; // hue 30 degrees
+    expect(Array.from(hsvShift(orange, 30).data).map((v) => +v.toFixed(6))).toEqual([1, 1, -1]); // -> yellow
     const grey = { data: new Float32Array(12).fill(0.2), width: 2, height: 2 };
-    expect(rmse(hueRotate(grey, 45), grey)).toBeLessThan(1e-6);
+    expect(rmse(hsvShift(grey, 45), grey)).toBeLessThan(1e-6);
+    // saturation 0 leaves the value (the largest channel) on every channel
+    expect(Array.from(hsvShift(orange, 0, 0).data)).toEqual([1, 1, 1]);
   });
 
   it('gamma: 1 changes nothing, below 1 brightens, above 1 darkens, black and white stay', () => {

@@ -1,10 +1,11 @@
 /**
  * Edits that keep an image a copy to a person's eye: recolouring, brightening, shifting, cropping,
  * noise. The copy detector's tests apply them to the planted images with families and parameters
- * its training never used (training/memlab/copy_detector.py augments with per-channel gains,
- * channel mixing, linear brightness and contrast, reflected shifts up to 3 px, zoom up to 1.15 and
- * Gaussian noise; these are hue rotations, gamma curves, edge-replicated shifts of 4-5 px, crops
- * zoomed 1.25-1.33x, and uniform or salt-and-pepper noise).
+ * its training never used (training/memlab/copy_detector.py augments with linear hue rotations
+ * about the grey axis, per-channel gains, channel mixing, linear brightness and contrast, reflected
+ * shifts up to 3 px, zoom up to 1.15 and Gaussian noise; these are hue shifts and saturation
+ * changes in HSV space, gamma curves, edge-replicated shifts of 4-5 px, crops zoomed 1.23-1.33x,
+ * and uniform or salt-and-pepper noise).
  *
  * Images are HWC float in [-1, 1] (pixels.ts toUnitHwc), square or not; results are clamped to
  * [-1, 1]. Pure and deterministic: noise comes from a seeded Rng.
@@ -26,19 +27,36 @@ function map(img: Hwc, f: (r: number, g: number, b: number, out: Float32Array, o
   return { ...img, data };
 }
 
-/** Rotates every colour about the grey axis by `degrees` (a hue shift that keeps luminance roughly). */
-export function hueRotate(img: Hwc, degrees: number): Hwc {
-  const a = (degrees * Math.PI) / 180;
-  const c = Math.cos(a);
-  const s = Math.sin(a);
-  const k = (1 - c) / 3;
-  const q = Math.sqrt(1 / 3) * s;
-  // Rodrigues' rotation about (1, 1, 1) / sqrt(3), in [0, 1] colour space
-  const m = [c + k, k - q, k + q, k + q, c + k, k - q, k - q, k + q, c + k];
+/**
+ * A photo editor's hue slider: every pixel's hue moved by `degrees` in HSV space (value kept), its
+ * saturation scaled by `saturation`. Non-linear in RGB, unlike a rotation about the grey axis.
+ */
+export function hsvShift(img: Hwc, degrees: number, saturation = 1): Hwc {
   return map(img, (r, g, b, out, o) => {
-    const x = [(r + 1) / 2, (g + 1) / 2, (b + 1) / 2];
-    for (let i = 0; i < 3; i++) out[o + i] = 2 * (m[3 * i] * x[0] + m[3 * i + 1] * x[1] + m[3 * i + 2] * x[2]) - 1;
+    const [h, s, v] = rgbToHsv((r + 1) / 2, (g + 1) / 2, (b + 1) / 2);
+    const rgb = hsvToRgb((((h + degrees / 360) % 1) + 1) % 1, Math.min(1, s * saturation), v);
+    for (let i = 0; i < 3; i++) out[o + i] = 2 * rgb[i] - 1;
   });
+}
+
+function rgbToHsv(r: number, g: number, b: number): [number, number, number] {
+  const max = Math.max(r, g, b);
+  const d = max - Math.min(r, g, b);
+  let h = 0;
+  if (d > 0) {
+    if (max === r) h = ((g - b) / d + 6) % 6;
+    else if (max === g) h = (b - r) / d + 2;
+    else h = (r - g) / d + 4;
+  }
+  return [h / 6, max > 0 ? d / max : 0, max];
+}
+
+function hsvToRgb(h: number, s: number, v: number): [number, number, number] {
+  const f = (n: number) => {
+    const k = (n + h * 6) % 6;
+    return v - v * s * Math.max(0, Math.min(k, 4 - k, 1));
+  };
+  return [f(5), f(3), f(1)];
 }
 
 /** A gamma curve on [0, 1] intensities: gamma < 1 brightens the mid-tones, > 1 darkens them. */
