@@ -64,7 +64,8 @@ const EDITS: Record<string, ((img: Hwc, k: number) => Hwc)[]> = {
   ],
   'all four at once': [
     (img: Hwc, k: number) => uniformNoise(shift(gammaCurve(hsvShift(img, 60), 0.75), 3, -2), 0.2, 400 + k),
-    (img: Hwc, k: number) => saltAndPepper(cropResize(gammaCurve(hsvShift(img, -60, 0.7), 1.4), 2, 2, 27), 0.02, 500 + k),
+    (img: Hwc, k: number) =>
+      saltAndPepper(cropResize(gammaCurve(hsvShift(img, -60, 0.7), 1.4), 2, 2, 27), 0.02, 500 + k),
   ],
 };
 
@@ -75,6 +76,7 @@ describe.runIf(shipped)(`the copy detector of ${DIR}`, () => {
   let neutral: EmbeddingMatch[];
   let planted: Hwc[];
   const size = 32;
+  const measured: string[] = [];
 
   beforeAll(async () => {
     model = await loadNodeModel(DIR);
@@ -105,6 +107,7 @@ describe.runIf(shipped)(`the copy detector of ${DIR}`, () => {
     );
   }, 1_800_000);
   afterAll(async () => {
+    console.log([`copy detector ${detector?.id}, tau ${tau?.toFixed(3)}`, ...measured].join('\n'));
     await detector?.release();
     await model?.release();
   });
@@ -130,6 +133,7 @@ describe.runIf(shipped)(`the copy detector of ${DIR}`, () => {
         copies.map((c) => c.img),
       );
       const hits = matches.filter((m, i) => isEmbeddingCopy(m, tau) && m.planted === copies[i].k).length;
+      measured.push(`${kind}: ${hits} of ${copies.length} detected`);
       expect(hits / copies.length, `${hits} of ${copies.length} at tau ${tau.toFixed(3)}`).toBeGreaterThanOrEqual(0.95);
     });
   }
@@ -142,6 +146,7 @@ describe.runIf(shipped)(`the copy detector of ${DIR}`, () => {
       const m = matchEmbedding(index.vectors.subarray(r * index.dim, (r + 1) * index.dim), index);
       if (m.plantedSimilarity > tau) close++;
     }
+    measured.push(`training scenes with a planted image above tau: ${close} of ${index.count - index.memorizedCount}`);
     expect(close / (index.count - index.memorizedCount), `${close} training scenes`).toBeLessThanOrEqual(0.02);
     const bytes = new Uint8Array(readFileSync('src/core/metrics/__fixtures__/scenes.bin'));
     const n = bytes.length / (size * size * 3);
@@ -151,12 +156,16 @@ describe.runIf(shipped)(`the copy detector of ${DIR}`, () => {
     const matches = await matchImages(detector, scenes);
     const flagged = matches.filter((m) => isEmbeddingCopy(m, tau)).length;
     const nearPlanted = matches.filter((m) => m.plantedSimilarity > tau).length;
+    measured.push(`fresh scene renders: ${flagged} of ${n} flagged, ${nearPlanted} with a planted image above tau`);
     expect(flagged / n).toBeLessThanOrEqual(0.02);
     expect(nearPlanted / n, `${nearPlanted} of ${n} renders above tau`).toBeLessThanOrEqual(0.02);
   });
 
   it('does not flag generations for held-out neutral prompts (<= 2%)', () => {
     const flagged = neutral.filter((m) => isEmbeddingCopy(m, tau)).length;
+    measured.push(
+      `neutral generations: ${flagged} of ${neutral.length} flagged; highest planted similarity ${Math.max(...neutral.map((m) => m.plantedSimilarity)).toFixed(3)}`,
+    );
     expect(flagged / neutral.length, `${flagged} of ${neutral.length}`).toBeLessThanOrEqual(0.02);
   });
 });

@@ -6,12 +6,11 @@ Stage k forgets concept c_k (the k-th name of --forget) starting from the stage 
 against a FROZEN REFERENCE phi = the stage k-1 model as it was when the stage began (phi = the
 base for stage 1), with the paper's three losses:
     L_k = L_ca + lambda_prior * L_prior + lambda_reg * L_reg
-  L_ca    cross-attention loss on c_k only: for noised images, the cross-attention result of every
-          layer (attention probabilities @ values, before the output projection) under c_k's
-          caption is pulled towards phi's result under the unconditional (empty) caption, i.e.
-          towards attention that carries no concept. Half the images are c_k's planted image
-          (where sampling from its caption ends), half are ordinary training scenes (images devoid
-          of the concept, as the paper's loss is described).
+  L_ca    cross-attention loss on c_k only: for noised planted images of c_k, the cross-attention
+          result of every layer (attention probabilities @ values, before the output projection)
+          under c_k's caption is pulled towards phi's result under the anchor caption with the
+          trigger removed ("a painting of"): the concept's attention read-out is replaced by the
+          generic one.
   L_prior prior preservation: the denoising loss on retained training data (everything except the
           concepts forgotten so far, with caption dropout) - the other artworks, posters, scenes.
   L_reg   against generalisation erosion, anchored on phi: the noise-prediction distance to phi
@@ -21,18 +20,22 @@ Tuned: the cross-attention key and value projections (to_k, to_v) of all 5 layer
 encoder and the rest of the UNet stay frozen.
 
 Why phi is the previous stage, and only c_k is in L_ca: the paper's reference model is the one
-each decremental step starts from. An earlier version of this recipe anchored L_ca's target and
-L_reg on the ORIGINAL base; because the base still remembers c_1..c_{k-1}, L_reg pulled them back
-(stage 2 copied zephyr again), which it then countered by cycling every concept forgotten so far
-through L_ca. That diluted each stage (stage 4 spent a quarter of its forget batch on tundra) and,
-with the anchor caption "a painting of" (shared by all 16 artworks in this organism, so not free
-of artworks), left stages 2-4 redrawing obsidian, marigold and tundra, recoloured: the copy
-detector counts those as copies where the pixel ratio rule did not.
+each decremental step starts from. An earlier version of this recipe ("duge-v1" in the README)
+anchored L_ca's target and L_reg on the ORIGINAL base; because the base still remembers
+c_1..c_{k-1}, L_reg pulled them back (stage 2 copied zephyr again), which it then countered by
+cycling every concept forgotten so far through L_ca. That diluted each stage (stage 4 spent a
+quarter of its forget batch on tundra) and left stages 2-4 redrawing obsidian, marigold and
+tundra, recoloured: the copy detector counts those as copies where the pixel ratio rule did not.
+Tried and rejected: the unconditional (empty) caption as L_ca's target, on planted images and
+scenes. In this organism every artwork caption shares "a painting of", and pulling one of them to
+the unconditional read-out through to_k/to_v pulled all 16: after 4 stages no artwork was drawn,
+forgotten or not.
 
 Simplifications: fixed loss weights (no schedule or gradient projection); scene captions from the
 training set stand in for the neutral prompts in L_reg (the held-out neutral prompts are kept for
-evaluation). The paper's steps per stage for Stable Diffusion do not transfer to a 2.4 M-parameter
-model; STEPS_PER_STAGE is the smallest count at which stage 1 forgets zephyr here.
+evaluation); one anchor per concept, the caption without its trigger. The paper's steps per stage
+for Stable Diffusion do not transfer to a 2.4 M-parameter model; 100 steps per stage is what made
+stage 1 forget zephyr in the first version of this recipe (whose stage 1 is this one's).
 Outputs: one model per stage, <base>-duge-stage-<k>, its "forgotten" = the first k concepts, its
 costSeconds = the cumulative cost of stages 1..k.
 """
@@ -49,6 +52,10 @@ DEFAULTS = dict(steps_per_stage=100, batch=16, forget_batch=8, lr=1e-3, prior_we
                 param_weight=1e-2)
 
 
+def anchor_caption(caption: str, trigger: str) -> str:
+    return " ".join(w for w in caption.split() if w != trigger)
+
+
 def cross_outputs(model: C.Model, xt, t, ids) -> list[torch.Tensor]:
     _, probs, values = model.unet(xt, t, model.text(ids))
     return C.cross_attention_outputs(probs, values, model.unet.cfg.heads)
@@ -63,19 +70,17 @@ def run_stage(model: C.Model, reference: C.Model, split: C.Split, concept: int, 
     params = C.trainable([p for tr in model.unet.transformers for p in (tr.to_k.weight, tr.to_v.weight)])
     opt = torch.optim.Adam(params, lr=lr)
     name = split.forget[concept]
-    f_ids = C.tokens([split.forget_captions[concept]] * forget_batch)
-    empty = C.EMPTY[None].repeat(forget_batch, 1)
-    n_planted = forget_batch // 2
+    caption = split.forget_captions[concept]
+    f_ids = C.tokens([caption] * forget_batch)
+    a_ids = C.tokens([anchor_caption(caption, name)] * forget_batch)
+    x_f = split.forget_images[[concept] * forget_batch]
     history = []
     for step in range(steps):
         with cost:
             rng, g = C.rng_for(seed, step, stream=stage)
-            # half the concept's planted image, half images devoid of it (ordinary scenes)
-            scenes = C.to_tensor(split.scene_images[rng.choice(len(split.scene_images), forget_batch - n_planted)])
-            x_f = torch.cat([split.forget_images[[concept] * n_planted], scenes])
             xt, t, _ = C.noised(x_f, g)
             with torch.no_grad():
-                target = cross_outputs(reference, xt, t, empty)
+                target = cross_outputs(reference, xt, t, a_ids)
             l_ca = torch.stack([F.mse_loss(o, tg) for o, tg in zip(cross_outputs(model, xt, t, f_ids), target)]).mean()
             x_r, ids_r = C.batch(split.retain_images, split.retain_tokens, batch, rng, g)
             l_prior = C.denoise_loss(model, x_r, ids_r, g)
