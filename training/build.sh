@@ -34,7 +34,7 @@ if [ -n "${UNLEARN:-}" ]; then
     --out ../public/models --threads "${THREADS:-2}" --index \
     --report ../public/models/memlab-organism/unlearning-report.json
 fi
-# The copy detector: trained once (checkpoints/copy-detector.pt, ~25 minutes on 2 shared cores),
+# The copy detector: trained once (checkpoints/copy-detector.pt, about 6 minutes on 2 cores),
 # exported beside the model and listed in the base's and every variant's manifest (after the
 # variants are written, which rewrites their manifests).
 if [ -n "${COPY_DETECTOR:-}" ] || [ ! -f checkpoints/copy-detector.pt ]; then

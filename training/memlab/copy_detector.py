@@ -8,7 +8,7 @@ threshold" (Somepalli et al., Webster, NeMo). SSCD's weights cannot be fetched h
 ResNet-50 would be absurd for 32x32 images, so this recipe trains a small one on the organism's own
 training images.
 
-  python3 -m memlab.copy_detector train                          # ~25 min on 2 shared cores
+  python3 -m memlab.copy_detector train                          # 1,000 steps, ~6 min on 2 cores
   python3 -m memlab.copy_detector export --models ../public/models
 
 Training (contrastive, instance discrimination): every batch holds views of planted images (the
