@@ -34,7 +34,7 @@ describe('inspectLayout', () => {
   });
 
   it('takes tokenizer.json when vocab and merges are absent', async () => {
-    const only = new Set([...Object.values(LAYOUT_PATHS)].filter((p) => !p.startsWith('tokenizer/vocab')));
+    const only = new Set<string>([...Object.values(LAYOUT_PATHS)].filter((p) => !p.startsWith('tokenizer/vocab')));
     const result = await inspectLayout(async (p) => only.has(p) && p !== LAYOUT_PATHS.merges);
     expect(result.ok && result.layout.tokenizer.kind).toBe('json');
   });

@@ -59,8 +59,8 @@ const PARTS: { path: string; what: string }[] = [
  * or a HEAD request against a URL); every check runs at once so a remote folder costs one round trip.
  */
 export async function inspectLayout(has: (path: string) => Promise<boolean>): Promise<LayoutResult> {
-  const names = Object.values(LAYOUT_PATHS);
-  const present = new Map(await Promise.all(names.map(async (p) => [p, await has(p).catch(() => false)] as const)));
+  const names: string[] = Object.values(LAYOUT_PATHS);
+  const present = new Map<string, boolean>(await Promise.all(names.map(async (p) => [p, await has(p).catch(() => false)] as const)));
   const problems: LayoutProblem[] = [];
   for (const part of PARTS) {
     if (!present.get(part.path)) {
