@@ -141,6 +141,7 @@ export function LoadModelDialog({ open, status, onClose, onPickFiles, onLoadUrl,
         <code>unet/</code> (with its weight file), <code>vae_decoder/</code>, <code>tokenizer/</code> and{' '}
         <code>scheduler/</code>. Nothing leaves your computer: the model runs in this tab.
       </p>
+      {/* biome-ignore lint/a11y/noStaticElementInteractions: dropping is pointer-only by nature; the folder input inside is the keyboard path */}
       <div
         className={`drop-zone${dragging ? ' dragging' : ''}`}
         onDragOver={(e) => {
