@@ -32,6 +32,7 @@ import {
   AttributeType,
   DataType,
   decodeModel,
+  EXTERNAL_DATA,
   encodeModelChunks,
   type ModelProto,
   type NodeProto,
@@ -66,6 +67,19 @@ export interface InstrumentedUNet {
   chunks: Uint8Array[];
   description: LabUNetDescription;
   analysis: UNetAnalysis;
+  /** external weight files the graph reads, as written in the graph (relative to its folder) */
+  externalFiles: string[];
+}
+
+/** The external data files a model's initializers point to (their `location` entries). */
+export function externalFilesOf(model: ModelProto): string[] {
+  const files = new Set<string>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (t.dataLocation !== EXTERNAL_DATA) continue;
+    const location = t.externalData?.find((e) => e.key === 'location')?.value;
+    if (location) files.add(location);
+  }
+  return [...files];
 }
 
 /** Decodes UNet bytes, refusing damaged ones with a plain-words message. */
@@ -405,5 +419,10 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
 /** Bytes of a UNet graph in, instrumented graph (as chunks; big embedded weights are views) and description out. */
 export function instrumentUNet(bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentedUNet {
   const { model, description, analysis } = instrumentModel(readModel(bytes), options);
-  return { chunks: encodeModelChunks(model, options.bigTensorBytes), description, analysis };
+  return {
+    chunks: encodeModelChunks(model, options.bigTensorBytes),
+    description,
+    analysis,
+    externalFiles: externalFilesOf(model),
+  };
 }
