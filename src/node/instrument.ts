@@ -172,7 +172,8 @@ export function summaryLines(r: InstrumentFolderResult): string[] {
     ),
     `self-attention blocks: ${d.selfAttention.length}`,
     ...d.selfAttention.map(
-      (s) => `  ${s.name.padEnd(32)} ${String(s.heads).padStart(3)} heads x ${s.headSize}, ${s.resolution}x${s.resolution}, ${s.form}`,
+      (s) =>
+        `  ${s.name.padEnd(32)} ${String(s.heads).padStart(3)} heads x ${s.headSize}, ${s.resolution}x${s.resolution}, ${s.form}`,
     ),
     `mask inputs: ${d.masks.map((m) => `${m.name} [batch, ${m.layers}, ${m.units}]`).join(', ')}`,
     `attention outputs: ${(d.attentionMaps.bytesPerRow / 1e6).toFixed(2)} MB per batch row per UNet call`,
@@ -182,7 +183,9 @@ export function summaryLines(r: InstrumentFolderResult): string[] {
   const copied = r.files.filter((f) => f.placement === 'copied');
   lines.push(
     `${r.files.length - copied.length} other file(s) hard-linked` +
-      (copied.length ? `; ${copied.length} copied because this filesystem cannot link them: ${copied.map((f) => f.path).join(', ')}` : ''),
+      (copied.length
+        ? `; ${copied.length} copied because this filesystem cannot link them: ${copied.map((f) => f.path).join(', ')}`
+        : ''),
   );
   return lines;
 }

@@ -33,12 +33,7 @@ import {
 import { DataType, type ModelProto, type NodeProto, toNumber, type ValueInfoProto } from './proto';
 
 export type AttentionKind = 'cross' | 'self';
-export type AttentionForm =
-  | 'plain'
-  | 'fused-attention'
-  | 'fused-mha'
-  | 'fused-mha-packed-qkv'
-  | 'fused-mha-packed-kv';
+export type AttentionForm = 'plain' | 'fused-attention' | 'fused-mha' | 'fused-mha-packed-qkv' | 'fused-mha-packed-kv';
 
 /** An input slot of a node: where an instrumented tensor replaces the original one. */
 export interface TensorUse {
@@ -152,14 +147,14 @@ function opsetOf(model: ModelProto): number | undefined {
 }
 
 /** A MatMul or Gemm applying constant weights to a data tensor: a linear projection. */
-function isProjection(index: GraphIndex, node: NodeProto | undefined): node is NodeProto {
+function isProjection(index: GraphIndex, node: NodeProto | undefined): boolean {
   if (!node || (node.opType !== 'MatMul' && node.opType !== 'Gemm') || (node.domain ?? '') !== '') return false;
   return index.dataDependent(node.input[0]) && !index.dataDependent(node.input[1]);
 }
 
 function projectionWidth(index: GraphIndex, node: NodeProto): number | undefined {
   const dims = index.weightDims(node.input[1]);
-  if (!dims || dims.length !== 2) return undefined;
+  if (dims?.length !== 2) return undefined;
   const transB = node.opType === 'Gemm' && intAttribute(node, 'transB') === 1;
   return transB ? dims[0] : dims[1];
 }
@@ -307,7 +302,7 @@ interface Draft {
 function headsFromReshape(index: GraphIndex, reshape: NodeProto | undefined, width: number | undefined) {
   if (!reshape) return undefined;
   const shape = index.values(reshape.input[1]);
-  if (!shape || shape.length !== 4) return undefined;
+  if (shape?.length !== 4) return undefined;
   const [, , n, d] = shape;
   if (n !== undefined && n > 0) return { heads: n, from: 'the head-split Reshape of the query' };
   if (d !== undefined && d > 0 && width) return { heads: width / d, from: 'the head size in the head-split Reshape' };
@@ -350,9 +345,7 @@ function plainBlock(index: GraphIndex, softmax: NodeProto, contextBit: number, s
   const kind: AttentionKind = kDep & contextBit && !(kDep & sampleBit) ? 'cross' : 'self';
   const valueReshape = v.reshapes[0];
   const valueTensor = valueReshape ? valueReshape.input[0] : v.projection.output[0];
-  const valueUse = valueReshape
-    ? { node: valueReshape, index: 0 }
-    : { node: av.node, index: 1 };
+  const valueUse = valueReshape ? { node: valueReshape, index: 0 } : { node: av.node, index: 1 };
   const rank = q.rank === 3 ? 3 : 4;
   return {
     kind,
@@ -420,7 +413,7 @@ function fusedBlock(index: GraphIndex, node: NodeProto, contextBit: number, samp
   // MultiHeadAttention: query, key, value, bias, key_padding_mask, attention_bias, past_key, past_value
   const [query, key, value, bias] = node.input;
   const queryProducer = index.producer.get(query);
-  if (isProjection(index, queryProducer)) projections.push(queryProducer.name);
+  if (queryProducer && isProjection(index, queryProducer)) projections.push(queryProducer.name);
   const bits = (t: string) => index.dependence(t);
   const crossKey = (t: string) => !!(bits(t) & contextBit) && !(bits(t) & sampleBit);
   const packedShape = (t: string) => {
@@ -446,8 +439,9 @@ function fusedBlock(index: GraphIndex, node: NodeProto, contextBit: number, samp
     };
   }
   const keyProducer = index.producer.get(key);
-  if (isProjection(index, keyProducer)) projections.push(keyProducer.name);
-  const qWidth = isProjection(index, queryProducer) ? projectionWidth(index, queryProducer) : undefined;
+  if (keyProducer && isProjection(index, keyProducer)) projections.push(keyProducer.name);
+  const qWidth =
+    queryProducer && isProjection(index, queryProducer) ? projectionWidth(index, queryProducer) : undefined;
   if (!value) {
     // packed KV [B, T, N, 2, H]
     const shape = packedShape(key);
@@ -467,7 +461,7 @@ function fusedBlock(index: GraphIndex, node: NodeProto, contextBit: number, samp
     };
   }
   const valueProducer = index.producer.get(value);
-  if (isProjection(index, valueProducer)) projections.push(valueProducer.name);
+  if (valueProducer && isProjection(index, valueProducer)) projections.push(valueProducer.name);
   const biasDims = bias ? index.weightDims(bias) : undefined;
   const width = qWidth ?? (biasDims?.length === 1 ? biasDims[0] / 3 : undefined);
   if (!width) return `MultiHeadAttention ${where}: cannot read the width of its query`;
@@ -582,7 +576,7 @@ function displayNames(blocks: Draft[]): string[] {
 /** Analyses a decoded UNet; throws UnsupportedModelError with a plain-words message when it cannot be used. */
 export function analyzeUNet(model: ModelProto, options: AnalyzeOptions = {}): UNetAnalysis {
   const graph = model.graph;
-  if (!graph || !graph.node?.length) {
+  if (!graph?.node?.length) {
     throw new UnsupportedModelError(
       'This file is not a model graph the lab can read (it holds no ONNX graph).',
       `ModelProto has ${graph ? 'a graph with no nodes' : 'no graph'}; ir_version ${toNumber(model.irVersion)}`,
@@ -607,8 +601,7 @@ export function analyzeUNet(model: ModelProto, options: AnalyzeOptions = {}): UN
   const byName = (n: string) => inputs.find((v) => v.name === n);
   const sample = byName('sample') ?? inputs.find((v) => rankOf(v) === 4);
   const context = byName('encoder_hidden_states') ?? inputs.find((v) => rankOf(v) === 3 && v !== sample);
-  const timestep =
-    byName('timestep') ?? inputs.find((v) => v !== sample && v !== context && (rankOf(v) ?? 0) <= 1);
+  const timestep = byName('timestep') ?? inputs.find((v) => v !== sample && v !== context && (rankOf(v) ?? 0) <= 1);
   if (!sample || !context || !timestep) {
     throw new UnsupportedModelError(
       'This model does not look like a diffusion UNet: it needs an image input (sample), a time input (timestep) and a text input (encoder_hidden_states).',

@@ -37,10 +37,19 @@ function onesMasks(d: LabUNetDescription): Masks {
 }
 
 /** Sets units [from, to) of `layer` of mask `name` to 0 in the given batch rows. */
-function prune(d: LabUNetDescription, masks: Masks, name: string, layer: number, from: number, to: number, rows = [0, 1]) {
+function prune(
+  d: LabUNetDescription,
+  masks: Masks,
+  name: string,
+  layer: number,
+  from: number,
+  to: number,
+  rows = [0, 1],
+) {
   const spec = d.masks.find((m) => m.name === name);
   if (!spec) throw new Error(`no mask ${name}`);
-  for (const r of rows) masks[name].fill(0, (r * spec.layers + layer) * spec.units + from, (r * spec.layers + layer) * spec.units + to);
+  for (const r of rows)
+    masks[name].fill(0, (r * spec.layers + layer) * spec.units + from, (r * spec.layers + layer) * spec.units + to);
   return masks;
 }
 
@@ -92,9 +101,9 @@ interface Loaded {
 async function loadGraph(name: UNetGraphName, attentionMapLimit?: number): Promise<Loaded> {
   const g = UNET_GRAPHS[name];
   const bytes = new Uint8Array(readFileSync(join(g.dir, 'model.onnx')));
-  const config = readJson<DiffusersUNetConfig & { sample_size: number; in_channels: number; cross_attention_dim: number }>(
-    g.config,
-  );
+  const config = readJson<
+    DiffusersUNetConfig & { sample_size: number; in_channels: number; cross_attention_dim: number }
+  >(g.config);
   const result = instrumentUNet(bytes, { config, attentionMapLimit });
   const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 };
   const original = await ort.InferenceSession.create(join(g.dir, 'model.onnx'), options);
@@ -172,11 +181,13 @@ describe.each(RUNNABLE)('%s instrumented', (name) => {
     expect(row1).toBeGreaterThan(1e-4);
   });
 
-  it("zeroing every value neuron of a cross block equals zeroing all its heads; one neuron changes the output", async () => {
+  it('zeroing every value neuron of a cross block equals zeroing all its heads; one neuron changes the output', async () => {
     const d = l.result.description;
     const block = d.crossAttention[1];
     const values = floats(
-      (await runInstrumented(l, prune(d, onesMasks(d), 'cross_attn_value_mask', 1, 0, block.valueWidth)))[d.noiseOutput],
+      (await runInstrumented(l, prune(d, onesMasks(d), 'cross_attn_value_mask', 1, 0, block.valueWidth)))[
+        d.noiseOutput
+      ],
     );
     const heads = floats(
       (await runInstrumented(l, prune(d, onesMasks(d), 'cross_attn_head_mask', 1, 0, block.heads)))[d.noiseOutput],

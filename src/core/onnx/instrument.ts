@@ -125,7 +125,14 @@ class GraphBuilder {
 
   op(opType: string, inputs: string[], attribute: AttributeProto[] = [], output?: string): string {
     const out = output ?? this.fresh(opType);
-    this.nodes.push({ name: this.fresh(`${opType}_node`), opType, domain: '', input: inputs, output: [out], attribute });
+    this.nodes.push({
+      name: this.fresh(`${opType}_node`),
+      opType,
+      domain: '',
+      input: inputs,
+      output: [out],
+      attribute,
+    });
     return out;
   }
 
@@ -244,7 +251,8 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
       let expand = expansions.get(key);
       if (!expand) {
         const e = new Float32Array(maxHeads * block.width);
-        for (let h = 0; h < block.heads; h++) e.fill(1, h * block.width + h * block.headSize, h * block.width + (h + 1) * block.headSize);
+        for (let h = 0; h < block.heads; h++)
+          e.fill(1, h * block.width + h * block.headSize, h * block.width + (h + 1) * block.headSize);
         expand = b.float(e, [maxHeads, block.width]);
         expansions.set(key, expand);
       }
@@ -379,7 +387,11 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
   graph.initializer = [...graph.initializer, ...b.initializers];
   graph.node = topologicalOrder(
     [...graph.node, ...b.nodes],
-    [...graph.input.map((v) => v.name as string), ...newInputs.map((v) => v.name as string), ...graph.initializer.map((t) => t.name as string)],
+    [
+      ...graph.input.map((v) => v.name as string),
+      ...newInputs.map((v) => v.name as string),
+      ...graph.initializer.map((t) => t.name as string),
+    ],
   );
   graph.input = [...graph.input, ...newInputs];
   graph.output = [...graph.output, ...newOutputs];

@@ -124,7 +124,16 @@ export const DataType = {
 export const EXTERNAL_DATA = 1;
 
 /** AttributeProto.AttributeType values. */
-export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
+export const AttributeType = {
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  GRAPH: 5,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+} as const;
 
 const root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
 const ModelType = root.lookupType('onnx.ModelProto');
@@ -138,7 +147,9 @@ export function toNumber(v: Int64 | undefined | null): number {
 
 /** Decodes ModelProto bytes; `bytes` fields of the result are views into `bytes`. Throws on malformed input. */
 export function decodeModel(bytes: Uint8Array): ModelProto {
-  return ModelType.decode(bytes) as unknown as ModelProto;
+  const reader = protobuf.Reader.create(bytes);
+  reader.discardUnknown = false; // keep what this schema does not know (off by default in protobufjs)
+  return ModelType.decode(reader) as unknown as ModelProto;
 }
 
 function varint(value: number): number[] {
