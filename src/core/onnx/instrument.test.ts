@@ -19,7 +19,7 @@ import { manifestSchema } from '../manifest';
 import type { DiffusersUNetConfig } from './analyze';
 import type { LabUNetDescription } from './description';
 import { type InstrumentedUNet, instrumentUNet, readModel } from './instrument';
-import { DataType, encodeModelChunks, type NodeProto } from './proto';
+import { concatChunks, DataType, encodeModelChunks, type NodeProto } from './proto';
 
 const BATCH = 2;
 /** measured numbers, printed at the end for the record */
@@ -121,7 +121,10 @@ async function loadGraph(name: UNetGraphName, attentionMapLimit?: number): Promi
   return { bytes, config, original, instrumented, result, feeds, reference, half };
 }
 
-async function runInstrumented(l: Loaded, masks: Masks, fetch?: string[]) {
+/** What running an instrumented graph needs. */
+type Runnable = Pick<Loaded, 'result' | 'instrumented' | 'feeds'>;
+
+async function runInstrumented(l: Runnable, masks: Masks, fetch?: string[]) {
   const d = l.result.description;
   return l.instrumented.run({ ...l.feeds, ...maskTensors(d, masks) }, fetch ?? [d.noiseOutput]);
 }
@@ -259,38 +262,73 @@ describe('plain and fused forms of one UNet capture the same attention', () => {
   });
 });
 
+/** Average-pools [rows, r*r, 77] maps by p along each side, as the instrumented graph should. */
+function poolInJs(src: Float32Array, rows: number, r: number, p: number): Float32Array {
+  const side = r / p;
+  const out = new Float32Array(rows * side * side * 77);
+  for (let n = 0; n < rows; n++)
+    for (let y = 0; y < side; y++)
+      for (let x = 0; x < side; x++)
+        for (let k = 0; k < 77; k++) {
+          let s = 0;
+          for (let dy = 0; dy < p; dy++)
+            for (let dx = 0; dx < p; dx++) s += src[((n * r + y * p + dy) * r + x * p + dx) * 77 + k];
+          out[((n * side + y) * side + x) * 77 + k] = s / (p * p);
+        }
+  return out;
+}
+
+async function pooledAgainstJs(full: Runnable, small: Runnable): Promise<number> {
+  const d = full.result.description;
+  const ds = small.result.description;
+  const fetch = d.layers.map((x) => x.crossAttentionOutput);
+  const a = await runInstrumented(full, onesMasks(d), fetch);
+  const b = await runInstrumented(small, onesMasks(ds), fetch);
+  let worst = 0;
+  d.layers.forEach((layer, i) => {
+    const r = layer.resolution;
+    const p = Math.max(1, r / 8);
+    expect(ds.layers[i].resolution).toBe(r / p);
+    expect(ds.crossAttention[i].poolFactor).toBe(p);
+    const got = floats(b[layer.crossAttentionOutput]);
+    worst = Math.max(
+      worst,
+      maxAbsDiff(got, poolInJs(floats(a[layer.crossAttentionOutput]), BATCH * layer.heads, r, p)),
+    );
+  });
+  return worst;
+}
+
 describe('attention maps of blocks larger than the limit are average-pooled', () => {
   it.each(['tiny-sd1 plain', 'tiny-sd1 fused', 'tiny-sd2 fused fp16'] as const)('%s', async (name) => {
-    const full = await loadGraph(name);
-    const small = await loadGraph(name, 8);
-    const d = full.result.description;
-    const ds = small.result.description;
-    const fetch = d.layers.map((x) => x.crossAttentionOutput);
-    const a = await runInstrumented(full, onesMasks(d), fetch);
-    const b = await runInstrumented(small, onesMasks(ds), fetch);
-    let worst = 0;
-    d.layers.forEach((layer, i) => {
-      const r = layer.resolution;
-      const p = Math.max(1, r / 8);
-      expect(ds.layers[i].resolution).toBe(r / p);
-      expect(ds.crossAttention[i].poolFactor).toBe(p);
-      const src = floats(a[layer.crossAttentionOutput]);
-      const got = floats(b[layer.crossAttentionOutput]);
-      const side = r / p;
-      const want = new Float32Array(got.length);
-      const rows = BATCH * layer.heads;
-      for (let n = 0; n < rows; n++)
-        for (let y = 0; y < side; y++)
-          for (let x = 0; x < side; x++)
-            for (let k = 0; k < 77; k++) {
-              let s = 0;
-              for (let dy = 0; dy < p; dy++)
-                for (let dx = 0; dx < p; dx++) s += src[((n * r + y * p + dy) * r + x * p + dx) * 77 + k];
-              want[((n * side + y) * side + x) * 77 + k] = s / (p * p);
-            }
-      worst = Math.max(worst, maxAbsDiff(got, want));
-    });
+    const worst = await pooledAgainstJs(await loadGraph(name), await loadGraph(name, 8));
     note(name, 'pooled maps vs pooling in JS', worst);
+    expect(worst).toBeLessThanOrEqual(1e-6);
+  });
+
+  it('in an opset-18 graph too (ReduceMean takes its axes as an input there)', async () => {
+    const g = UNET_GRAPHS['tiny-sd2 plain'];
+    const model = readModel(new Uint8Array(readFileSync(join(g.dir, 'model.onnx'))));
+    // the graph uses no operator whose definition changed in opset 18 (checked: no Reduce*, Split, Pad)
+    expect(model.graph?.node.some((n) => /^(Reduce|Split|Pad)/.test(n.opType ?? ''))).toBe(false);
+    model.opsetImport = [{ domain: '', version: 18 }];
+    const bytes = concatChunks(encodeModelChunks(model));
+    const config = readJson<DiffusersUNetConfig>(g.config);
+    const load = async (attentionMapLimit: number): Promise<Runnable> => {
+      const result = instrumentUNet(bytes, { config, attentionMapLimit });
+      const instrumented = await sessionFromChunks(result.chunks, g.dir, result.externalFiles);
+      const feeds = unetFeeds({ batch: BATCH, channels: 4, size: 16, tokens: 77, width: 32, half: false });
+      return { result, instrumented, feeds };
+    };
+    const full = await load(16);
+    const small = await load(8);
+    expect(
+      readModel(concatChunks(small.result.chunks)).graph?.node.some(
+        (n) => n.opType === 'ReduceMean' && n.input.length === 2,
+      ),
+    ).toBe(true);
+    const worst = await pooledAgainstJs(full, small);
+    note('tiny-sd2 plain at opset 18', 'pooled maps vs pooling in JS', worst);
     expect(worst).toBeLessThanOrEqual(1e-6);
   });
 });
