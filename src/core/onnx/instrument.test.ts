@@ -394,3 +394,33 @@ describe('encoding', () => {
     expect(maxAbsDiff(floats(x[d.noiseOutput]), floats(y[d.noiseOutput]))).toBe(0);
   });
 });
+
+describe("onnxruntime-web's WASM backend (what the browser runs without WebGPU)", () => {
+  it.each(['tiny-sd1 fused', 'tiny-sd2 plain'] as const)(
+    '%s instrumented: same outputs as onnxruntime-node, external weights passed as externalData',
+    async (name) => {
+      const web = await import('onnxruntime-web');
+      web.env.wasm.numThreads = 1;
+      const l = await loadGraph(name);
+      const d = l.result.description;
+      const session = await web.InferenceSession.create(concatChunks(l.result.chunks), {
+        externalData: l.result.externalFiles.map((path) => ({
+          path,
+          data: new Uint8Array(readFileSync(join(UNET_GRAPHS[name].dir, path))),
+        })),
+      });
+      const masks = prune(d, onesMasks(d), 'cross_attn_head_mask', 0, 1, 2, [1]);
+      const fetch = [d.noiseOutput, ...d.layers.map((x) => x.crossAttentionOutput), d.valueOutput];
+      const feeds: Record<string, InstanceType<typeof web.Tensor>> = {};
+      for (const [k, t] of Object.entries({ ...l.feeds, ...maskTensors(d, masks) }))
+        feeds[k] = new web.Tensor('float32', t.data as Float32Array, t.dims);
+      const a = await session.run(feeds, fetch);
+      const b = await runInstrumented(l, masks, fetch);
+      let worst = 0;
+      for (const f of fetch) worst = Math.max(worst, maxAbsDiff(a[f].data as Float32Array, floats(b[f])));
+      note(name, 'onnxruntime-web WASM vs onnxruntime-node, all outputs', worst);
+      expect(worst).toBeLessThanOrEqual(1e-5);
+      await session.release();
+    },
+  );
+});
