@@ -1,5 +1,14 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -15,6 +24,11 @@ import {
 import { floats, maxAbsDiff, SD1, SD2, scratchDir, unetFeeds } from './onnx-testing';
 
 const run = promisify(execFile);
+
+/** True when /dev/shm is a filesystem apart from the fixtures' (hard links cannot cross it). */
+function crossDevice(): boolean {
+  return existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(SD2).dev;
+}
 const scratch = scratchDir('memlab-instrument-cli-');
 afterAll(() => scratch.dispose());
 
@@ -35,6 +49,7 @@ describe('parseInstrumentArgs', () => {
       out: 'b',
       attentionMapLimit: 16,
       sampleSize: undefined,
+      copyWeights: false,
     });
     expect(
       parseInstrumentArgs(['--in', 'a', '--out', 'b', '--attention-map-limit', '8', '--sample-size', '64']),
@@ -54,7 +69,8 @@ describe('parseInstrumentArgs', () => {
 describe('instrumentFolder', () => {
   it('writes a complete diffusers folder whose UNet runs from there, weights hard-linked not copied', async () => {
     const out = join(scratch.path, 'sd1');
-    const r = await instrumentFolder({ in: SD1, out, attentionMapLimit: 16 });
+    const sameDevice = statSync(scratch.path).dev === statSync(SD1).dev;
+    const r = await instrumentFolder({ in: SD1, out, attentionMapLimit: 16, copyWeights: !sameDevice });
     const d = labUNetSchema.parse(JSON.parse(readFileSync(join(out, 'unet', LAB_DESCRIPTION_FILE), 'utf8')));
     expect(d).toEqual(r.description);
     for (const part of [
@@ -65,9 +81,8 @@ describe('instrumentFolder', () => {
     ])
       expect(statSync(join(out, part)).isFile()).toBe(true);
     const weights = r.files.find((f) => f.path === 'unet/weights.pb');
-    expect(weights).toBeDefined();
-    if (weights?.placement === 'linked')
-      expect(statSync(join(out, 'unet/weights.pb')).ino).toBe(statSync(join(SD1, 'unet/weights.pb')).ino);
+    expect(weights?.placement).toBe(sameDevice ? 'linked' : 'copied');
+    if (sameDevice) expect(statSync(join(out, 'unet/weights.pb')).ino).toBe(statSync(join(SD1, 'unet/weights.pb')).ino);
     // the fused variants and the reference traces are not pipeline parts
     expect(r.files.some((f) => f.path.startsWith('unet-fused') || f.path.startsWith('reference'))).toBe(false);
 
@@ -90,9 +105,21 @@ describe('instrumentFolder', () => {
 
   it('takes a UNet folder on its own, external data named model.onnx_data', async () => {
     const out = join(scratch.path, 'sd2-unet');
-    const r = await instrumentFolder({ in: join(SD2, 'unet'), out, attentionMapLimit: 8 });
+    const r = await instrumentFolder({ in: join(SD2, 'unet'), out, attentionMapLimit: 8, copyWeights: true });
     expect(r.files.map((f) => f.path).sort()).toEqual(['config.json', 'model.onnx_data']);
     expect(r.description.layers[0]).toMatchObject({ name: 'down_blocks.0/attentions.0', resolution: 8, heads: 2 });
+  });
+
+  it.skipIf(!crossDevice())('refuses to copy weights to another filesystem unless told to', async () => {
+    const other = mkdtempSync(join('/dev/shm', 'memlab-instrument-'));
+    try {
+      const args = { in: join(SD2, 'unet'), out: join(other, 'unet'), attentionMapLimit: 16 };
+      await expect(instrumentFolder(args)).rejects.toThrow(/cannot hard-link .*--copy-weights/);
+      const r = await instrumentFolder({ ...args, copyWeights: true });
+      expect(r.files.find((f) => f.path === 'model.onnx_data')?.placement).toBe('copied');
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it('names a missing weight file', async () => {
@@ -114,7 +141,7 @@ describe('instrumentFolder', () => {
 
 describe('npm run instrument', () => {
   it('prints what it found, and a plain message with details and exit code 1 for a damaged graph', async () => {
-    const ok = await cli('--in', SD2, '--out', join(scratch.path, 'cli-sd2'));
+    const ok = await cli('--in', SD2, '--out', join(scratch.path, 'cli-sd2'), '--copy-weights');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/cross-attention blocks: 7/);
     expect(ok.stdout).toMatch(/mid_block\/attentions\.0\s+8 heads x 4, 4x4/);

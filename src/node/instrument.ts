@@ -2,8 +2,9 @@
  * `npm run instrument -- --in <diffusers ONNX folder> --out <folder>`: writes the folder again with
  * its UNet instrumented for the lab (head and value-neuron mask inputs, cross-attention and value
  * outputs) and the lab's description of it (unet/lab-unet.json). Weight files and the other
- * components are hard-linked into the new folder, not copied or rewritten (a copy only where the
- * filesystem cannot link, and then it says so); the original folder is not changed.
+ * components are hard-linked into the new folder, never rewritten; where the filesystem cannot link
+ * (the output on another device) they are copied only with --copy-weights. The original folder is
+ * not changed.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -15,13 +16,14 @@ import type { LabUNetDescription } from '../core/onnx/description';
 import { UnsupportedModelError } from '../core/onnx/errors';
 import { DEFAULT_ATTENTION_MAP_LIMIT, instrumentUNet } from '../core/onnx/instrument';
 import { integerOption } from './args';
-import { linkOrCopy, type Placement, writeChunks } from './model-files';
+import { CannotLinkError, linkOrCopy, type Placement, writeChunks } from './model-files';
 
 export const LAB_DESCRIPTION_FILE = 'lab-unet.json';
 
 export const INSTRUMENT_USAGE = `usage: npm run instrument -- --in <diffusers ONNX folder> --out <new folder>
   [--attention-map-limit ${DEFAULT_ATTENTION_MAP_LIMIT}]   largest side of a captured attention map; larger blocks are average-pooled
   [--sample-size N]            latent side, when neither unet/config.json nor the graph gives it
+  [--copy-weights]             copy weight files where they cannot be hard-linked (output on another filesystem)
 The input folder holds unet/model.onnx (diffusers' ONNX layout; a folder with model.onnx directly is taken as the UNet folder).`;
 
 export class InstrumentUsageError extends Error {
@@ -38,6 +40,7 @@ export interface InstrumentArgs {
   out: string;
   attentionMapLimit: number;
   sampleSize?: number;
+  copyWeights?: boolean;
 }
 
 export function parseInstrumentArgs(argv: string[]): InstrumentArgs {
@@ -51,6 +54,7 @@ export function parseInstrumentArgs(argv: string[]): InstrumentArgs {
         out: { type: 'string' },
         'attention-map-limit': { type: 'string' },
         'sample-size': { type: 'string' },
+        'copy-weights': { type: 'boolean', default: false },
       },
     }));
   } catch (e) {
@@ -68,6 +72,7 @@ export function parseInstrumentArgs(argv: string[]): InstrumentArgs {
     attentionMapLimit:
       integerOption('attention-map-limit', values['attention-map-limit'], 1, fail) ?? DEFAULT_ATTENTION_MAP_LIMIT,
     sampleSize: integerOption('sample-size', values['sample-size'], 1, fail),
+    copyWeights: values['copy-weights'],
   };
 }
 
@@ -154,7 +159,14 @@ export async function instrumentFolder(args: InstrumentArgs): Promise<Instrument
     const rel = pipeline ? relative(input, src) : relative(unetIn, src);
     const dst = join(output, rel);
     await mkdir(join(dst, '..'), { recursive: true });
-    files.push({ path: rel, placement: await linkOrCopy(src, dst) });
+    try {
+      files.push({ path: rel, placement: await linkOrCopy(src, dst, args.copyWeights) });
+    } catch (e) {
+      if (!(e instanceof CannotLinkError)) throw e;
+      throw new InstrumentFolderError(
+        `${e.message}. Weight files are linked, not copied: choose an --out on the same filesystem as the input, or pass --copy-weights`,
+      );
+    }
   }
   return { description: result.description, graphPath, descriptionPath, graphBytes, files };
 }

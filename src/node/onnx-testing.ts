@@ -52,7 +52,7 @@ export async function sessionFromChunks(
 ): Promise<ort.InferenceSession> {
   const dir = scratchDir();
   try {
-    for (const f of weightFiles) await linkOrCopy(join(weightsDir, f), join(dir.path, f));
+    for (const f of weightFiles) await linkOrCopy(join(weightsDir, f), join(dir.path, f), true);
     await writeChunks(join(dir.path, 'model.onnx'), chunks);
     return await ort.InferenceSession.create(join(dir.path, 'model.onnx'), options);
   } finally {
