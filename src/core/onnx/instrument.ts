@@ -26,7 +26,7 @@
 import { type AnalyzeOptions, type AttentionBlock, analyzeUNet, type UNetAnalysis } from './analyze';
 import { HEAD_MASK_KINDS, type LabUNetDescription, labUNetSchema, VALUE_NEURON_MASK_KIND } from './description';
 import { UnsupportedModelError } from './errors';
-import { GraphIndex, intAttribute, topologicalOrder } from './graph';
+import { GraphIndex, intAttribute, tensorValues, topologicalOrder } from './graph';
 import {
   type AttributeProto,
   AttributeType,
@@ -161,6 +161,29 @@ class GraphBuilder {
     return this.op('Reshape', [tensor, typeof shape === 'string' ? shape : this.int64(shape)]);
   }
 
+  unsqueeze(tensor: string, axes: number[]): string {
+    // axes became an input in opset 13
+    if (this.opset >= 13) return this.op('Unsqueeze', [tensor, this.int64(axes)]);
+    return this.op('Unsqueeze', [tensor], [ints('axes', axes)]);
+  }
+
+  /**
+   * Gives a tensor a new name (to make it a named graph output without a copy): the node that
+   * writes it and every node that reads it, new or original, follow.
+   */
+  rename(tensor: string, name: string): void {
+    const graph = this.index.graph;
+    const own = this.nodes.find((n) => n.output.includes(tensor));
+    const writer = own ?? this.index.producer.get(tensor);
+    if (!writer) throw new Error(`no node writes ${tensor}`);
+    writer.output = writer.output.map((o) => (o === tensor ? name : o));
+    for (const node of [...graph.node, ...this.nodes]) {
+      if (node.input.includes(tensor)) node.input = node.input.map((x) => (x === tensor ? name : x));
+    }
+    for (const v of graph.valueInfo ?? []) if (v.name === tensor) v.name = name;
+    this.index.names.add(name);
+  }
+
   reduceMean(tensor: string, axes: number[]): string {
     // axes became an input in opset 18
     if (this.opset >= 18) return this.op('ReduceMean', [tensor, this.int64(axes)], [int('keepdims', 0)]);
@@ -256,8 +279,9 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
         expand = b.float(e, [maxHeads, block.width]);
         expansions.set(key, expand);
       }
-      const row = b.op('Gather', [name, b.int64([i], [])], [int('axis', 1)]);
-      const widened = b.reshape(b.op('MatMul', [row, expand]), [-1, 1, block.width]);
+      // a one-element index keeps the axis: row [B, 1, maxHeads], widened [B, 1, width]
+      const row = b.op('Gather', [name, b.int64([i])], [int('axis', 1)]);
+      const widened = b.op('MatMul', [row, expand]);
       const type = floatTypeOf(index, block.output.tensor, graphFloat);
       const masked = b.op('Mul', [block.output.tensor, toType(widened, type)]);
       for (const use of block.output.uses) use.node.input[use.index] = masked;
@@ -272,13 +296,13 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
   masks.push({ name: MASK_INPUTS.crossValues, layers: cross.length, units: maxWidth, kind: VALUE_NEURON_MASK_KIND });
   const valueParts: string[] = [];
   cross.forEach((block, i) => {
-    let row = b.op('Gather', [MASK_INPUTS.crossValues, b.int64([i], [])], [int('axis', 1)]);
-    if (block.width < maxWidth) row = b.slice(row, 0, block.width, 1);
+    let row = b.op('Gather', [MASK_INPUTS.crossValues, b.int64([i])], [int('axis', 1)]); // [B, 1, maxWidth]
+    if (block.width < maxWidth) row = b.slice(row, 0, block.width, 2);
     let values: string;
     if (block.value) {
       values = block.value.tensor;
       const type = floatTypeOf(index, values, graphFloat);
-      const masked = b.op('Mul', [values, toType(b.reshape(row, [-1, 1, block.width]), type)]);
+      const masked = b.op('Mul', [values, toType(row, type)]);
       block.value.use.node.input[block.value.use.index] = masked;
     } else if (block.packedKv) {
       const kv = block.packedKv.tensor;
@@ -319,24 +343,27 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
     if (block.probs) {
       probs = toFloat32(block.probs.tensor);
       if (block.probs.rank === 3) {
-        const rest = b.slice(b.op('Shape', [probs]), 1, 3, 0);
-        probs = b.reshape(probs, b.op('Concat', [b.int64([-1, block.heads]), rest], [int('axis', 0)]));
+        // [B*N, Sq, Sk] -> [1, B*N, Sq, Sk] -> [B, N, Sq, Sk] (a 0 in Reshape's shape copies that dim)
+        probs = b.reshape(b.unsqueeze(probs, [0]), [-1, block.heads, 0, 0]);
       }
     } else if (block.fused) {
       let q = toFloat32(block.fused.query);
       let k = block.fused.key
         ? toFloat32(block.fused.key)
         : toFloat32(b.reshape(b.slice((block.packedKv as { tensor: string }).tensor, 0, 1, 3), [0, 0, -1]));
-      if (block.fused.bias) {
-        const bias = toFloat32(block.fused.bias);
-        q = b.op('Add', [q, b.slice(bias, 0, block.width, 0)]);
-        k = b.op('Add', [k, b.slice(bias, block.width, 2 * block.width, 0)]);
+      const bias = block.fused.bias;
+      const biasValues = bias ? index.initializers.get(bias) : undefined;
+      const zeroBias = biasValues && tensorValues(biasValues, Number.POSITIVE_INFINITY)?.every((x) => x === 0);
+      if (bias && !zeroBias) {
+        const b32 = toFloat32(bias);
+        q = b.op('Add', [q, b.slice(b32, 0, block.width, 0)]);
+        k = b.op('Add', [k, b.slice(b32, block.width, 2 * block.width, 0)]);
       }
       const split = [0, 0, block.heads, block.headSize];
-      const qh = b.op('Transpose', [b.reshape(q, split)], [ints('perm', [0, 2, 1, 3])]);
+      const scaled = b.op('Mul', [q, b.float([block.fused.scale], [])]); // Sq x width, fewer than Sq x Sk x heads
+      const qh = b.op('Transpose', [b.reshape(scaled, split)], [ints('perm', [0, 2, 1, 3])]);
       const kt = b.op('Transpose', [b.reshape(k, split)], [ints('perm', [0, 2, 3, 1])]);
-      const scores = b.op('Mul', [b.op('MatMul', [qh, kt]), b.float([block.fused.scale], [])]);
-      probs = b.op('Softmax', [scores], [int('axis', -1)]);
+      probs = b.op('Softmax', [b.op('MatMul', [qh, kt])], [int('axis', -1)]);
     } else {
       throw new UnsupportedModelError(
         `The lab could not find the attention probabilities of the cross-attention layer ${block.name}.`,
@@ -359,7 +386,7 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
       probs = b.reshape(pooled, shape4);
     }
     const name = attentionOutputName(i);
-    b.op('Identity', [probs], [], name);
+    b.rename(probs, name);
     const side = Math.max(1, Math.floor(block.resolution / p));
     newOutputs.push(floatOutput(name, [batch, block.heads, side * side, tokensDim]));
     layers.push({ name: block.name, resolution: side, heads: block.heads, crossAttentionOutput: name });
