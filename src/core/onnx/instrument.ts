@@ -16,8 +16,9 @@
  *   block's Softmax; fused graphs hide it, so a side branch recomputes softmax(Q K^T * scale) from
  *   the fused node's query and key (plus its bias). Pixels are average-pooled by an integer factor so
  *   the map side is at most `attentionMapLimit` (16 by default). For SD 1.5 at 512 px (64x64
- *   latent, 16 cross blocks of 8 heads, 77 tokens) that is 16 x 8 x 16^2 x 77 x 4 bytes = 10.1 MB per
- *   batch row per UNet call; unpooled it would be 16 x 8 x 64^2 x 77 x 4 = 161 MB at 64x64 alone.
+ *   latent; 16 cross blocks of 8 heads: 5 at 64x64, 5 at 32x32, 5 at 16x16, the mid block at 8x8;
+ *   77 tokens) that is 15 x 8 x 16^2 x 77 x 4 + 8 x 8^2 x 77 x 4 bytes = 9.6 MB per batch row per
+ *   UNet call, against 66 MB unpooled (50 MB of it in the five 64x64 blocks).
  * - cross_attn_values [batch, crossBlocks, tokens, maxValueWidth]: value projection outputs before
  *   the value mask, zero-padded to the widest block (NeMo's activation statistics).
  * Half-precision graphs get Casts: masks are widened in float32 and cast to the tensor's type;
