@@ -50,6 +50,7 @@ describe('parseInstrumentArgs', () => {
       attentionMapLimit: 16,
       sampleSize: undefined,
       copyWeights: false,
+      masksOnly: false,
     });
     expect(
       parseInstrumentArgs(['--in', 'a', '--out', 'b', '--attention-map-limit', '8', '--sample-size', '64']),

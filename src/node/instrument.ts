@@ -23,6 +23,7 @@ export const LAB_DESCRIPTION_FILE = 'lab-unet.json';
 export const INSTRUMENT_USAGE = `usage: npm run instrument -- --in <diffusers ONNX folder> --out <new folder>
   [--attention-map-limit ${DEFAULT_ATTENTION_MAP_LIMIT}]   largest side of a captured attention map; larger blocks are average-pooled
   [--sample-size N]            latent side, when neither unet/config.json nor the graph gives it
+  [--masks-only]               leave out the attention-map and value outputs (cheaper runs for batch studies)
   [--copy-weights]             copy weight files where they cannot be hard-linked (output on another filesystem)
 The input folder holds unet/model.onnx (diffusers' ONNX layout; a folder with model.onnx directly is taken as the UNet folder).`;
 
@@ -41,6 +42,7 @@ export interface InstrumentArgs {
   attentionMapLimit: number;
   sampleSize?: number;
   copyWeights?: boolean;
+  masksOnly?: boolean;
 }
 
 export function parseInstrumentArgs(argv: string[]): InstrumentArgs {
@@ -55,6 +57,7 @@ export function parseInstrumentArgs(argv: string[]): InstrumentArgs {
         'attention-map-limit': { type: 'string' },
         'sample-size': { type: 'string' },
         'copy-weights': { type: 'boolean', default: false },
+        'masks-only': { type: 'boolean', default: false },
       },
     }));
   } catch (e) {
@@ -73,6 +76,7 @@ export function parseInstrumentArgs(argv: string[]): InstrumentArgs {
       integerOption('attention-map-limit', values['attention-map-limit'], 1, fail) ?? DEFAULT_ATTENTION_MAP_LIMIT,
     sampleSize: integerOption('sample-size', values['sample-size'], 1, fail),
     copyWeights: values['copy-weights'],
+    masksOnly: values['masks-only'],
   };
 }
 
@@ -131,6 +135,7 @@ export async function instrumentFolder(args: InstrumentArgs): Promise<Instrument
     config,
     sampleSize: args.sampleSize,
     attentionMapLimit: args.attentionMapLimit,
+    capture: !args.masksOnly,
   });
   const missing = result.externalFiles.filter((f) => !existsSync(join(unetIn, f)));
   if (missing.length) {
@@ -188,7 +193,9 @@ export function summaryLines(r: InstrumentFolderResult): string[] {
         `  ${s.name.padEnd(32)} ${String(s.heads).padStart(3)} heads x ${s.headSize}, ${s.resolution}x${s.resolution}, ${s.form}`,
     ),
     `mask inputs: ${d.masks.map((m) => `${m.name} [batch, ${m.layers}, ${m.units}]`).join(', ')}`,
-    `attention outputs: ${(d.attentionMaps.bytesPerRow / 1e6).toFixed(2)} MB per batch row per UNet call`,
+    d.captures
+      ? `attention outputs: ${(d.attentionMaps.bytesPerRow / 1e6).toFixed(2)} MB per batch row per UNet call`
+      : 'no attention or value outputs (--masks-only)',
     ...d.warnings.map((w) => `warning: ${w}`),
     `wrote ${r.graphPath} (${r.graphBytes} bytes) and ${r.descriptionPath}`,
   ];

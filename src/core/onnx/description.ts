@@ -35,6 +35,11 @@ export const labUNetSchema = z.object({
     }),
   ),
   valueOutput: z.string(),
+  /**
+   * Whether the graph has the attention-map and value outputs named above; a graph made without
+   * them (for runs that never read maps) has the same masks and names, but not those outputs.
+   */
+  captures: z.boolean(),
   /** the same cross-attention blocks as `layers`, in the same order, with what the organism does not need */
   crossAttention: z.array(
     z.object({
@@ -75,8 +80,8 @@ export const labUNetSchema = z.object({
   attentionMaps: z.object({
     /** largest map side; larger blocks are average-pooled down to it */
     limit: positive,
-    /** bytes of all attention outputs per batch row per UNet call (float32, at the sample size) */
-    bytesPerRow: positive,
+    /** bytes of all attention outputs per batch row per UNet call (float32, at the sample size; 0 without capture) */
+    bytesPerRow: z.number().int().nonnegative(),
   }),
   /** things a researcher should know (e.g. a config that disagrees with the graph) */
   warnings: z.array(z.string()),

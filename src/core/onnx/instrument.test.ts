@@ -244,6 +244,29 @@ describe.each(RUNNABLE)('%s instrumented', (name) => {
   });
 });
 
+describe('instrumented without capture outputs (capture: false)', () => {
+  it.each(['tiny-sd1 plain', 'tiny-sd2 fused'] as const)(
+    '%s: only the noise output, and the same results as the capturing graph',
+    async (name) => {
+      const l = await loadGraph(name);
+      const g = UNET_GRAPHS[name];
+      const bare = instrumentUNet(l.bytes, { config: l.config, capture: false });
+      const d = bare.description;
+      expect(d.captures).toBe(false);
+      expect(d.masks).toEqual(l.result.description.masks);
+      const session = await sessionFromChunks(bare.chunks, g.dir, bare.externalFiles);
+      expect(session.outputNames).toEqual([d.noiseOutput]);
+      const run = async (masks: Masks) =>
+        floats((await session.run({ ...l.feeds, ...maskTensors(d, masks) }))[d.noiseOutput]);
+      expect(maxAbsDiff(await run(onesMasks(d)), l.reference)).toBeLessThanOrEqual(1e-5);
+      const pruned = prune(d, onesMasks(d), 'cross_attn_head_mask', 1, 0, 2);
+      const withCapture = floats((await runInstrumented(l, pruned))[d.noiseOutput]);
+      expect(maxAbsDiff(await run(pruned), withCapture)).toBe(0);
+      await session.release();
+    },
+  );
+});
+
 describe('plain and fused forms of one UNet capture the same attention', () => {
   it.each([
     ['tiny-sd1 plain', 'tiny-sd1 fused'],

@@ -55,6 +55,12 @@ export interface InstrumentOptions extends AnalyzeOptions {
   attentionMapLimit?: number;
   /** embedded tensors at least this large are passed through as views when encoding (default 1 MiB) */
   bigTensorBytes?: number;
+  /**
+   * Add the attention-map and value outputs (default true). onnxruntime computes every graph output
+   * on every run, fetched or not, so a graph for runs that never look at maps (batch studies)
+   * is cheaper without them; the masks work the same.
+   */
+  capture?: boolean;
 }
 
 export interface InstrumentedModel {
@@ -135,6 +141,19 @@ class GraphBuilder {
       attribute,
     });
     return out;
+  }
+
+  /** Splits a mask [B, L, U] into its L layers [B, 1, U] with one node. */
+  layers(tensor: string, count: number): string[] {
+    const outputs = Array.from({ length: count }, () => this.fresh('layer'));
+    const sizes = Array(count).fill(1);
+    // split sizes became an input in opset 13
+    const [input, attribute] =
+      this.opset >= 13
+        ? [[tensor, this.int64(sizes)], [int('axis', 1)]]
+        : [[tensor], [int('axis', 1), ints('split', sizes)]];
+    this.nodes.push({ name: this.fresh('Split_node'), opType: 'Split', domain: '', input, output: outputs, attribute });
+    return outputs;
   }
 
   int64(values: number[], dims: number[] = [values.length]): string {
@@ -249,6 +268,7 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
   const index = new GraphIndex(graph);
   const b = new GraphBuilder(index, analysis.opset);
   const limit = options.attentionMapLimit ?? DEFAULT_ATTENTION_MAP_LIMIT;
+  const capture = options.capture ?? true;
   const graphFloat = analysis.dtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
   const toType = (tensor: string, type: number) => (type === DataType.FLOAT ? tensor : b.cast(tensor, type));
   const toFloat32 = (tensor: string) => (graphFloat === DataType.FLOAT ? tensor : b.cast(tensor, DataType.FLOAT));
@@ -270,6 +290,7 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
     const maxHeads = Math.max(...blocks.map((x) => x.heads));
     newInputs.push(floatInput(name, batch, blocks.length, maxHeads));
     masks.push({ name, layers: blocks.length, units: maxHeads, kind });
+    const rows = b.layers(name, blocks.length); // [B, 1, maxHeads] each
     blocks.forEach((block, i) => {
       const key = `${maxHeads}x${block.heads}x${block.headSize}`;
       let expand = expansions.get(key);
@@ -280,9 +301,7 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
         expand = b.float(e, [maxHeads, block.width]);
         expansions.set(key, expand);
       }
-      // a one-element index keeps the axis: row [B, 1, maxHeads], widened [B, 1, width]
-      const row = b.op('Gather', [name, b.int64([i])], [int('axis', 1)]);
-      const widened = b.op('MatMul', [row, expand]);
+      const widened = b.op('MatMul', [rows[i], expand]); // [B, 1, width]
       const type = floatTypeOf(index, block.output.tensor, graphFloat);
       const masked = b.op('Mul', [block.output.tensor, toType(widened, type)]);
       for (const use of block.output.uses) use.node.input[use.index] = masked;
@@ -296,14 +315,16 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
   newInputs.push(floatInput(MASK_INPUTS.crossValues, batch, cross.length, maxWidth));
   masks.push({ name: MASK_INPUTS.crossValues, layers: cross.length, units: maxWidth, kind: VALUE_NEURON_MASK_KIND });
   const valueParts: string[] = [];
+  const valueRows = b.layers(MASK_INPUTS.crossValues, cross.length); // [B, 1, maxWidth] each
   cross.forEach((block, i) => {
-    let row = b.op('Gather', [MASK_INPUTS.crossValues, b.int64([i])], [int('axis', 1)]); // [B, 1, maxWidth]
+    let row = valueRows[i];
     if (block.width < maxWidth) row = b.slice(row, 0, block.width, 2);
-    let values: string;
+    let values: () => string;
     if (block.value) {
-      values = block.value.tensor;
-      const type = floatTypeOf(index, values, graphFloat);
-      const masked = b.op('Mul', [values, toType(row, type)]);
+      const tensor = block.value.tensor;
+      values = () => tensor;
+      const type = floatTypeOf(index, tensor, graphFloat);
+      const masked = b.op('Mul', [tensor, toType(row, type)]);
       block.value.use.node.input[block.value.use.index] = masked;
     } else if (block.packedKv) {
       const kv = block.packedKv.tensor;
@@ -314,21 +335,24 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
       const factor = b.op('Add', [b.op('Mul', [b.op('Sub', [perHead, one]), valueHalf]), one]);
       const masked = b.op('Mul', [kv, toType(factor, floatTypeOf(index, kv, graphFloat))]);
       block.packedKv.use.node.input[block.packedKv.use.index] = masked;
-      values = b.reshape(b.slice(kv, 1, 2, 3), [0, 0, -1]);
+      values = () => b.reshape(b.slice(kv, 1, 2, 3), [0, 0, -1]);
     } else {
       throw new UnsupportedModelError(
         `The lab could not find the value projection of the cross-attention layer ${block.name}.`,
         `${block.form} block at ${block.anchor.name}`,
       );
     }
-    let v = toFloat32(values);
+    if (!capture) return;
+    let v = toFloat32(values());
     if (block.width < maxWidth) {
       v = b.op('Pad', [v, b.int64([0, 0, 0, 0, 0, maxWidth - block.width])]);
     }
     valueParts.push(b.reshape(v, [0, 1, -1, maxWidth]));
   });
-  b.op('Concat', valueParts, [int('axis', 1)], VALUE_OUTPUT);
-  newOutputs.push(floatOutput(VALUE_OUTPUT, [batch, cross.length, tokensDim, maxWidth]));
+  if (capture) {
+    b.op('Concat', valueParts, [int('axis', 1)], VALUE_OUTPUT);
+    newOutputs.push(floatOutput(VALUE_OUTPUT, [batch, cross.length, tokensDim, maxWidth]));
+  }
 
   // cross-attention probabilities
   let sampleShape: string | undefined;
@@ -339,7 +363,7 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
   const layers: LabUNetDescription['layers'] = [];
   const crossAttention: LabUNetDescription['crossAttention'] = [];
   let bytesPerRow = 0;
-  cross.forEach((block, i) => {
+  const captureProbs = (block: AttentionBlock, p: number): string => {
     let probs: string; // [B, N, Sq, Sk] float32
     if (block.probs) {
       probs = toFloat32(block.probs.tensor);
@@ -371,7 +395,6 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
         `${block.form} block at ${block.anchor.name}`,
       );
     }
-    const p = poolFactor(block.resolution, limit);
     if (p > 1) {
       const f = block.downsampling * p;
       const tokens = b.slice(b.op('Shape', [probs]), 3, 4, 0);
@@ -386,10 +409,16 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
       const shape4 = b.op('Concat', [b.int64([-1, block.heads]), b.op('Mul', [h, w]), tokens], [int('axis', 0)]);
       probs = b.reshape(pooled, shape4);
     }
+    return probs;
+  };
+  cross.forEach((block, i) => {
+    const p = poolFactor(block.resolution, limit);
     const name = attentionOutputName(i);
-    b.rename(probs, name);
     const side = Math.max(1, Math.floor(block.resolution / p));
-    newOutputs.push(floatOutput(name, [batch, block.heads, side * side, tokensDim]));
+    if (capture) {
+      b.rename(captureProbs(block, p), name);
+      newOutputs.push(floatOutput(name, [batch, block.heads, side * side, tokensDim]));
+    }
     layers.push({ name: block.name, resolution: side, heads: block.heads, crossAttentionOutput: name });
     crossAttention.push({
       name: block.name,
@@ -430,6 +459,7 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
     masks,
     layers,
     valueOutput: VALUE_OUTPUT,
+    captures: capture,
     crossAttention,
     selfAttention: self.map((x) => ({
       name: x.name,
@@ -450,7 +480,7 @@ export function instrumentModel(model: ModelProto, options: InstrumentOptions = 
       contextWidth: analysis.contextWidth,
       contextTokens: analysis.contextTokens,
     },
-    attentionMaps: { limit, bytesPerRow },
+    attentionMaps: { limit, bytesPerRow: capture ? bytesPerRow : 0 },
     warnings: analysis.warnings,
   });
   return { model, description, analysis };
