@@ -25,7 +25,7 @@ import { ROOT, readJson, SD1, sessionFromChunks, unetFeeds } from '../src/node/o
 const THREADS = 1;
 const BATCH = 2;
 const WARMUP = 10;
-const ROUNDS = 150;
+const ROUNDS = 250;
 
 function quantile(values: number[], q: number): number {
   const s = [...values].sort((a, b) => a - b);
