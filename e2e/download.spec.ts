@@ -1,3 +1,4 @@
+import { organism } from '../src/core/manifest';
 /**
  * Model download failures and the Cache API: a truncated or corrupt UNet gives a clear message and
  * a Retry that works; a verified download is cached, so a reload downloads nothing again.
@@ -11,7 +12,7 @@ import { channelSpread } from './reference';
 
 let server: Served;
 const model = defaultModel();
-const unet = model.manifest.files.unet.int8;
+const unet = organism(model.manifest).files.unet.int8;
 const unetBytes = readFileSync(join(model.dir, unet.path));
 const opened: Lab[] = [];
 

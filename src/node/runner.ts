@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as OrtNode from 'onnxruntime-node';
-import { type Manifest, parseManifest } from '../core/manifest';
+import { type Manifest, type OrganismManifest, organism, parseManifest } from '../core/manifest';
 import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
 import { missingUNetNames, textEncoderFeed, unetFeeds, unetFetches, unetOutputs } from '../core/feeds';
 import type { ModelRunner, UNetFeeds, UNetOutputs, UNetWant } from '../core/pipeline';
@@ -30,7 +30,7 @@ export interface NodeRunnerOptions {
 
 export interface NodeModel {
   dir: string;
-  manifest: Manifest;
+  manifest: OrganismManifest;
   precision: Precision;
   backend: Backend;
   runner: ModelRunner;
@@ -45,7 +45,8 @@ export class ModelDirError extends Error {
 }
 
 /** Reads and validates dir/manifest.json. */
-export async function readManifest(dir: string): Promise<Manifest> {
+/** The lab's own model directories (the organism and its kin); diffusers folders load through diffusers-runner. */
+export async function readManifest(dir: string): Promise<OrganismManifest> {
   const path = join(dir, 'manifest.json');
   let raw: string;
   try {
@@ -62,7 +63,9 @@ export async function readManifest(dir: string): Promise<Manifest> {
   const parsed = parseManifest(json);
   if (!parsed.ok)
     throw new ModelDirError(`${path} does not match the manifest schema:\n  ${parsed.problems.join('\n  ')}`);
-  return parsed.manifest;
+  if (parsed.manifest.latent)
+    throw new ModelDirError(`${path} describes a latent model; open its diffusers folder instead`);
+  return organism(parsed.manifest);
 }
 
 /** Reads a model file, checking its size and sha256 against the manifest entry. */
@@ -122,10 +125,10 @@ export function sessionRunner(ort: Ort, manifest: Manifest, text: Session, unet:
 export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}): Promise<NodeModel> {
   const { precision = 'int8', backend = 'node', threads = 2 } = options;
   const manifest = await readManifest(dir);
-  const unetEntry = manifest.files.unet[precision];
+  const unetEntry = organism(manifest).files.unet[precision];
   if (!unetEntry) throw new ModelDirError(`${dir} ships no ${precision} UNet (try --precision int8)`);
   const [textBytes, unetBytes] = await Promise.all([
-    readModelFile(dir, manifest.files.textEncoder),
+    readModelFile(dir, organism(manifest).files.textEncoder),
     readModelFile(dir, unetEntry),
   ]);
   const ort = await loadOrt(backend, threads);
@@ -161,8 +164,8 @@ export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}
 /** The model's nearest-neighbour data: full-size planted images and the thumbnail index of every training image. */
 export async function loadTrainIndex(dir: string, manifest: Manifest): Promise<TrainIndex> {
   const [memorized, index] = await Promise.all([
-    readModelFile(dir, manifest.files.memorizedImages),
-    readModelFile(dir, manifest.files.trainIndex),
+    readModelFile(dir, organism(manifest).files.memorizedImages),
+    readModelFile(dir, organism(manifest).files.trainIndex),
   ]);
   return trainIndexFromFiles(manifest, memorized, index);
 }

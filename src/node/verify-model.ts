@@ -18,7 +18,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Manifest } from '../core/manifest';
+import { type Manifest, organism } from '../core/manifest';
 import { allOnes, maskSetFromPruned, type MaskSet } from '../core/masks';
 import { generate, type ModelRunner } from '../core/pipeline';
 import {
@@ -119,7 +119,9 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.le
 /** The torch reference in the model directory, run through the shipped fp32 and int8 graphs. */
 async function checkMasks(model: NodeModel): Promise<VerifyReport['masks']> {
   const { manifest, runner } = model;
-  const ref = JSON.parse(new TextDecoder().decode(await readModelFile(model.dir, manifest.files.reference))) as {
+  const ref = JSON.parse(
+    new TextDecoder().decode(await readModelFile(model.dir, organism(manifest).files.reference)),
+  ) as {
     input_ids: number[];
     sample: number[];
     timestep: number;
@@ -251,7 +253,7 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   await fp32.release();
   await model.release();
 
-  const f = manifest.files;
+  const f = organism(manifest).files;
   return {
     model: {
       id: manifest.id,

@@ -104,6 +104,7 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
           noiseGaps: gaps(last),
           baseline: last > 0 ? { image: event.images[0], raw: event.raw[0], noiseGaps: gaps(0) } : null,
           tokenIds: event.tokens.ids,
+          ...(event.tokens.labels ? { tokenLabels: event.tokens.labels } : {}),
           unknownWords: event.tokens.unknownWords,
           tokenWords: event.tokens.words,
           truncated: event.tokens.truncated,

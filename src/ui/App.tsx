@@ -30,7 +30,10 @@ function ModelName() {
       {manifest ? (
         <span className="hint">
           {' '}
-          · v{manifest.version} · {manifest.trainingSteps.toLocaleString('en-US')} training steps
+          · v{manifest.version}
+          {manifest.trainingSteps !== undefined
+            ? ` · ${manifest.trainingSteps.toLocaleString('en-US')} training steps`
+            : ''}
         </span>
       ) : null}
     </p>

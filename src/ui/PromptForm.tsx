@@ -1,3 +1,4 @@
+import { organism } from '../core/manifest';
 /** The experiment controls: prompt, seed, steps, guidance, Generate / Cancel. */
 import { useId, useMemo, type FormEvent } from 'react';
 import { tokenize, wordIndex } from '../core/tokenizer';
@@ -18,8 +19,10 @@ export function PromptForm() {
   const ids = { prompt: useId(), examples: useId(), words: useId(), seed: useId() };
 
   // Tokenized live, so unknown words are flagged before the user spends a generation on them.
-  const index = useMemo(() => (manifest ? wordIndex(manifest.text) : null), [manifest]);
-  const tokens = manifest && index ? tokenize(prompt, manifest.text, index) : null;
+  // Only a closed vocabulary has unknown words; CLIP's byte-level BPE spells any word.
+  const closed = useMemo(() => (manifest?.text.vocab ? organism(manifest) : null), [manifest]);
+  const index = useMemo(() => (closed ? wordIndex(closed.text) : null), [closed]);
+  const tokens = closed && index ? tokenize(prompt, closed.text, index) : null;
   const examples = useMemo(
     () => (manifest ? [...new Set([...manifest.memorized.map((m) => m.caption), ...manifest.trainPromptsSample])] : []),
     [manifest],

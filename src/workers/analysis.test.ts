@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { parseManifest, type Manifest } from '../core/manifest';
+import { parseManifest, type Manifest, organism, type OrganismManifest } from '../core/manifest';
 import { trainIndexFromFiles } from '../core/metrics/replication';
 import { computeMaps, nearestImage, scoreVariants } from './analysis';
 import { analysisTransferables } from './analysis-protocol';
 
 const dir = join(import.meta.dirname, '../../public/models/fixture-random');
-function fixture(): Manifest {
+function fixture(): OrganismManifest {
   const parsed = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
   if (!parsed.ok) throw new Error('fixture manifest');
-  return parsed.manifest;
+  return organism(parsed.manifest);
 }
 const m = fixture();
 const T = m.text.maxTokens;

@@ -5,6 +5,7 @@
  * goes first alternates), so machine load hits both alike; medians per step are reported.
  */
 import { chwToRgba } from '../core/image';
+import { organism } from '../core/manifest';
 import { allOnes, stackMaskSets } from '../core/masks';
 import { generate } from '../core/pipeline';
 import { gaussianNoise } from '../core/rng';
@@ -36,7 +37,8 @@ function median(values: number[]): number {
 }
 
 export async function benchPipeline(model: LoadedModel, steps: number, generations: number): Promise<PipelineBench> {
-  const { manifest, runner } = model;
+  const { runner } = model;
+  const manifest = organism(model.manifest);
   const { ort, unet } = runner.bare;
   const prompt = manifest.memorized[0]?.caption ?? PROMPT_FALLBACK;
   const { channels, height, width } = manifest.image;

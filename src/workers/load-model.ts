@@ -3,7 +3,7 @@
  * backend choice, verified downloads, session creation — with a WASM fallback when WebGPU
  * sessions cannot be created, so a broken GPU driver costs speed, not the lab.
  */
-import { parseManifest, type Manifest } from '../core/manifest';
+import { organism, parseManifest, type Manifest } from '../core/manifest';
 import { chooseBackend, wasmThreads, type BackendChoice, type BackendPreference } from '../gpu/backend';
 import { DownloadError, fetchVerified, type DownloadFailure, type FileEntry } from '../gpu/download';
 import { loadOrt } from '../gpu/ort';
@@ -56,7 +56,8 @@ async function fetchManifest(modelUrl: string): Promise<Manifest> {
 }
 
 function unetEntry(manifest: Manifest, choice: BackendChoice): FileEntry {
-  const entry = choice.unet === 'fp16' ? manifest.files.unet.fp16 : manifest.files.unet.int8;
+  const { files } = organism(manifest);
+  const entry = choice.unet === 'fp16' ? files.unet.fp16 : files.unet.int8;
   if (!entry) throw new LoadError('The manifest lists no fp16 UNet.', 'model');
   return entry;
 }
@@ -82,7 +83,7 @@ async function downloadAll(modelUrl: string, entries: FileEntry[], onProgress: L
 }
 
 async function createRunner(modelUrl: string, manifest: Manifest, choice: BackendChoice, onProgress: LoadProgress) {
-  const entries = [manifest.files.textEncoder, unetEntry(manifest, choice)];
+  const entries = [organism(manifest).files.textEncoder, unetEntry(manifest, choice)];
   const [text, unet] = await downloadAll(modelUrl, entries, onProgress);
   onProgress('session', `Starting ${choice.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly'} sessions`, 0, 1, false);
   const ort = await loadOrt(choice);
@@ -103,7 +104,7 @@ export async function loadModel(
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
     hardwareConcurrency: navigator.hardwareConcurrency ?? 1,
   };
-  let backend = await chooseBackend(preference, env, manifest.files.unet.fp16 !== undefined);
+  let backend = await chooseBackend(preference, env, organism(manifest).files.unet.fp16 !== undefined);
   try {
     const { runner, files } = await createRunner(modelUrl, manifest, backend, onProgress);
     return { manifest, runner, backend, files };

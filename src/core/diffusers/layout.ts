@@ -60,7 +60,9 @@ const PARTS: { path: string; what: string }[] = [
  */
 export async function inspectLayout(has: (path: string) => Promise<boolean>): Promise<LayoutResult> {
   const names: string[] = Object.values(LAYOUT_PATHS);
-  const present = new Map<string, boolean>(await Promise.all(names.map(async (p) => [p, await has(p).catch(() => false)] as const)));
+  const present = new Map<string, boolean>(
+    await Promise.all(names.map(async (p) => [p, await has(p).catch(() => false)] as const)),
+  );
   const problems: LayoutProblem[] = [];
   for (const part of PARTS) {
     if (!present.get(part.path)) {

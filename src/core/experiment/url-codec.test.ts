@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseManifest, type Manifest } from '../manifest';
+import { parseManifest, type Manifest, organism } from '../manifest';
 import { defaultExperiment, experimentProblems, maskSize, type Experiment } from './experiment';
 import {
   MAX_LINK_LENGTH,
@@ -88,7 +88,7 @@ function randomExperiment(r: () => number, manifest: Manifest): Experiment {
     model: { id: manifest.id, version: manifest.version },
     prompt,
     seed: pick(r, [0, 7, 4294967295, int(r, 0, 4294967295)]),
-    steps: int(r, 1, Math.min(1000, manifest.schedule.trainSteps)),
+    steps: int(r, 1, Math.min(1000, organism(manifest).schedule.trainSteps)),
     guidance,
     scheduler: 'ddim',
     masks,

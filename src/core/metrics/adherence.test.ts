@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseManifest, type Manifest } from '../manifest';
+import { type Manifest, organism, parseManifest } from '../manifest';
 import {
   ATTRIBUTES,
   adherenceRates,
@@ -33,7 +33,7 @@ function manifest(): Manifest {
   if (!r.ok) throw new Error(r.problems.join());
   return r.manifest;
 }
-const palette = manifest().palette;
+const palette = organism(manifest()).palette;
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;

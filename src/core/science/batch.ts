@@ -11,7 +11,7 @@
  * noise difference and the final image on request; cross-attention goes to a callback per row and
  * step so callers reduce it on the spot.
  */
-import type { Manifest } from '../manifest';
+import { type Manifest, organism } from '../manifest';
 import type { MaskSet } from '../masks';
 import { stackMaskSets } from '../masks';
 import type { ModelRunner } from '../pipeline';
@@ -41,7 +41,7 @@ export async function encodePrompts(
   ctx: RunContext = {},
   chunk = 64,
 ): Promise<PromptEmbeddings> {
-  const { text } = manifest;
+  const { text } = organism(manifest);
   const index = wordIndex(text);
   const rowSize = text.maxTokens * text.width;
   const ids = prompts.map((p) => tokenize(p, text, index).ids);
@@ -115,7 +115,7 @@ export async function sampleRows(
   options: SampleOptions,
   ctx: RunContext = {},
 ): Promise<SampleResult> {
-  const { schedule, image } = manifest;
+  const { schedule, image } = organism(manifest);
   const timesteps = ddimTimesteps(options.steps, schedule.trainSteps);
   const run = Math.min(timesteps.length, options.stopAfter ?? timesteps.length);
   if (!(run >= 1)) throw new RangeError('stopAfter must be at least 1');

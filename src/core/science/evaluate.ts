@@ -16,7 +16,7 @@
  * Every condition's generations go through one batched sampleRows run. The planted labels
  * (manifest.memorized) are read here, to score masks, and never by universal.ts, which builds them.
  */
-import type { Manifest } from '../manifest';
+import { type Manifest, organism } from '../manifest';
 import {
   type AdherenceScore,
   type Attribute,
@@ -222,7 +222,7 @@ export function summarizeUtility(
   const change: number[] = [];
   images.forEach((img, i) => {
     const intended = manifest.neutralObjects[manifest.neutralPrompts.indexOf(prompts[i])];
-    adherence.push(adherenceScore(analyzeScene(img, manifest.palette, manifest.image.width), intended));
+    adherence.push(adherenceScore(analyzeScene(img, organism(manifest).palette, manifest.image.width), intended));
     change.push(imageRmse(img, reference[i]));
   });
   const { overall, ...byAttribute } = adherenceRates(adherence);
@@ -555,7 +555,7 @@ export async function runEvaluation(
   const { poolWen: _p, referenceWen: _r, ...universalSummary } = universal;
   return {
     schema: 'memlab-eval/1',
-    model: { ...model, trainingSteps: manifest.trainingSteps },
+    model: { ...model, trainingSteps: organism(manifest).trainingSteps },
     options,
     detection,
     universal: universalSummary,

@@ -13,7 +13,7 @@
  * The value activations come from the UNet's value output, which depends on the text only
  * (to_v of the context), so one call of cond rows per chunk of prompts suffices.
  */
-import type { Manifest } from '../manifest';
+import { type Manifest, organism } from '../manifest';
 import { seedConsistency } from '../metrics/detection';
 import { noiseGapScore } from '../metrics/detection';
 import {
@@ -49,7 +49,7 @@ export async function valueActivationsOf(
   maxRows = 64,
 ): Promise<Float32Array[]> {
   const spec = maskSpecOfKind(manifest, VALUE_NEURON_KIND);
-  const { image, text, schedule } = manifest;
+  const { image, text, schedule } = organism(manifest);
   const pixels = image.channels * image.height * image.width;
   const shape = { layers: spec.layers, tokens: text.maxTokens, width: spec.units };
   const n = embeddings.prompts.length;

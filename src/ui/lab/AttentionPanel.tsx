@@ -11,6 +11,7 @@ import {
   TokenStrip,
   downloadBlob,
   stripTokens,
+  tokenLabeller,
   svgBlob,
   type SummarySeries,
 } from '../views';
@@ -33,7 +34,10 @@ export function AttentionPanel() {
   const tokens = useMemo(
     () =>
       manifest && result
-        ? stripTokens(result.tokenIds, manifest.text.vocab, { ...manifest.text, words: result.tokenWords })
+        ? stripTokens(result.tokenIds, tokenLabeller(manifest.text.vocab, result.tokenLabels), {
+            ...manifest.text,
+            words: result.tokenWords,
+          })
         : [],
     [manifest, result],
   );

@@ -10,7 +10,7 @@ import { useId, useMemo, useState } from 'react';
 import { prunedCount } from '../../core/experiment/experiment';
 import type { MaskSpec } from '../../core/manifest';
 import { flagsOf, unitsOf } from '../../state/experiment-state';
-import { HeadGrid, NeuronStrip } from '../views';
+import { HeadGrid, NeuronStrip, tokenLabeller } from '../views';
 import { useLab, useLabActions } from '../StoreContext';
 
 /** The mask the head grid edits: one unit per cross-attention head. */
@@ -58,7 +58,10 @@ export function PruningPanel() {
   const total = prunedCount(masks);
   const ready = status === 'ready' || status === 'generating';
 
-  const token = result && focusToken !== null ? manifest.text.vocab[result.tokenIds[focusToken]] : null;
+  const token =
+    result && focusToken !== null
+      ? (tokenLabeller(manifest.text.vocab, result.tokenLabels)(result.tokenIds[focusToken], focusToken) ?? null)
+      : null;
   const tokenWord =
     token && result && focusToken !== null && result.tokenIds[focusToken] === manifest.text.unkId
       ? (result.tokenWords[focusToken - 1] ?? token)

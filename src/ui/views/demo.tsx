@@ -5,7 +5,7 @@
  */
 import { StrictMode, useMemo, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { parseManifest, type Manifest } from '../../core/manifest';
+import { type OrganismManifest as Manifest, organism, parseManifest } from '../../core/manifest';
 import { daamMap, headMeanMap, layerAttention, tokenMap, type AttentionSteps } from '../../core/attention/heatmap';
 import { headTokenMass, summarizeLayers } from '../../core/attention/summary';
 import {
@@ -19,6 +19,7 @@ import {
   downloadBlob,
   rgbToRgba,
   stripTokens,
+  tokenLabeller,
   summarySeries,
   svgBlob,
   type DiffMode,
@@ -134,7 +135,7 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
   const art = m.memorized[0];
   const prompt = `${art.caption} ${PROMPT_EXTRA}`;
   const { ids, words } = useMemo(() => encode(m, prompt), [m, prompt]);
-  const tokens = useMemo(() => stripTokens(ids, m.text.vocab, { ...m.text, words }), [ids, m, words]);
+  const tokens = useMemo(() => stripTokens(ids, tokenLabeller(m.text.vocab), { ...m.text, words }), [ids, m, words]);
   const trigger = ids.indexOf(m.text.vocab.indexOf(art.trigger));
   const steps = useMemo(() => syntheticAttention(m, ids, trigger), [m, ids, trigger]);
   const layers = m.unet.layers;
@@ -411,7 +412,7 @@ async function main() {
     if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
     root.render(
       <StrictMode>
-        <Demo m={parsed.manifest} images={new Uint8Array(bin)} />
+        <Demo m={organism(parsed.manifest)} images={new Uint8Array(bin)} />
       </StrictMode>,
     );
     document.body.dataset.ready = 'true';
