@@ -13,11 +13,11 @@
  * instrumented model costs only its graph in new memory. External data (weights in separate files)
  * is never read: tensors keep their location entries and stay in their files.
  */
-import type Long from 'long';
 import * as protobuf from 'protobufjs/light.js';
 import descriptor from './third-party/onnx/onnx-ml.descriptor.json';
 
-export type Int64 = number | Long;
+/** An int64 field: a number, or a long.js Long where protobufjs finds that library. */
+export type Int64 = number | { toNumber(): number };
 
 export interface StringStringEntryProto {
   key?: string;
