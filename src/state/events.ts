@@ -68,6 +68,15 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
 
     case 'step': {
       if (event.id !== state.generateId) return null;
+      const progress = {
+        phase: 'denoise',
+        label: 'Denoising',
+        loaded: event.step,
+        total: event.of,
+        fromCache: false,
+      } as const;
+      // A latent model decodes a preview only every few steps (each costs a VAE call).
+      if (event.previews.length === 0) return { progress };
       const last = event.previews.length - 1;
       return {
         previews: [
@@ -82,7 +91,7 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
             noiseGap: event.noiseGap[last],
           },
         ],
-        progress: { phase: 'denoise', label: 'Denoising', loaded: event.step, total: event.of, fromCache: false },
+        progress,
       };
     }
 
@@ -128,6 +137,7 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
         return {
           status: 'failed',
           progress: null,
+          loadError: event.message,
           // "being loaded again" is over: this failure replaces it.
           notices: state.notices.filter((n) => !n.untilReady),
           notice: {

@@ -5,6 +5,7 @@
  */
 import { EXPERIMENT_FIELDS, SCALAR_NAMES, experimentProblems } from '../core/experiment/experiment';
 import { encodeExperiment } from '../core/experiment/url-codec';
+import { FOLDER_SOURCE_KEY } from './folder-link';
 import { experimentOf } from './experiment-state';
 import type { LabState, LabStore } from './store';
 
@@ -30,6 +31,9 @@ export function queryFor(state: LabState, currentQuery: string): string | null {
     const value = current.get(key);
     if (value !== null) kept.set(key, value);
   }
+  // A model read from a URL travels with the link; opening it asks before fetching (folder-link.ts).
+  const source = state.manifest.latent?.source;
+  if (source?.kind === 'url') kept.set(FOLDER_SOURCE_KEY, source.baseUrl);
   const prefix = kept.toString();
   const body = encodeExperiment(experiment, state.manifest);
   return `?${prefix ? `${prefix}&` : ''}${body}`;

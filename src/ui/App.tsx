@@ -6,6 +6,7 @@
  */
 import { BackendBadge } from './BackendBadge';
 import { ErrorBoundary } from './ErrorBoundary';
+import { LoadModel } from './load/LoadModel';
 import { ImageView } from './ImageView';
 import { Notices } from './Notices';
 import { ProgressBar } from './ProgressBar';
@@ -48,6 +49,7 @@ export function App() {
           <h1>Memorization Lab</h1>
           <ModelName />
         </div>
+        <LoadModel />
         <BackendBadge />
       </header>
       <Notices />

@@ -6,6 +6,7 @@ const actionLabel: Record<NoticeAction, string> = {
   'retry-load': 'Retry download',
   'retry-generate': 'Try again',
   'reload-page': 'Reload page',
+  'load-link-model': 'Load that model',
 };
 
 export function Notices() {

@@ -5,7 +5,9 @@
  */
 import { chwToRgba } from '../core/image';
 import { allOnes, type MaskSet } from '../core/masks';
+import { generateLatent } from '../core/diffusers/latent-pipeline';
 import { generate, type GenerateRequest } from '../core/pipeline';
+import type { LoadedLatentModel } from './load-latent';
 import type { LoadedModel } from './load-model';
 import type { GenerateParams, RgbaImage, WorkerEvent } from './protocol';
 import { yieldToEventLoop } from './yield';
@@ -17,13 +19,13 @@ export class Cancelled extends Error {
   }
 }
 
-function rgba(model: LoadedModel, chw: Float32Array): RgbaImage {
+function rgba(model: LoadedModel | LoadedLatentModel, chw: Float32Array): RgbaImage {
   const { width, height } = model.manifest.image;
   return { width, height, data: chwToRgba(chw, width, height) };
 }
 
 export async function runGeneration(
-  model: LoadedModel,
+  model: LoadedModel | LoadedLatentModel,
   id: number,
   params: GenerateParams,
   variants: MaskSet[] | undefined,
@@ -32,6 +34,10 @@ export async function runGeneration(
   /** gives the generation's attention away (transferred); false when nobody could take it */
   shareAttention: (generation: number, attention: Float32Array[][][]) => boolean,
 ): Promise<void> {
+  if (model.kind === 'latent') {
+    await runLatentGeneration(model, id, params, variants, signal, emit, shareAttention);
+    return;
+  }
   const request: GenerateRequest = {
     prompt: params.prompt,
     seed: params.seed,
@@ -76,6 +82,89 @@ export async function runGeneration(
       timestep: step.timestep,
       previews: step.previews.map((p) => rgba(model, p)),
       noiseGap: step.noiseGap,
+    });
+  }
+}
+
+/** Decoding a step preview costs a VAE call: about every fifth step keeps the UI moving and the run fast. */
+const PREVIEW_EVERY_FRACTION = 5;
+
+/**
+ * The same protocol for a latent (Stable-Diffusion-family) model: step previews are the predicted
+ * clean latents decoded through the VAE at a cadence, not every step; attention per step is
+ * gathered for the analysis worker as with the organism.
+ */
+async function runLatentGeneration(
+  model: LoadedLatentModel,
+  id: number,
+  params: GenerateParams,
+  variants: MaskSet[] | undefined,
+  signal: AbortSignal,
+  emit: (event: WorkerEvent) => void,
+  shareAttention: (generation: number, attention: Float32Array[][][]) => boolean,
+): Promise<void> {
+  const masks = model.manifest.unet.masks;
+  const sets = variants && variants.length > 0 ? variants : [allOnes(model.manifest)];
+  const steps = generateLatent(
+    model.runner,
+    { model: model.model, masks },
+    {
+      prompt: params.prompt,
+      seed: params.seed,
+      steps: params.steps,
+      guidance: params.guidance,
+      variants: sets,
+      captureAttention: params.captureAttention,
+      previewEvery: Math.max(1, Math.round(params.steps / PREVIEW_EVERY_FRACTION)),
+    },
+    signal,
+  );
+  const attention: Float32Array[][][] = [];
+  const zeros = () => sets.map(() => 0);
+  for (;;) {
+    await yieldToEventLoop();
+    if (signal.aborted) {
+      await steps.return(undefined as never);
+      throw new Cancelled();
+    }
+    const next = await steps.next();
+    if (next.done) {
+      const result = next.value;
+      const shared = params.captureAttention && attention.length ? shareAttention(id, attention) : false;
+      const tokenizer = model.model.tokenizer;
+      emit({
+        type: 'result',
+        id,
+        images: result.images.map((img) => rgba(model, img)),
+        raw: result.images.map((img) => Float32Array.from(img)),
+        // Without guidance there is no unconditional row, so no noise gap: zeros keep the shape.
+        noiseGaps: result.noiseGaps ?? result.timings.stepMs.map(zeros),
+        ...(shared ? { sharedAttention: true } : {}),
+        tokens: {
+          ids: result.tokens.ids,
+          words: params.prompt.trim().split(/\s+/).filter(Boolean),
+          unknownWords: [],
+          truncated: result.tokens.truncated,
+          labels: result.tokens.ids.map((tokenId) => tokenizer.label(tokenId)),
+        },
+        timings: {
+          textMs: result.timings.textMs,
+          stepMs: result.timings.stepMs,
+          totalMs: result.timings.totalMs,
+        },
+      });
+      return;
+    }
+    const step = next.value;
+    if (step.attention) attention.push(step.attention);
+    emit({
+      type: 'step',
+      id,
+      step: step.step,
+      of: step.of,
+      timestep: step.timestep,
+      previews: (step.previews ?? []).map((p) => rgba(model, p)),
+      noiseGap: step.noiseGap ?? zeros(),
     });
   }
 }

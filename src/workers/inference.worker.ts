@@ -22,9 +22,17 @@ import { fetchVerified } from '../gpu/download';
 import { benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
 import { startHeartbeat } from './heartbeat';
+import { folderFromFiles, folderFromUrl } from '../gpu/model-folder';
+import { type LoadedLatentModel, loadLatentModel } from './load-latent';
 import { LoadError, loadModel, type LoadedModel } from './load-model';
 import { InferencePeer } from './peer';
-import { transferables, type GenerateParams, type WorkerEvent, type WorkerRequest } from './protocol';
+import {
+  type FolderSource,
+  transferables,
+  type GenerateParams,
+  type WorkerEvent,
+  type WorkerRequest,
+} from './protocol';
 import { runScienceJob, type ScienceRequest } from './science';
 import { loadTrainIndex } from './train-index';
 
@@ -37,7 +45,7 @@ interface Job {
   done: Promise<void>;
 }
 
-let model: LoadedModel | null = null;
+let model: LoadedModel | LoadedLatentModel | null = null;
 let loading: Promise<void> = Promise.resolve();
 let current: Job | null = null;
 let modelUrl = '';
@@ -85,7 +93,12 @@ async function stopCurrent(): Promise<void> {
   await job.done.catch(() => undefined);
 }
 
-async function load(id: number, url: string, backend: 'auto' | 'wasm' | 'webgpu'): Promise<void> {
+async function load(
+  id: number,
+  url: string,
+  backend: 'auto' | 'wasm' | 'webgpu',
+  source?: FolderSource,
+): Promise<void> {
   await stopCurrent();
   modelUrl = url;
   train = null;
@@ -94,7 +107,13 @@ async function load(id: number, url: string, backend: 'auto' | 'wasm' | 'webgpu'
   model = null;
   await previous?.runner.release();
   await releaseExtraModels();
-  const loaded = await loadModel(url, backend, progressEmitter(id));
+  const loaded = source
+    ? await loadLatentModel(
+        source.kind === 'files' ? folderFromFiles(source.files) : folderFromUrl(source.baseUrl),
+        backend,
+        progressEmitter(id),
+      )
+    : await loadModel(url, backend, progressEmitter(id));
   model = loaded;
   emit({
     type: 'ready',
@@ -152,7 +171,7 @@ function openModel(
   url: string,
   onProgress: (p: Progress) => void,
 ): Promise<{ manifest: Manifest; runner: ModelRunner }> {
-  if (model && url === modelUrl) return Promise.resolve(model);
+  if (model?.kind === 'organism' && url === modelUrl) return Promise.resolve(model);
   let pending = extraModels.get(url);
   if (!pending) {
     const name = url.replace(/\/$/, '').split('/').pop() ?? url;
@@ -210,6 +229,13 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
       await previous?.done.catch(() => undefined);
       await loading;
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
+      if (model.kind === 'latent') {
+        // The jobs score against the organism's planted set and training index; a model from a
+        // folder has neither until prompt sets and reference images are loaded for it.
+        throw new Error(
+          'the memorization studies need a memorized prompt set and training images, which a model loaded from a folder does not bring; they run on the bundled model organism',
+        );
+      }
       const env = {
         runner: model.runner,
         manifest: model.manifest,
@@ -240,7 +266,7 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
 async function handle(req: WorkerRequest): Promise<void> {
   switch (req.type) {
     case 'load': {
-      const run = load(req.id, req.modelUrl, req.backend);
+      const run = load(req.id, req.modelUrl, req.backend, req.source);
       loading = run.catch(() => undefined);
       try {
         await run;
@@ -296,6 +322,7 @@ async function handle(req: WorkerRequest): Promise<void> {
         await stopCurrent();
         await loading;
         if (!model) throw new Error('No model is loaded yet.');
+        if (model.kind === 'latent') throw new Error('The in-page bench runs on the bundled model organism.');
         emit({ type: 'bench', id: req.id, result: await benchPipeline(model, req.steps, req.generations) });
       } catch (err) {
         emit({ type: 'error', id: req.id, request: 'bench', kind: 'protocol', message: text(err) });

@@ -5,12 +5,19 @@
  * sessions. External weights go to onnxruntime as `externalData` next to the instrumented graph;
  * they are read once and never copied in JS.
  */
-import { DiffusersFolderError, type FolderReader, GRAPHS, type LatentModel, applyGraphLatentShape, readDiffusersFolder } from '../core/diffusers/folder';
+import {
+  DiffusersFolderError,
+  type FolderReader,
+  GRAPHS,
+  type LatentModel,
+  applyGraphLatentShape,
+  readDiffusersFolder,
+} from '../core/diffusers/folder';
 import { latentManifest } from '../core/diffusers/lab-manifest';
 import type { LatentRunner } from '../core/diffusers/latent-pipeline';
 import { type LatentSessions, sessionsRunner } from '../core/diffusers/sessions-runner';
 import type { Manifest } from '../core/manifest';
-import { InstrumentError } from '../core/onnx/errors';
+import { UnsupportedModelError } from '../core/onnx/errors';
 import { concatChunks } from '../core/onnx/proto';
 import { externalFilesOf, instrumentUNet, readModel } from '../core/onnx/instrument';
 import type { DiffusersUNetConfig } from '../core/onnx/analyze';
@@ -50,7 +57,8 @@ function besideGraph(graph: string, location: string): string {
   const parts: string[] = [];
   for (const part of `${dir}${location}`.split('/')) {
     if (part === '..') {
-      if (!parts.pop()) throw new LoadError(`${graph} points at a weight file outside the model folder (${location}).`, 'model');
+      if (parts.pop() === undefined)
+        throw new LoadError(`${graph} points at a weight file outside the model folder (${location}).`, 'model');
     } else if (part && part !== '.') parts.push(part);
   }
   return parts.join('/');
@@ -61,8 +69,9 @@ function asLoadError(err: unknown): LoadError {
   if (err instanceof FolderError) {
     return new LoadError(`${err.message} (${err.detail})`, err.reason === 'network' ? 'download' : 'model');
   }
-  if (err instanceof DiffusersFolderError || err instanceof InstrumentError) {
-    return new LoadError(`This folder cannot be opened as a Stable Diffusion model: ${err.message}`, 'model');
+  if (err instanceof UnsupportedModelError) return new LoadError(`${err.message} (${err.detail})`, 'model');
+  if (err instanceof DiffusersFolderError) {
+    return new LoadError(`This folder cannot be opened as a Stable Diffusion model: ${err.message}.`, 'model');
   }
   return new LoadError(`The model could not be started: ${err instanceof Error ? err.message : String(err)}`, 'model');
 }
@@ -92,7 +101,9 @@ export async function loadLatentModel(
     };
     const withWeights = async (graph: string, bytes: Uint8Array, locations: string[]): Promise<GraphBytes> => ({
       graph: bytes,
-      external: await Promise.all(locations.map(async (location) => ({ path: location, data: await read(besideGraph(graph, location)) }))),
+      external: await Promise.all(
+        locations.map(async (location) => ({ path: location, data: await read(besideGraph(graph, location)) })),
+      ),
     });
 
     const unetBytes = await read(GRAPHS.unet);
@@ -183,4 +194,3 @@ async function createSessions(
   });
   return { text, unet, vae };
 }
-

@@ -11,6 +11,7 @@ import { OrtRunner } from '../gpu/runner';
 import type { LoadPhase } from './protocol';
 
 export interface LoadedModel {
+  kind: 'organism';
   manifest: Manifest;
   runner: OrtRunner;
   backend: BackendChoice;
@@ -107,7 +108,7 @@ export async function loadModel(
   let backend = await chooseBackend(preference, env, organism(manifest).files.unet.fp16 !== undefined);
   try {
     const { runner, files } = await createRunner(modelUrl, manifest, backend, onProgress);
-    return { manifest, runner, backend, files };
+    return { kind: 'organism', manifest, runner, backend, files };
   } catch (err) {
     if (err instanceof LoadError || backend.backend !== 'webgpu') throw wrapSessionError(err);
     // A WebGPU session that fails to build (driver, missing kernel) should not end the lab.
@@ -119,7 +120,7 @@ export async function loadModel(
     };
     try {
       const { runner, files } = await createRunner(modelUrl, manifest, backend, onProgress);
-      return { manifest, runner, backend, files };
+      return { kind: 'organism', manifest, runner, backend, files };
     } catch (second) {
       throw wrapSessionError(second);
     }

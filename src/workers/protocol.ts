@@ -28,7 +28,15 @@ export interface GenerateParams {
 
 export type WorkerRequest =
   /** modelUrl: the model directory, absolute, ending in '/' */
-  | { type: 'load'; id: number; modelUrl: string; backend: BackendPreference }
+  | {
+      type: 'load';
+      id: number;
+      /** the lab's model directory (absolute, ending in '/'); for a diffusers folder, the name it goes by */
+      modelUrl: string;
+      backend: BackendPreference;
+      /** a Stable-Diffusion-family model in the diffusers ONNX layout instead of a lab model directory */
+      source?: FolderSource;
+    }
   /**
    * variants: one MaskSet per image, all from the same seed in one batch; [baseline, pruned] when
    * anything is pruned. Left out or empty: the unpruned model alone.
@@ -49,6 +57,9 @@ export type WorkerRequest =
   | { type: 'connect'; id: number; port: MessagePort | null }
   /** time the worker's per-step pipeline against a bare session.run loop on the loaded session */
   | { type: 'bench'; id: number; steps: number; generations: number };
+
+/** Where a diffusers folder comes from: files the user picked (Files clone into the worker) or a base URL. */
+export type FolderSource = { kind: 'files'; files: File[] } | { kind: 'url'; baseUrl: string };
 
 export type LoadPhase = 'manifest' | 'download' | 'session';
 

@@ -56,7 +56,8 @@ export function latentManifest(input: LatentManifestInput): Manifest {
   const tokenizer = model.tokenizer;
   const scale = model.vae.scaleFactor;
   const contextWidth = unet.graph.contextWidth ?? model.textWidth;
-  if (!contextWidth) throw new Error('the text embedding width is unknown (no text encoder config and none in the UNet graph)');
+  if (!contextWidth)
+    throw new Error('the text embedding width is unknown (no text encoder config and none in the UNet graph)');
   const name = source.kind === 'url' ? source.baseUrl : source.folder;
   const json = {
     format: 1,

@@ -4,7 +4,7 @@
  */
 import type { SliceCreator } from './slice';
 
-export type NoticeAction = 'retry-load' | 'retry-generate' | 'reload-page';
+export type NoticeAction = 'retry-load' | 'retry-generate' | 'reload-page' | 'load-link-model';
 
 export interface Notice {
   id: number;
@@ -53,5 +53,9 @@ export const createNoticesSlice: SliceCreator<NoticesSlice> = (deps) => (set, ge
     if (notice.action === 'retry-load') get().loadModel();
     else if (notice.action === 'retry-generate') get().generate();
     else if (notice.action === 'reload-page') deps.reloadPage();
+    else if (notice.action === 'load-link-model') {
+      const baseUrl = get().folderLink?.baseUrl;
+      if (baseUrl) get().loadFolder({ kind: 'url', baseUrl }, baseUrl);
+    }
   },
 });

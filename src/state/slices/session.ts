@@ -4,6 +4,8 @@
  */
 import type { Manifest } from '../../core/manifest';
 import type { BackendChoice, BackendPreference } from '../../gpu/backend';
+import type { FolderSource } from '../../workers/protocol';
+import { type FolderLink, folderLinkOf, hostOf } from '../folder-link';
 import { familyOf, parseModelIndex, pickModel, type ModelEntry } from '../model-index';
 import { emptyScience } from '../science-state';
 import { carryExperiment, modelUrlOf } from './paths';
@@ -39,12 +41,18 @@ export interface SessionData {
   recovering: { lost: 'run' | 'science' | null } | null;
   /** the id the next worker request takes */
   nextRequestId: number;
+  /** a link made with a model the user brought, waiting for that model (folder-link.ts) */
+  folderLink: FolderLink | null;
+  /** why the last load failed, in the worker's words (the load dialog shows it) */
+  loadError: string | null;
 }
 
 export interface SessionActions {
   init(): Promise<void>;
   loadModel(): void;
   selectModel(id: string): void;
+  /** load a Stable-Diffusion-family model from a diffusers ONNX folder (picked files or a base URL) */
+  loadFolder(source: FolderSource, label: string): void;
 }
 
 export type SessionSlice = SessionData & SessionActions;
@@ -63,14 +71,32 @@ export const createSessionSlice: SliceCreator<SessionSlice> = (deps) => (set, ge
   loadId: null,
   recovering: null,
   nextRequestId: 1,
+  folderLink: null,
+  loadError: null,
 
   async init() {
     const url = new URL('models/index.json', deps.pageUrl).href;
     try {
       const parsed = parseModelIndex(await deps.fetchJson(url));
       if (!parsed.ok) throw new Error(`models/index.json is invalid: ${parsed.problem}`);
-      const model = pickModel(parsed.index, deps.requestedModel);
-      if (deps.requestedModel && model.id !== deps.requestedModel) {
+      const folderLink = folderLinkOf(deps.initialLink ?? '');
+      const model = pickModel(parsed.index, folderLink ? null : deps.requestedModel);
+      if (folderLink) {
+        // The lab opens on its own model meanwhile; the link applies once its model is loaded.
+        set({ folderLink, link: null });
+        if (folderLink.baseUrl) {
+          get().notify(
+            'warning',
+            `This link uses a Stable Diffusion model served by ${hostOf(folderLink.baseUrl)}. The lab loads it only if you agree: it will download the model's files from there.`,
+            'load-link-model',
+          );
+        } else {
+          get().notify(
+            'info',
+            `This link was made with a model loaded from a folder on someone's computer (${folderLink.modelId}). To reproduce it, use "Load a model" and pick the same folder.`,
+          );
+        }
+      } else if (deps.requestedModel && model.id !== deps.requestedModel) {
         get().notify('warning', `There is no model "${deps.requestedModel}"; opened "${model.label}" instead.`);
       }
       set({ models: parsed.index.models, model });
@@ -90,8 +116,43 @@ export const createSessionSlice: SliceCreator<SessionSlice> = (deps) => (set, ge
     if (!model) return;
     const id = takeRequestId({ set, get });
     const modelUrl = modelUrlOf(get(), deps);
-    set({ status: 'loading', loadId: id, generateId: null, progress: null, manifest: null, analysisReady: false });
-    deps.send({ type: 'load', id, modelUrl, backend: backendPreference });
+    set({
+      status: 'loading',
+      loadId: id,
+      generateId: null,
+      progress: null,
+      manifest: null,
+      analysisReady: false,
+      loadError: null,
+    });
+    const source = model.source;
+    deps.send({ type: 'load', id, modelUrl, backend: backendPreference, ...(source ? { source } : {}) });
+  },
+
+  loadFolder(source, label) {
+    const s = get();
+    // One folder model at a time: bringing another replaces the previous one in the list.
+    const entry: ModelEntry = { id: 'folder', path: '', label, source };
+    // A waiting link applies to the folder it was made with; decoding it refuses any other model.
+    const waiting = s.folderLink;
+    set({
+      models: [...s.models.filter((m) => !m.source), entry],
+      model: entry,
+      link: waiting ? { query: waiting.query, autoRun: true } : { query: '', autoRun: false },
+      folderLink: null,
+      loadError: null,
+      experimentReady: false,
+      masks: {},
+      result: null,
+      previews: [],
+      scores: null,
+      maps: null,
+      seedGrid: null,
+      unitScores: null,
+      pruningPreset: null,
+      science: { ...emptyScience(), running: s.science.running },
+    });
+    get().loadModel();
   },
 
   selectModel(id) {
