@@ -82,6 +82,7 @@ test('a diffusers folder from disk: loads, reports its blocks, generates, and a 
   await resultCaption(page).filter({ hasText: '3 steps' }).waitFor({ timeout: 120_000 });
   const before = await readResultPixels(page);
   expect(before.width).toBe(32);
+  await files.lab.screenshot('byo-generated');
 
   // the grid is labelled with the model's own block names
   expect(await page.locator('.mv-headgrid').innerText()).toContain('down_blocks.0/attentions.0');
