@@ -10,8 +10,11 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Manifest } from '../core/manifest';
+import type { ModelRunner } from '../core/pipeline';
+import type { PromptSet } from '../core/prompts/types';
 import { type ExperimentCache, fnv1a64 } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
+import { estimateJobCost, measureStepTime, rowsPerCall } from '../core/science/cost';
 import {
   type EvaluationOptions,
   type EvaluationReport,
@@ -19,9 +22,17 @@ import {
   runEvaluation,
 } from '../core/science/evaluate';
 import { reportSvg } from '../core/science/plot';
+import { studyPrompts } from '../core/science/study';
 import { type UniversalMethod, checkUniversalMethod } from '../core/science/universal';
 import { integerOption } from './args';
 import { runCommand } from './command';
+import {
+  PromptFileError,
+  type PromptFileRequest,
+  pairPromptOptions,
+  promptReportLines,
+  readPromptFiles,
+} from './prompt-files';
 import { loadNodeModel, loadTrainIndex } from './runner';
 
 export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
@@ -38,7 +49,11 @@ export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
   [--quick]                         smoke run: 4 memorized captions, 16 neutral prompts, 2 detection seeds, k = 1
   [--out report.json] [--plot report.svg]
   [--cache node_modules/.cache/memlab-eval | --no-cache]
-  [--precision int8|fp32]`;
+  [--precision int8|fp32]
+  [--prompts <file> --label memorized|non-memorized|unlabelled]
+                                    a prompt list (Wen et al.'s JSONL, NeMo's CSV or one prompt per
+                                    line) for the detection study instead of the model's own sets;
+                                    repeatable, one --label per --prompts, in order`;
 
 export class EvalUsageError extends Error {
   override name = 'EvalUsageError';
@@ -57,6 +72,8 @@ export interface EvalArgs {
   plot: string;
   cache: string | null;
   precision: 'int8' | 'fp32';
+  /** imported prompt lists for the detection study (empty: the model's own sets) */
+  prompts: PromptFileRequest[];
 }
 
 const usage = (message: string) => new EvalUsageError(message);
@@ -84,6 +101,8 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
         cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
         'no-cache': { type: 'boolean', default: false },
         precision: { type: 'string', default: 'int8' },
+        prompts: { type: 'string', multiple: true, default: [] },
+        label: { type: 'string', multiple: true, default: [] },
       },
     }));
   } catch (e) {
@@ -110,6 +129,8 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
       throw new EvalUsageError(`--sparsities must be numbers in (0, 1], got "${values.sparsities}"`);
   }
   const draws = integerOption('draws', values.draws, 0, usage);
+  const prompts = pairPromptOptions(values.prompts, values.label);
+  if (typeof prompts === 'string') throw new EvalUsageError(prompts);
   return {
     model: values.model,
     seeds: positiveInt('seeds', values.seeds)!,
@@ -123,11 +144,12 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     plot: values.plot,
     cache: values['no-cache'] ? null : values.cache,
     precision: values.precision,
+    prompts,
   };
 }
 
 /** The evaluation options the arguments ask for, on top of the model's defaults. */
-export function evaluationOptionsFor(manifest: Manifest, args: EvalArgs): EvaluationOptions {
+export function evaluationOptionsFor(manifest: Manifest, args: EvalArgs, promptSets?: PromptSet[]): EvaluationOptions {
   const base = defaultEvaluationOptions(manifest, {
     seeds: Array.from({ length: args.seeds }, (_, i) => i + 1),
     universal: args.universal,
@@ -138,6 +160,7 @@ export function evaluationOptionsFor(manifest: Manifest, args: EvalArgs): Evalua
     ...(args.sparsities ? { sparsities: args.sparsities } : {}),
     ...(args.draws !== undefined ? { randomDraws: args.draws } : {}),
     nemo: { ...base.nemo, enabled: args.nemo },
+    ...(promptSets?.length ? { promptSets } : {}),
     ...(args.quick
       ? {
           memorizedLimit: 4,
@@ -187,12 +210,21 @@ export function progressPrinter(stream: NodeJS.WriteStream): (p: Progress) => vo
 /** Runs the study and writes the report and the plot; returns the report. */
 export async function runEvalCommand(
   args: EvalArgs,
-  ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {},
+  ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void; log?: (line: string) => void } = {},
 ): Promise<EvaluationReport> {
+  let promptSets: PromptSet[] | undefined;
+  if (args.prompts.length > 0) {
+    const read = await readPromptFiles(args.prompts).catch((e) => {
+      throw e instanceof PromptFileError ? new EvalUsageError(e.message) : e;
+    });
+    for (const r of read.reports) for (const line of promptReportLines(r)) ctx.log?.(line);
+    promptSets = read.sets;
+  }
   const model = await loadNodeModel(args.model, { precision: args.precision });
   try {
     const train = await loadTrainIndex(args.model, model.manifest);
-    const options = evaluationOptionsFor(model.manifest, args);
+    const options = evaluationOptionsFor(model.manifest, args, promptSets);
+    if (promptSets) ctx.log?.(`detection study: ${await detectionCostLine(model.runner, model.manifest, options)}`);
     const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
     const report = await runEvaluation(model.runner, model.manifest, train, options, ctx, cache);
     for (const file of [args.out, args.plot]) await mkdir(dirname(resolve(file)), { recursive: true });
@@ -202,6 +234,19 @@ export async function runEvalCommand(
   } finally {
     await model.release();
   }
+}
+
+/** The detection study's cost on the imported sets, from a step time measured at its batch. */
+async function detectionCostLine(runner: ModelRunner, manifest: Manifest, options: EvaluationOptions): Promise<string> {
+  const d = options.detection;
+  const shape = {
+    prompts: studyPrompts(manifest, { promptSets: options.promptSets }).length,
+    seeds: d.seeds.length,
+    steps: Math.min(d.k, d.steps),
+    guided: true,
+    maxRows: d.maxRows,
+  };
+  return estimateJobCost(shape, await measureStepTime(runner, manifest, rowsPerCall(shape))).summary;
 }
 
 /** The lines printed after a run: the numbers a reader wants first. */
@@ -229,7 +274,11 @@ function main(argv: string[]): Promise<number> {
   return runCommand(
     async (signal) => {
       const args = parseEvalArgs(argv);
-      const report = await runEvalCommand(args, { signal, onProgress: progressPrinter(process.stderr) });
+      const report = await runEvalCommand(args, {
+        signal,
+        onProgress: progressPrinter(process.stderr),
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
       process.stderr.write('\n');
       for (const line of summaryLines(report)) console.log(line);
       console.log(`wrote ${args.out} and ${args.plot}`);

@@ -4,3 +4,7 @@ export * from './detection';
 export * from './nemo';
 export * from './attribution';
 export * from './adherence';
+export * from './embedding';
+export * from './onnx-encoder';
+export * from './reference-replication';
+export * from './copy-check';

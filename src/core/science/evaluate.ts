@@ -28,6 +28,7 @@ import { type CopyScore, type TrainIndex, calibrateAlpha, copyScore, isCopy } fr
 import type { MaskSet } from '../masks';
 import { allOnes } from '../masks';
 import type { ModelRunner } from '../pipeline';
+import type { PromptSet } from '../prompts/types';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
 import { type ExperimentCache, cached, experimentKey } from './cache';
 import type { RunContext } from './context';
@@ -71,6 +72,8 @@ export interface EvaluationOptions {
   neutralLimit?: number;
   /** score only the first n memorized entries (quick runs; the universal pool is unaffected) */
   memorizedLimit?: number;
+  /** the detection study on these prompt sets (imported lists) instead of the manifest's prompts */
+  promptSets?: PromptSet[];
   maxRows?: number;
 }
 
@@ -345,8 +348,18 @@ export async function runEvaluation(
   const detection = await timed('detection', () =>
     cached(
       cache,
-      experimentKey(model, 'detection-study', { d: options.detection, n: options.neutralLimit ?? null }),
-      () => runDetectionStudy(runner, manifest, { ...options.detection, neutralLimit: options.neutralLimit }, ctx),
+      experimentKey(model, 'detection-study', {
+        d: options.detection,
+        n: options.neutralLimit ?? null,
+        ...(options.promptSets ? { sets: options.promptSets } : {}),
+      }),
+      () =>
+        runDetectionStudy(
+          runner,
+          manifest,
+          { ...options.detection, neutralLimit: options.neutralLimit, promptSets: options.promptSets },
+          ctx,
+        ),
     ),
   );
   const universal = await timed('universal scores', () =>

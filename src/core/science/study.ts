@@ -8,6 +8,7 @@
 import type { Manifest } from '../manifest';
 import { type Roc, roc } from '../metrics/detection';
 import type { ModelRunner } from '../pipeline';
+import type { PromptSet } from '../prompts/types';
 import type { RunContext } from './context';
 import {
   DETECTORS,
@@ -18,7 +19,8 @@ import {
   orientedScore,
 } from './detect';
 
-export type PromptGroup = 'memorized' | 'template-held-out' | 'neutral';
+/** 'unlabelled': prompts from an unlabelled imported set, scored but kept out of the ROC. */
+export type PromptGroup = 'memorized' | 'template-held-out' | 'neutral' | 'unlabelled';
 
 export interface StudyPrompt {
   prompt: string;
@@ -32,10 +34,19 @@ export interface StudySets {
   neutralLimit?: number;
   /** include held-out template captions (default true) */
   heldOutTemplates?: boolean;
+  /** study these sets instead of the manifest's (imported prompt lists) */
+  promptSets?: readonly PromptSet[];
+}
+
+/** Study prompts from prompt sets: memorized sets are the positives, non-memorized the negatives. */
+export function studyPromptsOfSets(sets: readonly PromptSet[]): StudyPrompt[] {
+  const group = { memorized: 'memorized', 'non-memorized': 'neutral', unlabelled: 'unlabelled' } as const;
+  return sets.flatMap((set) => set.prompts.map((p) => ({ prompt: p.caption, group: group[set.label] })));
 }
 
 /** The study's prompts from the manifest: each memorized entry's caption, held-out template captions, neutral prompts. */
 export function studyPrompts(manifest: Manifest, sets: StudySets = {}): StudyPrompt[] {
+  if (sets.promptSets) return studyPromptsOfSets(sets.promptSets);
   const out: StudyPrompt[] = manifest.memorized.map((m) => ({
     prompt: m.caption,
     group: 'memorized' as const,

@@ -15,6 +15,7 @@ const GROUP_LABEL: Record<StudyPrompt['group'], string> = {
   memorized: 'memorized',
   'template-held-out': 'template, unseen number',
   neutral: 'neutral',
+  unlabelled: 'unlabelled',
 };
 
 /** Whether a raw score is on the memorized side of a threshold, given the detector's direction. */
