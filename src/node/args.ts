@@ -9,7 +9,12 @@ export const USAGE = `usage: npm run generate -- --prompt "a painting of zephyr"
   [--precision int8|fp32]                      (default int8)
   [--prune cross_attn_head_mask:0.1,3.2 ...]   (mask:layer.unit list; repeatable)
   [--scale 8]                                  (nearest-neighbour upscale of the PNG; default 1)
-a diffusers ONNX folder (Stable Diffusion 1.x/2.x) as --model also takes
+  [--help]
+--model also takes a diffusers ONNX folder (Stable Diffusion 1.x/2.x and kin; seed 0, 50 steps and
+guidance 7.5 by default). Its UNet is instrumented on load, or read as npm run instrument wrote it,
+so --prune takes its blocks: cross_attn_head_mask:<block>.<head>, self_attn_head_mask:<block>.<head>,
+cross_attn_value_mask:<block>.<neuron> (blocks as npm run instrument lists them, from 0); the
+baseline and the pruned UNet run in one batch and the pruned image is written. It also takes
   [--scheduler ddim|pndm|euler|dpm]            (default: the folder's own scheduler)
   [--init-latents noise.bin]                   (raw little-endian float32 standard-normal latents,
                                                 scaled by the scheduler's initial sigma, like diffusers' latents=)`;

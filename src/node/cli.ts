@@ -92,6 +92,10 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command !== 'generate') throw new UsageError(`unknown command "${command ?? ''}"`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(USAGE);
+      return 0;
+    }
     await generateToPng(parseGenerateArgs(rest));
     return 0;
   } catch (e) {

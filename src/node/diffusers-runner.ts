@@ -19,10 +19,9 @@ import {
 import type { ClipNormalization } from '../core/diffusers/clip-tokenizer';
 import type { LatentRunner } from '../core/diffusers/latent-pipeline';
 import { inputMetadata, sessionsRunner, tensorType } from '../core/diffusers/sessions-runner';
-import type { UNetOutputs, UNetWant } from '../core/pipeline';
+import { type LabUNet, type LabUNetOptions, openLabUNet } from './lab-unet';
 
 type Session = ort.InferenceSession;
-type Tensor = ort.Tensor;
 type ValueMetadata = Session['inputMetadata'][number];
 
 export interface DiffusersRunnerOptions {
@@ -33,6 +32,11 @@ export interface DiffusersRunnerOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** extra UNet outputs to fetch as cross-attention, per layer (an instrumented UNet) */
   attentionOutputs?: string[];
+  /**
+   * Run the UNet with the lab's mask inputs (./lab-unet.ts): the folder's instrumented graph, or
+   * the plain one instrumented on load. Default false: the graph as the folder has it.
+   */
+  instrument?: LabUNetOptions | false;
 }
 
 export interface DiffusersNodeModel {
@@ -40,6 +44,8 @@ export interface DiffusersNodeModel {
   model: LatentModel;
   runner: LatentRunner;
   sessions: { text: Session; unet: Session; vae: Session };
+  /** with `instrument`: the lab's description of the UNet (masks, blocks) and where it came from */
+  lab?: Omit<LabUNet, 'session'>;
   release(): Promise<void>;
 }
 
@@ -63,9 +69,14 @@ export function directoryReader(dir: string): FolderReader {
   };
 }
 
-async function openSession(dir: string, graph: string, options: ort.InferenceSession.SessionOptions): Promise<Session> {
+function openSession(dir: string, graph: string, options: ort.InferenceSession.SessionOptions): Promise<Session> {
+  return sessionAt(join(dir, graph), graph, options);
+}
+
+/** A session over the graph file at `path`, reported as `graph` of the folder when it fails. */
+async function sessionAt(path: string, graph: string, options: ort.InferenceSession.SessionOptions): Promise<Session> {
   try {
-    return await ort.InferenceSession.create(join(dir, graph), options);
+    return await ort.InferenceSession.create(path, options);
   } catch (e) {
     throw new DiffusersFolderError(
       `${graph} could not be loaded by onnxruntime (${(e as Error).message.trim()}). A graph that keeps its ` +
@@ -96,20 +107,34 @@ export async function loadDiffusersFolder(
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
   };
-  const text = await openSession(dir, GRAPHS.textEncoder, sessionOptions);
-  const unet = await openSession(dir, GRAPHS.unet, sessionOptions);
-  const vae = await openSession(dir, GRAPHS.vaeDecoder, sessionOptions);
+  // the UNet first: a graph the instrumenter refuses fails before the other sessions start
+  let lab: LabUNet | undefined;
+  if (options.instrument) {
+    lab = await openLabUNet(dir, (path) => sessionAt(path, GRAPHS.unet, sessionOptions), options.instrument);
+  }
+  const unet = lab?.session ?? (await openSession(dir, GRAPHS.unet, sessionOptions));
+  const text = await openSession(dir, GRAPHS.textEncoder, sessionOptions).catch(async (e) => {
+    await unet.release();
+    throw e;
+  });
+  const vae = await openSession(dir, GRAPHS.vaeDecoder, sessionOptions).catch(async (e) => {
+    await Promise.all([text.release(), unet.release()]);
+    throw e;
+  });
   try {
     const sampleMeta = inputMetadata(unet, 'sample', GRAPHS.unet);
     refuseHalfPrecision(GRAPHS.unet, sampleMeta);
     refuseHalfPrecision(GRAPHS.vaeDecoder, inputMetadata(vae, 'latent_sample', GRAPHS.vaeDecoder));
     applyGraphLatentShape(model, sampleMeta.isTensor ? sampleMeta.shape : []);
-    const runner = sessionsRunner(ort.Tensor, { text, unet, vae }, { attentionOutputs: options.attentionOutputs });
+    const captured = lab?.description.captures ? lab.description.layers.map((l) => l.crossAttentionOutput) : undefined;
+    const attentionOutputs = options.attentionOutputs ?? captured;
+    const runner = sessionsRunner(ort.Tensor, { text, unet, vae }, { attentionOutputs });
     return {
       dir,
       model,
       runner,
       sessions: { text, unet, vae },
+      ...(lab ? { lab: { description: lab.description, instrumented: lab.instrumented } } : {}),
       async release() {
         await Promise.all([text.release(), unet.release(), vae.release()]);
       },

@@ -72,19 +72,21 @@ describe('npm run generate on a diffusers ONNX folder', () => {
     expect(pa.data).toEqual(decode(readFileSync(join(scratch, 'b.png'))).data);
   });
 
-  it('says what is wrong: latents of the wrong size, a scheduler it cannot run, pruning a plain UNet', async () => {
+  it('says what is wrong: latents of the wrong size, a scheduler it cannot run, a head the UNet lacks', async () => {
     const base = ['--model', TINY_SD1, '--prompt', 'a cat', '--steps', '2', '--out', join(scratch, 'x.png')];
     const [wrongSize, lms, prune] = await Promise.all([
       cli(...base, '--init-latents', join(REFERENCE, 'text_embeds.p1.bin')),
       cli(...base, '--scheduler', 'lms'),
-      cli(...base, '--prune', 'cross_attn_head_mask:0.1'),
+      cli(...base, '--prune', 'cross_attn_head_mask:0.7'),
     ]);
     expect(wrongSize.code).toBe(2);
     expect(wrongSize.stderr).toMatch(/the latents of this model are 4 x 16 x 16 float32 values, 4096 bytes/);
     expect(lms.code).toBe(1);
     expect(lms.stderr).toMatch(/error: asked for lms, which the lab cannot run; it runs DDIMScheduler/);
     expect(prune.code).toBe(2);
-    expect(prune.stderr).toMatch(/--prune needs a UNet with mask inputs/);
+    expect(prune.stderr).toMatch(
+      /--prune: cross_attn_head_mask:0\.7: block 0 \(down_blocks\.0\/attentions\.0\) has 4 heads/,
+    );
   });
 
   it('runs a DPMSolverMultistep folder, and refuses one whose scheduler it cannot run unless --scheduler names another', async () => {
