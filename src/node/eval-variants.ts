@@ -11,13 +11,12 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Manifest } from '../core/manifest';
 import { parseMaskPreset } from '../core/presets';
-import { cached, experimentKey } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
+import { cachedUniversalScores } from '../core/science/shared-computations';
 import {
   DEFAULT_UNIVERSAL,
   defaultSparsity,
   neutralSplit,
-  universalScores,
   universalUnits,
 } from '../core/science/universal';
 import {
@@ -136,10 +135,12 @@ export async function runVariantsCommand(
     try {
       const reference = neutralSplit(manifest).reference;
       const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
-      const u = await cached(
+      const u = await cachedUniversalScores(
+        base.runner,
+        manifest,
+        { ...DEFAULT_UNIVERSAL, detection, reference },
+        ctx,
         cache,
-        experimentKey(manifest, 'universal-scores/2', { d: detection, u: DEFAULT_UNIVERSAL, ref: reference }),
-        () => universalScores(base.runner, manifest, { ...DEFAULT_UNIVERSAL, detection, reference }, ctx),
       );
       masks.push({
         id: `universal@${args.sparsity}`,

@@ -32,21 +32,10 @@ export interface Scores {
 export type Maps = Omit<Extract<AnalysisEvent, { type: 'maps' }>, 'type' | 'id'>;
 
 /**
- * Unit scores from elsewhere (the attribution work): per mask input name, one score per unit,
- * layer-major. When present for a mask, the grid is coloured by it instead of attention mass.
+ * Unit scores from elsewhere (the attribution job) colour the grid instead of attention mass; a
+ * pruning preset is a named pruning a class can start from. Both come from the job registry.
  */
-export interface UnitScores {
-  /** legend title, e.g. "ablation attribution (memorized − neutral)" */
-  label: string;
-  masks: Record<string, Float32Array>;
-}
-
-/** A named pruning a class can start from (the science work supplies the memorization one). */
-export interface PruningPreset {
-  label: string;
-  prompt: string;
-  masks: PrunedUnits;
-}
+export type { PruningPreset, UnitScores } from '../core/jobs/effects';
 
 export interface SeedGridCell {
   seed: number;

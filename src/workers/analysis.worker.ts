@@ -7,7 +7,8 @@
  */
 import type { Manifest } from '../core/manifest';
 import type { TrainIndex } from '../core/metrics/replication';
-import { computeMaps, scoreVariants } from './analysis';
+import { computeMaps } from '../core/analysis/maps';
+import { scoreVariants } from '../core/analysis/scores';
 import { analysisTransferables, type AnalysisEvent, type AnalysisRequest } from './analysis-protocol';
 import { startHeartbeat } from './heartbeat';
 import { AnalysisPeer } from './peer';

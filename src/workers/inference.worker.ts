@@ -33,7 +33,8 @@ import {
   type WorkerEvent,
   type WorkerRequest,
 } from './protocol';
-import { runScienceJob, type ScienceRequest } from './science';
+import type { ScienceRequest } from '../core/jobs';
+import { runScienceJob } from './science';
 import { loadTrainIndex } from './train-index';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;

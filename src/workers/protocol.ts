@@ -3,20 +3,16 @@
  * of requests in and events out. Every request carries an id and every event names the request it
  * answers, so the store can ignore events of a superseded run.
  */
+import type { RgbaImage } from '../core/image';
+import type { ScienceOutcome, ScienceRequest } from '../core/jobs';
 import type { Manifest } from '../core/manifest';
 import type { MaskSet } from '../core/masks';
 import type { GenerateTimings, TokenInfo } from '../core/pipeline';
 import type { BackendChoice, BackendPreference } from '../gpu/backend';
 import type { DownloadFailure } from '../gpu/download';
 import type { PipelineBench } from './bench';
-import type { ScienceOutcome, ScienceRequest } from './science';
 
-/** 8-bit RGBA pixels, row-major; travels as a transferable. */
-export interface RgbaImage {
-  width: number;
-  height: number;
-  data: Uint8ClampedArray;
-}
+export type { RgbaImage } from '../core/image';
 
 export interface GenerateParams {
   prompt: string;
@@ -43,7 +39,7 @@ export type WorkerRequest =
    */
   | { type: 'generate'; id: number; params: GenerateParams; variants?: MaskSet[] }
   /**
-   * a science job (src/workers/science.ts). It waits for a running generation to finish; while it
+   * a science job (src/core/jobs, run by src/workers/science.ts). It waits for a running generation to finish; while it
    * runs, generate requests are refused (one model session, one computation at a time).
    */
   | ({ type: 'science'; id: number } & ScienceRequest)

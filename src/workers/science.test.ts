@@ -2,8 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryCache } from '../core/science';
 import { type NodeModel, loadNodeModel, loadTrainIndex } from '../node/runner';
 import { defaultSparsity } from '../core/science/universal';
-import { attributionScores, memorizationRemovedPreset, universalMasks } from '../state/science-state';
-import { defaultScienceParams, isSmokeModel, runScienceJob } from './science';
+import {
+  attributionScores,
+  defaultScienceParams,
+  isSmokeModel,
+  memorizationRemovedPreset,
+  universalMasks,
+} from '../core/jobs';
+import { runScienceJob } from './science';
 
 const DIR = 'public/models/fixture-random';
 

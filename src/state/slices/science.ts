@@ -6,16 +6,18 @@
 import { type AblationUnits, defaultSparsity } from '../../core/science';
 import type { WorkerEvent } from '../../workers/protocol';
 import {
-  defaultScienceParams,
+  defaultRequest,
   type DefaultJob,
   type ModelRef,
   type ScienceRequest,
+  sideEffectsOf,
+  universalMasks,
   variantTableParams,
-} from '../../workers/science';
+} from '../../core/jobs';
 import { prunedCount } from '../../core/experiment/experiment';
 import { cleanMasks, sanitizePrompt } from '../experiment-state';
 import { familyOf, type ModelEntry } from '../model-index';
-import { emptyScience, sideEffectsOf, universalMasks, type ScienceData } from '../science-state';
+import { emptyScience, type ScienceData } from '../science-state';
 import { admission } from './admission';
 import { canRun, clamp, LIMITS } from './experiment';
 import { modelUrlOf } from './paths';
@@ -60,7 +62,7 @@ function startScience(ctx: LabContext, request: ScienceRequest): void {
   ctx.set({
     science: { ...s.science, running: { id, job: request.job, stage: 'waiting for the model', done: 0, total: 1 } },
   });
-  ctx.deps.send({ type: 'science', id, ...request } as { type: 'science'; id: number } & ScienceRequest);
+  ctx.deps.send({ type: 'science', id, ...request });
 }
 
 /** An inference event of a science job; true when it was one. */
@@ -111,10 +113,7 @@ export const createScienceSlice: SliceCreator<ScienceSlice> = (deps) => (set, ge
     runScience(job) {
       const s = get();
       if (!s.manifest) return;
-      startScience(ctx, {
-        job,
-        params: defaultScienceParams(s.manifest, s.prompt.trim(), s.science.unitKind)[job],
-      } as ScienceRequest);
+      startScience(ctx, defaultRequest(job, s.manifest, { prompt: s.prompt.trim(), units: s.science.unitKind }));
     },
 
     applyShippedPreset(id) {

@@ -8,7 +8,7 @@ import { useState } from 'react';
 import { prunedCount } from '../../core/experiment/experiment';
 import { experimentOf } from '../../state/experiment-state';
 import type { VariantScores } from '../../workers/analysis-protocol';
-import { MEMORIZATION_STEPS } from '../../workers/analysis';
+import { MEMORIZATION_STEPS } from '../../core/analysis/scores';
 import { ComparisonPanel, PixelImage, comparisonPng, downloadBlob, type DiffMode, type Stat } from '../views';
 import { useLab, useLabStore } from '../StoreContext';
 import { fileStem } from './files';

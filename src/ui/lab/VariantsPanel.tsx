@@ -9,12 +9,11 @@ import { chwToRgba } from '../../core/image';
 import { prunedCount } from '../../core/experiment/experiment';
 import { type VariantReport, rateOn } from '../../core/science/variants';
 import { familyOf } from '../../state/model-index';
-import type { ScienceJob, ScienceResultMap } from '../../workers/science';
+import type { ScienceResultMap } from '../../core/jobs';
 import { Meta, RunningJob, useScienceIdle } from '../science/RunningJob';
 import { useLab, useLabActions } from '../StoreContext';
 import { PixelImage } from '../views';
 
-const VARIANT_JOBS: ScienceJob[] = ['preset', 'variants', 'variant-table'];
 const METHOD_LABEL: Record<string, string> = { fmn: 'Forget-Me-Not', erasediff: 'EraseDiff', duge: 'DUGE stage' };
 const pct = format('.0%');
 const f3 = format('.3f');
@@ -39,7 +38,7 @@ export function VariantsPanel() {
   return (
     <section className="panel lab-panel" aria-label="Unlearning variants" data-testid="variants-panel">
       <h2>Unlearning variants</h2>
-      <RunningJob jobs={VARIANT_JOBS} />
+      <RunningJob panel="variants" />
       {presets.length > 0 ? (
         <div className="lab-controls" role="group" aria-label="UniForget masks">
           <span>Mask presets the model ships (UniForget's are learned on neutral prompts only):</span>

@@ -9,14 +9,11 @@ import { useId } from 'react';
 import { format } from 'd3';
 import { DETECTORS } from '../../core/science';
 import { type AblationUnits, prunedCount } from '../../core/science';
-import { type DefaultJob, isSmokeModel, type ScienceJob } from '../../workers/science';
+import { type DefaultJob, isSmokeModel } from '../../core/jobs';
 import { DetectionTable, ParetoChart, RocChart } from '../views/science';
 import { useLab, useLabActions } from '../StoreContext';
 import './science.css';
 import { Meta, RunningJob, useScienceIdle } from './RunningJob';
-
-/** The jobs this panel starts (the variants panel shows its own). */
-const SCIENCE_PANEL_JOBS: ScienceJob[] = ['detect', 'study', 'attribution', 'nemo', 'universal', 'evaluate'];
 
 const f3 = format('.3f');
 
@@ -65,7 +62,7 @@ export function SciencePanel() {
           memorization.
         </p>
       ) : null}
-      <RunningJob jobs={SCIENCE_PANEL_JOBS} />
+      <RunningJob panel="science" />
 
       <h3>Detection</h3>
       <div className="lab-controls">
