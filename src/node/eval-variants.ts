@@ -13,12 +13,7 @@ import type { Manifest } from '../core/manifest';
 import { parseMaskPreset } from '../core/presets';
 import type { Progress } from '../core/science/context';
 import { cachedUniversalScores } from '../core/science/shared-computations';
-import {
-  DEFAULT_UNIVERSAL,
-  defaultSparsity,
-  neutralSplit,
-  universalUnits,
-} from '../core/science/universal';
+import { DEFAULT_UNIVERSAL, defaultSparsity, neutralSplit, universalUnits } from '../core/science/universal';
 import {
   type VariantMask,
   type VariantModel,

@@ -56,5 +56,7 @@ export function universalScoring(
   units: AblationUnits,
 ): { detection: DetectionOptions; neutralLimit: number; maxFlagged?: number } {
   const { smoke, light, neutralLimit } = labSizes(manifest);
-  return smoke && units === 'heads' ? { detection: light, neutralLimit, maxFlagged: 4 } : { detection: light, neutralLimit };
+  return smoke && units === 'heads'
+    ? { detection: light, neutralLimit, maxFlagged: 4 }
+    : { detection: light, neutralLimit };
 }

@@ -15,7 +15,11 @@ import type { LabJobSpec } from './job';
 import { universalScoring } from './sizes';
 
 /** neutralLimit: the reference is the first half of the first n neutral prompts */
-export type UniversalParams = UniversalMethod & { detection: DetectionOptions; neutralLimit: number; maxFlagged?: number };
+export type UniversalParams = UniversalMethod & {
+  detection: DetectionOptions;
+  neutralLimit: number;
+  maxFlagged?: number;
+};
 
 const universalOptions = (manifest: Manifest, p: UniversalParams): UniversalOptions => ({
   units: p.units,

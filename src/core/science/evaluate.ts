@@ -34,12 +34,7 @@ import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
 import type { DetectionOptions } from './detect';
 import type { NemoLocalization } from './localize';
-import {
-  cachedDetectionStudy,
-  cachedNemo,
-  cachedNeutralReference,
-  cachedUniversalScores,
-} from './shared-computations';
+import { cachedDetectionStudy, cachedNemo, cachedNeutralReference, cachedUniversalScores } from './shared-computations';
 import type { DetectionStudy } from './study';
 import {
   type UniversalMethod,
