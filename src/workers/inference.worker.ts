@@ -300,7 +300,7 @@ async function handle(req: WorkerRequest): Promise<void> {
     case 'science': {
       try {
         const { type: _type, id: _id, ...request } = req;
-        await startScience(req.id, request as ScienceRequest);
+        await startScience(req.id, request);
       } catch (err) {
         const cancelled = isAbortError(err) || err instanceof Cancelled;
         emit({

@@ -1,7 +1,7 @@
 /**
  * The science jobs, one entry each, and every type the lab uses for them derived from the entries:
  * a job's params, result, request and outcome are looked up by its name, so adding a job is adding
- * an entry here (and its buttons).
+ * an entry here (a panel job also gets a line in LAB_DEFAULTS; the compiler asks for it).
  */
 import type { Manifest } from '../manifest';
 import { cached } from '../science/cache';
@@ -9,7 +9,7 @@ import { DEFAULT_UNIVERSAL } from '../science/universal';
 import { detectJob, studyJob } from './detection';
 import type { JobEffects } from './effects';
 import { evaluateJob } from './evaluate';
-import type { JobEnv, JobPanel, JobSpec, PanelContext } from './job';
+import type { JobEnv, JobSpec, PanelContext } from './job';
 import { attributionJob, nemoJob } from './localization';
 import { universalJob } from './universal';
 import { presetJob, variantTableJob, variantsJob } from './variants';
@@ -52,22 +52,6 @@ export type DefaultJob = {
   [J in ScienceJob]: Specs[J] extends { defaults: (manifest: Manifest, lab: PanelContext) => unknown } ? J : never;
 }[ScienceJob];
 export type ScienceParams = { [J in DefaultJob]: ScienceParamsMap[J] };
-
-export const JOB_NAMES = Object.keys(SPECS) as ScienceJob[];
-
-/** The jobs a panel starts and shows the progress of. */
-export function jobsOfPanel(panel: JobPanel): ScienceJob[] {
-  return JOB_NAMES.filter((j) => JOBS[j].panel === panel);
-}
-
-export function jobLabel(job: ScienceJob): string {
-  return JOBS[job].label;
-}
-
-/** A request for a job with its params (typed: the params must be that job's). */
-export function scienceRequest<J extends ScienceJob>(job: J, params: ScienceParamsMap[J]): ScienceRequest<J> {
-  return { job, params };
-}
 
 /** How each panel job gets its default params (listed so that a generic job name keeps its params type). */
 const LAB_DEFAULTS: { [J in DefaultJob]: (manifest: Manifest, lab: PanelContext) => ScienceParamsMap[J] } = {
