@@ -5,10 +5,9 @@
  * their direct channel, see peer-protocol.ts; it never passes through the UI thread) and the
  * model's training-image index, and answers with small, drawable results.
  */
-import type { LayerSeries, MapFocus } from '../core/analysis/maps';
+import type { MapFocus, MapsPayload } from '../core/analysis/maps';
 import type { VariantInput, VariantScores } from '../core/analysis/scores';
 import type { Manifest } from '../core/manifest';
-import type { MapsPayload } from '../core/analysis/maps';
 
 export type { LayerSeries, MapFocus } from '../core/analysis/maps';
 export type { VariantInput, VariantScores } from '../core/analysis/scores';
