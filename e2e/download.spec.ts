@@ -1,8 +1,10 @@
 import { organism } from '../src/core/manifest';
+import { decodeModel, encodeModel } from '../src/core/onnx/proto';
 /**
  * Model download failures and the Cache API: a truncated or corrupt UNet gives a clear message and
  * a Retry that works; a verified download is cached, so a reload downloads nothing again.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -71,6 +73,37 @@ test('a corrupt download fails the checksum and Retry recovers', async () => {
   await breakUnetOnce(lab, corrupt);
   await lab.page.goto(`${server.url}?backend=wasm`);
   await expectRetryWorks(lab, /corrupt.*sha256/, 'download-corrupt');
+});
+
+test('weights changed under a matching checksum fail the known-answer test, with a plain message', async () => {
+  const lab = await freshLab();
+  // Negate the largest int8 weight tensor: a valid graph of the same size that answers wrongly, and
+  // a manifest re-hashed to match it (a server that published damaged files with fresh checksums).
+  const graph = decodeModel(new Uint8Array(unetBytes));
+  const biggest = (graph.graph?.initializer ?? []).reduce((a, b) =>
+    (b.rawData?.byteLength ?? 0) > (a.rawData?.byteLength ?? 0) ? b : a,
+  );
+  biggest.rawData = Uint8Array.from(biggest.rawData as Uint8Array, (v) => (256 - v) & 0xff);
+  const damaged = Buffer.from(encodeModel(graph));
+  const manifest = structuredClone(model.manifest);
+  organism(manifest).files.unet.int8 = {
+    ...unet,
+    bytes: damaged.byteLength,
+    sha256: createHash('sha256').update(damaged).digest('hex'),
+  };
+  await lab.context.route(`**/${model.id}/manifest.json*`, (route) =>
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(manifest) }),
+  );
+  await lab.context.route(`**/${unet.path}*`, (route) =>
+    route.fulfill({ status: 200, contentType: 'application/octet-stream', body: damaged }),
+  );
+  const { page } = lab;
+  await page.goto(`${server.url}?backend=wasm`);
+  const notice = page.locator('.notice.error').first();
+  await notice.waitFor({ timeout: 90_000 });
+  expect(await notice.innerText()).toMatch(/gives wrong answers.*reloading will not help/s);
+  expect(await page.getByTestId('generate').isDisabled()).toBe(true);
+  expect(lab.fatal).toEqual([]);
 });
 
 test('a reload reads the model from the Cache API instead of downloading it again', async () => {

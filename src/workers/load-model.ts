@@ -8,6 +8,7 @@ import { chooseBackend, wasmThreads, type BackendChoice, type BackendPreference 
 import { DownloadError, fetchVerified, type DownloadFailure, type FileEntry } from '../gpu/download';
 import { loadOrt } from '../gpu/ort';
 import { OrtRunner } from '../gpu/runner';
+import { knownAnswerProblem, parseReference } from '../core/known-answer';
 import type { LoadPhase } from './protocol';
 
 export interface LoadedModel {
@@ -84,12 +85,30 @@ async function downloadAll(modelUrl: string, entries: FileEntry[], onProgress: L
 }
 
 async function createRunner(modelUrl: string, manifest: Manifest, choice: BackendChoice, onProgress: LoadProgress) {
-  const entries = [organism(manifest).files.textEncoder, unetEntry(manifest, choice)];
-  const [text, unet] = await downloadAll(modelUrl, entries, onProgress);
+  const { files: listed } = organism(manifest);
+  const entries = [listed.textEncoder, unetEntry(manifest, choice), listed.reference];
+  const [text, unet, reference] = await downloadAll(modelUrl, entries, onProgress);
   onProgress('session', `Starting ${choice.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly'} sessions`, 0, 1, false);
   const ort = await loadOrt(choice);
   const runner = await OrtRunner.create(ort, manifest, { textEncoder: text.bytes, unet: unet.bytes }, choice);
-  const files = entries.map((e, i) => ({ path: e.path, bytes: e.bytes, fromCache: [text, unet][i].fromCache }));
+  onProgress('session', 'Checking the model against its known answer', 0, 1, false);
+  try {
+    const problem = await knownAnswerProblem(runner, manifest, parseReference(reference.bytes));
+    if (problem) {
+      throw new LoadError(
+        `This copy of the model gives wrong answers, so the lab will not use it: its files match their checksums but not the results the model was published with. The files on the server are probably damaged; reloading will not help. (${problem})`,
+        'model',
+      );
+    }
+  } catch (err) {
+    await runner.release();
+    throw err;
+  }
+  const files = entries.map((e, i) => ({
+    path: e.path,
+    bytes: e.bytes,
+    fromCache: [text, unet, reference][i].fromCache,
+  }));
   return { runner, files };
 }
 
