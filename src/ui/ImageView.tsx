@@ -17,6 +17,8 @@ export function ImageView({ ref }: { ref?: Ref<HTMLDivElement> }) {
   const status = useLab((s) => s.status);
   const pendingMasks = useLab((s) => s.pendingMasks);
   const scores = useLab((s) => (s.scores && s.result && s.scores.generation === s.result.id ? s.scores : null));
+  // a Stable Diffusion model brought from a folder has no training set here
+  const broughtModel = useLab((s) => s.manifest?.latent !== undefined);
   const live = status === 'generating' && previews.length > 0 ? previews[previews.length - 1] : null;
   const image = live?.image ?? result?.image ?? null;
   // the experiment's own image is the last variant: the pruned one when anything is pruned
@@ -33,11 +35,13 @@ export function ImageView({ ref }: { ref?: Ref<HTMLDivElement> }) {
     caption = `“${p.prompt || '(empty prompt)'}” · seed ${p.seed} · ${p.steps} steps · guidance ${p.guidance}${prunedText}`;
   } else caption = status === 'ready' ? 'Press Generate to make an image.' : 'The image appears here.';
 
-  const waiting = live
-    ? 'Found when the image is finished.'
-    : result
-      ? 'Comparing with the training images…'
-      : 'The training image most like the result appears here.';
+  const waiting = broughtModel
+    ? 'This model came without its training images, so there is none to compare with.'
+    : live
+      ? 'Found when the image is finished.'
+      : result
+        ? 'Comparing with the training images…'
+        : 'The training image most like the result appears here.';
 
   return (
     <div className="key-pair" ref={ref} data-testid="key-pair">
@@ -81,7 +85,9 @@ export function ImageView({ ref }: { ref?: Ref<HTMLDivElement> }) {
         ) : null}
       </p>
       <p className="key-verdict" data-testid="key-verdict" aria-live="polite">
-        {own?.replication ? (
+        {broughtModel ? (
+          waiting
+        ) : own?.replication ? (
           <>
             Nearest: {own.nearestLabel}. <span className="jargon">Tiled L2 distance</span>{' '}
             <strong>{own.replication.tiledL2.toFixed(2)}</strong>
