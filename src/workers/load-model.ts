@@ -44,7 +44,7 @@ export interface LoadOptions {
  * Past this UNet size the CPU is not timed: a model that large is many times slower on
  * WebAssembly than on any real GPU, and one CPU step of it would hold up the first load.
  */
-export const MEASURE_MAX_BYTES = 64 * 1024 * 1024;
+const MEASURE_MAX_BYTES = 64 * 1024 * 1024;
 
 export class LoadError extends Error {
   constructor(
