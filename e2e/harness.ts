@@ -223,9 +223,20 @@ export async function readResultPixels(page: Page): Promise<{ width: number; hei
   });
 }
 
-/** Wait until the model is loaded and Generate is enabled. */
-export async function waitReady(page: Page, timeout = 120_000): Promise<void> {
-  await page.locator('[data-testid="progress"][data-status="ready"]').waitFor({ timeout });
+/**
+ * Wait until the model is loaded and Generate is enabled. A page opened without a broken link
+ * generates its experiment at once, so "loaded" may already be "generating"; a Generate now
+ * supersedes that run. `idle`: wait until nothing runs.
+ */
+export async function waitReady(page: Page, timeout = 120_000, idle = false): Promise<void> {
+  const statuses = idle ? '[data-status="ready"]' : ':is([data-status="ready"], [data-status="generating"])';
+  await page.locator(`[data-testid="progress"]${statuses}`).waitFor({ timeout });
+}
+
+/** The page's result caption once a run with these settings has finished. */
+export function resultCaption(page: Page, text?: string) {
+  const caption = page.locator('[data-testid="image-caption"][data-kind="result"]');
+  return text ? caption.filter({ hasText: text }) : caption;
 }
 
 /** Set the controls, press Generate, and wait for the final image. */

@@ -10,7 +10,7 @@ import { createRoot } from 'react-dom/client';
 import { peekModel } from './core/experiment/url-codec';
 import { parseBackendPreference } from './gpu/backend';
 import { createLabStore, type LabStore } from './state/store';
-import { linkHasExperiment, startUrlSync } from './state/url-sync';
+import { startUrlSync } from './state/url-sync';
 import { App } from './ui/App';
 import { StoreProvider } from './ui/StoreContext';
 import { AnalysisClient } from './workers/analysis-client';
@@ -34,9 +34,10 @@ function createLab(): LabStore {
     },
     pageUrl: location.href,
     backendPreference: parseBackendPreference(params.get('backend')),
+    measureSoftwareGpu: params.get('measure-software-gpu') === '1',
     requestedModel: peekModel(location.search)?.id ?? params.get('model'),
     initialLink: location.search,
-    initialLinkRuns: linkHasExperiment(location.search),
+    initialLinkRuns: true,
     reloadPage: () => location.reload(),
   });
   let link: WorkerLink | null = null;
@@ -64,10 +65,14 @@ function createLab(): LabStore {
 
 const store = createLab();
 const describe = (reason: unknown) => (reason instanceof Error ? reason.message : String(reason));
-window.addEventListener('error', (e) => store.getState().notify('error', `Unexpected error: ${e.message}`));
-window.addEventListener('unhandledrejection', (e) =>
-  store.getState().notify('error', `Unexpected error: ${describe(e.reason)}`),
-);
+const unexpected = (detail: string) =>
+  store
+    .getState()
+    .notify('error', 'Something went wrong in the lab. Reloading the page usually helps.', 'reload-page', {
+      detail,
+    });
+window.addEventListener('error', (e) => unexpected(e.message));
+window.addEventListener('unhandledrejection', (e) => unexpected(describe(e.reason)));
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');

@@ -137,14 +137,20 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
         return {
           status: 'failed',
           progress: null,
-          loadError: event.message,
+          loadError: {
+            message: event.message,
+            ...(event.detail ? { detail: event.detail } : {}),
+            retry: event.kind === 'download',
+          },
           // "being loaded again" is over: this failure replaces it.
           notices: state.notices.filter((n) => !n.untilReady),
           notice: {
             level: 'error',
             message: event.message,
-            // Retrying is offered for every load failure: even a bad session start can be transient.
-            action: 'retry-load',
+            ...(event.detail ? { detail: event.detail } : {}),
+            // Only where asking again can help (a dropped connection, a busy server); a damaged
+            // manifest or file would fail the same way again.
+            ...(event.kind === 'download' ? { action: 'retry-load' as const } : {}),
           },
         };
       }
@@ -158,10 +164,11 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
           pendingMasks: null,
         };
         if (event.kind === 'cancelled') return { ...back, notice: { level: 'info', message: 'Generation cancelled.' } };
-        return { ...back, notice: { level: 'error', message: event.message, action: 'retry-generate' } };
+        const detail = event.detail ? { detail: event.detail } : {};
+        return { ...back, notice: { level: 'error', message: event.message, ...detail, action: 'retry-generate' } };
       }
       if (event.request === 'bench') return null;
-      return { notice: { level: 'error', message: event.message } };
+      return { notice: { level: 'error', message: event.message, ...(event.detail ? { detail: event.detail } : {}) } };
     }
   }
 }

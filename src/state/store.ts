@@ -61,10 +61,16 @@ export interface LabDeps {
   /** the page URL; model paths resolve against it */
   pageUrl: string;
   backendPreference: BackendPreference;
+  /** test-only (?measure-software-gpu=1): time a software WebGPU adapter against WebAssembly under auto */
+  measureSoftwareGpu?: boolean;
   requestedModel: string | null;
   /** the page's query: the experiment link to open (decoded once the model is loaded) */
   initialLink?: string;
-  /** whether that link names an experiment (then it is generated as soon as it is applied) */
+  /**
+   * generate the link's experiment as soon as it is applied: the lab passes true, so a shared link
+   * shows its image and a first visit (a bare address) shows the default experiment's, without a
+   * click. A link that cannot be read shows the default experiment and waits.
+   */
   initialLinkRuns?: boolean;
   reloadPage(): void;
 }

@@ -3,7 +3,6 @@ import { organism } from '../core/manifest';
 import { useId, useMemo, type FormEvent } from 'react';
 import { tokenize, wordIndex } from '../core/tokenizer';
 import { LIMITS } from '../state/store';
-import { ModelSelect } from './lab/ModelSelect';
 import { Presets } from './lab/Presets';
 import { NumberSlider } from './NumberSlider';
 import { useLab, useLabActions } from './StoreContext';
@@ -36,7 +35,6 @@ export function PromptForm() {
 
   return (
     <form className="panel controls" onSubmit={onSubmit} aria-label="Generation settings">
-      <ModelSelect />
       <Presets />
       <div className="field">
         <label htmlFor={ids.prompt}>Prompt</label>

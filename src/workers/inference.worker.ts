@@ -18,13 +18,14 @@ import type { ModelRunner } from '../core/pipeline';
 import { isAbortError, type Progress } from '../core/science';
 import { admitJob } from '../core/session-admission';
 import { persistentCache } from './persistent-cache';
+import type { BackendPreference } from '../gpu/backend';
 import { fetchVerified } from '../gpu/download';
 import { benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
 import { startHeartbeat } from './heartbeat';
 import { folderFromFiles, folderFromUrl } from '../gpu/model-folder';
 import { type LoadedLatentModel, loadLatentModel } from './load-latent';
-import { LoadError, loadModel, type LoadedModel } from './load-model';
+import { LoadError, type LoadOptions, loadModel, type LoadedModel } from './load-model';
 import { InferencePeer } from './peer';
 import {
   type FolderSource,
@@ -97,7 +98,8 @@ async function stopCurrent(): Promise<void> {
 async function load(
   id: number,
   url: string,
-  backend: 'auto' | 'wasm' | 'webgpu',
+  backend: BackendPreference,
+  options: LoadOptions,
   source?: FolderSource,
 ): Promise<void> {
   await stopCurrent();
@@ -114,7 +116,7 @@ async function load(
         backend,
         progressEmitter(id),
       )
-    : await loadModel(url, backend, progressEmitter(id));
+    : await loadModel(url, backend, progressEmitter(id), options);
   model = loaded;
   emit({
     type: 'ready',
@@ -267,14 +269,27 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
 async function handle(req: WorkerRequest): Promise<void> {
   switch (req.type) {
     case 'load': {
-      const run = load(req.id, req.modelUrl, req.backend, req.source);
+      const run = load(
+        req.id,
+        req.modelUrl,
+        req.backend,
+        { measureSoftwareGpu: req.measureSoftwareGpu === true },
+        req.source,
+      );
       loading = run.catch(() => undefined);
       try {
         await run;
       } catch (err) {
-        const kind = err instanceof LoadError ? err.kind : 'model';
-        const failure = err instanceof LoadError ? err.failure : undefined;
-        emit({ type: 'error', id: req.id, request: 'load', kind, message: text(err), failure });
+        const known = err instanceof LoadError ? err : null;
+        emit({
+          type: 'error',
+          id: req.id,
+          request: 'load',
+          kind: known?.kind ?? 'model',
+          message: known ? known.message : 'The model could not be loaded because of an unexpected error.',
+          detail: known ? known.detail : text(err),
+          failure: known?.failure,
+        });
       }
       return;
     }
@@ -292,7 +307,8 @@ async function handle(req: WorkerRequest): Promise<void> {
             ? 'The generation was cancelled.'
             : err instanceof Busy
               ? err.message
-              : `Generation failed: ${text(err)}`,
+              : 'The image could not be made: the model stopped with an error.',
+          ...(cancelled || err instanceof Busy ? {} : { detail: text(err) }),
         });
       }
       return;
@@ -312,7 +328,8 @@ async function handle(req: WorkerRequest): Promise<void> {
             ? `The ${req.job} job was cancelled.`
             : err instanceof Busy
               ? err.message
-              : `The ${req.job} job failed: ${text(err)}`,
+              : `The ${req.job} job stopped with an error.`,
+          ...(cancelled || err instanceof Busy ? {} : { detail: text(err) }),
         });
       }
       return;

@@ -58,7 +58,11 @@ function besideGraph(graph: string, location: string): string {
   for (const part of `${dir}${location}`.split('/')) {
     if (part === '..') {
       if (parts.pop() === undefined)
-        throw new LoadError(`${graph} points at a weight file outside the model folder (${location}).`, 'model');
+        throw new LoadError(
+          'A file of this model points at weights outside the model folder, so the model cannot be opened.',
+          'model',
+          `${graph} points at ${location}.`,
+        );
     } else if (part && part !== '.') parts.push(part);
   }
   return parts.join('/');
@@ -67,13 +71,18 @@ function besideGraph(graph: string, location: string): string {
 function asLoadError(err: unknown): LoadError {
   if (err instanceof LoadError) return err;
   if (err instanceof FolderError) {
-    return new LoadError(`${err.message} (${err.detail})`, err.reason === 'network' ? 'download' : 'model');
+    return new LoadError(err.message, err.reason === 'network' ? 'download' : 'model', err.detail);
   }
-  if (err instanceof UnsupportedModelError) return new LoadError(`${err.message} (${err.detail})`, 'model');
+  if (err instanceof UnsupportedModelError) return new LoadError(err.message, 'model', err.detail);
   if (err instanceof DiffusersFolderError) {
-    return new LoadError(`This folder cannot be opened as a Stable Diffusion model: ${err.message}.`, 'model');
+    // Its message names the file the folder lacks: that is what the user needs to act.
+    return new LoadError(
+      `This folder cannot be opened as a Stable Diffusion model: ${err.message}.`,
+      'model',
+      err.message,
+    );
   }
-  return new LoadError(`The model could not be started: ${err instanceof Error ? err.message : String(err)}`, 'model');
+  return new LoadError('The model could not be started.', 'model', err instanceof Error ? err.message : String(err));
 }
 
 interface GraphBytes {
@@ -127,8 +136,9 @@ export async function loadLatentModel(
     if (half && backend.unet !== 'fp16') {
       throw new LoadError(
         'This model computes in half precision (float16), which needs a GPU with WebGPU and shader-f16; this browser or device has none. ' +
-          `Use a float32 export of the model, or a browser and GPU with shader-f16 (${backend.reason})`,
+          'Use a float32 export of the model, or a browser and GPU with shader-f16.',
         'model',
+        backend.reason,
       );
     }
     onProgress('session', `Starting ${backend.backend === 'webgpu' ? 'WebGPU' : 'WebAssembly'} sessions`, 0, 1, false);
@@ -178,8 +188,9 @@ async function createSessions(
       });
     } catch (err) {
       throw new LoadError(
-        `${name} could not be started in this browser (${err instanceof Error ? err.message : String(err)}).`,
+        'The model files could not be opened: they are damaged, or the model uses operations this browser cannot run.',
         'model',
+        `${name}: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
   };

@@ -32,6 +32,8 @@ export type WorkerRequest =
       backend: BackendPreference;
       /** a Stable-Diffusion-family model in the diffusers ONNX layout instead of a lab model directory */
       source?: FolderSource;
+      /** test-only, see LoadOptions in load-model.ts */
+      measureSoftwareGpu?: boolean;
     }
   /**
    * variants: one MaskSet per image, all from the same seed in one batch; [baseline, pruned] when
@@ -127,7 +129,10 @@ export type WorkerEvent =
       id: number;
       request: WorkerRequest['type'] | 'unknown';
       kind: ErrorKind;
+      /** one sentence for the user */
       message: string;
+      /** the technical detail (shown behind a disclosure) */
+      detail?: string;
       failure?: DownloadFailure;
     };
 

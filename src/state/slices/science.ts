@@ -97,7 +97,7 @@ export function scienceEvent(ctx: LabContext, event: WorkerEvent): boolean {
     }
   } else {
     ctx.set({ science: { ...sc, running: null } });
-    ctx.get().notify(event.kind === 'cancelled' ? 'info' : 'error', event.message);
+    ctx.get().notify(event.kind === 'cancelled' ? 'info' : 'error', event.message, undefined, { detail: event.detail });
   }
   return true;
 }

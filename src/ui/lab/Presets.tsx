@@ -3,13 +3,16 @@
  * universal mask has been scored under Find memorization) the universal mask at its default sparsity.
  */
 import { useLab, useLabActions } from '../StoreContext';
+import { InfoTip } from '../glossary/InfoTip';
+import { useMaskLock } from './MaskLock';
 
 export function Presets() {
   const manifest = useLab((s) => s.manifest);
   const preset = useLab((s) => s.pruningPreset);
-  const status = useLab((s) => s.status);
+  const lock = useMaskLock();
+  const science = useLab((s) => s.science.running !== null);
   const actions = useLabActions();
-  const ready = status === 'ready' || status === 'generating';
+  const ready = lock === null;
   const memorized = manifest?.memorized[0]?.caption;
   const neutral = manifest?.neutralPrompts[0];
   return (
@@ -27,6 +30,7 @@ export function Presets() {
       >
         Memorized prompt
       </button>
+      <InfoTip term="memorizedPrompt" />
       <button
         type="button"
         className="secondary small"
@@ -37,6 +41,7 @@ export function Presets() {
       >
         Neutral prompt
       </button>
+      <InfoTip term="neutralPrompt" />
       <button
         type="button"
         className="secondary small"
@@ -47,6 +52,11 @@ export function Presets() {
       >
         {preset ? preset.label : 'Memorization removed (needs the universal mask)'}
       </button>
+      {science ? (
+        <span className="hint lock-hint" data-testid="presets-lock">
+          Locked while a science job runs.
+        </span>
+      ) : null}
     </div>
   );
 }

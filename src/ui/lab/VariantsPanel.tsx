@@ -12,6 +12,7 @@ import { familyOf } from '../../state/model-index';
 import type { ScienceResultMap } from '../../core/jobs';
 import { Meta, RunningJob, useScienceIdle } from '../science/RunningJob';
 import { useLab, useLabActions } from '../StoreContext';
+import { Jargon } from '../glossary/InfoTip';
 import { PixelImage } from '../views';
 
 const METHOD_LABEL: Record<string, string> = { fmn: 'Forget-Me-Not', erasediff: 'EraseDiff', duge: 'DUGE stage' };
@@ -37,11 +38,16 @@ export function VariantsPanel() {
 
   return (
     <section className="panel lab-panel" aria-label="Unlearning variants" data-testid="variants-panel">
-      <h2>Unlearning variants</h2>
+      <h2>
+        <Jargon term="unlearning">Unlearning variants</Jargon>
+      </h2>
       <RunningJob panel="variants" />
       {presets.length > 0 ? (
         <div className="lab-controls" role="group" aria-label="UniForget masks">
-          <span>Mask presets the model ships (UniForget's are learned on neutral prompts only):</span>
+          <span>
+            Mask presets the model ships (<Jargon term="uniforget">UniForget β</Jargon>, learned on neutral prompts
+            only):
+          </span>
           {presets.map((p) => (
             <button
               key={p.id}

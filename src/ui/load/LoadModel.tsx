@@ -15,14 +15,12 @@ function useLoadStatus(): LoadStatus {
   const loadError = useLab((s) => s.loadError);
   if (!model?.source) return { phase: 'idle' };
   if (status === 'failed' && loadError) {
-    // Retrying helps only when the network failed; a wrong folder stays wrong.
-    const network = /Could not reach|refused to send|broke off|stopped early/.test(loadError);
-    const [message, ...rest] = loadError.split(' (');
+    // Retrying helps only when the network failed (the worker says so); a wrong folder stays wrong.
     return {
       phase: 'failed',
-      message: message.endsWith('.') ? message : `${message}.`,
-      detail: rest.length ? `(${rest.join(' (')}` : loadError,
-      canRetry: network,
+      message: loadError.message,
+      detail: loadError.detail ?? loadError.message,
+      canRetry: loadError.retry,
     };
   }
   if (status === 'loading' || status === 'starting') {

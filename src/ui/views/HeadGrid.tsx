@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react';
+import { type ReactNode, useMemo, useState } from 'react';
 import { format } from 'd3';
 import { ColorLegendBox } from './ColorLegend';
 import { autoDomain, colourFor, isDiverging, textOn, type Scheme } from './colour';
@@ -36,8 +36,12 @@ export interface HeadGridProps {
   onHover?: (head: HeadRef | null) => void;
   /** linked view: a head to outline (e.g. the one shown in the heatmap) */
   highlighted?: number | null;
+  /** show the pruned state without letting it change (e.g. while the image cannot follow) */
+  locked?: boolean;
   /** accessible name and visible heading */
   title?: string;
+  /** shown after the heading, e.g. an info button that explains what a head is */
+  info?: ReactNode;
 }
 
 /**
@@ -56,6 +60,8 @@ export function HeadGrid({
   onHover,
   highlighted = null,
   title = 'Cross-attention heads',
+  locked = false,
+  info,
 }: HeadGridProps) {
   const columns = Math.max(0, ...layers.map((l) => l.heads));
   const cells = useMemo(() => {
@@ -83,14 +89,18 @@ export function HeadGrid({
     // Up/down by a row is exact only when every layer has the same head count; else step by one.
     move: (i, key) => moveFocus(i, key, uniform ? columns : 1, cells.length),
     onHover: report,
+    locked,
   });
 
   const describe = (c: HeadRef) =>
     `layer ${layers[c.layer].name} head ${c.head}, score ${formatScore(scores[c.index])}${pruned[c.index] ? ', pruned' : ''}`;
 
   return (
-    <section className="mv-view mv-headgrid" aria-label={title}>
-      <h3 className="mv-view-title">{title}</h3>
+    <section className={`mv-view mv-headgrid${locked ? ' mv-locked' : ''}`} aria-label={title}>
+      <h3 className="mv-view-title">
+        {title}
+        {info}
+      </h3>
       <div
         className="mv-headgrid-grid"
         style={{ gridTemplateColumns: `minmax(4.5em, auto) repeat(${columns}, minmax(2.75em, 1fr))` }}
@@ -137,7 +147,7 @@ export function HeadGrid({
         ))}
       </div>
       <p className="mv-readout" aria-hidden="true">
-        {hover ? describe(hover) : 'Click a head to prune it; shift-click prunes a range.'}
+        {hover ? describe(hover) : locked ? 'Locked for now.' : 'Click a head to prune it; shift-click prunes a range.'}
       </p>
       <div className="mv-legend-row">
         <ColorLegendBox title={scoreLabel} scheme={useScheme} domain={domain} width={200} />

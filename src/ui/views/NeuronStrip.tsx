@@ -21,6 +21,8 @@ export interface NeuronStripProps {
   columns?: number;
   onHover?: (neuron: number | null) => void;
   highlighted?: number | null;
+  /** show the pruned state without letting it change (e.g. while the image cannot follow) */
+  locked?: boolean;
   /** what a cell is, for labels; default "value neuron" */
   unitName?: string;
 }
@@ -39,6 +41,7 @@ export function NeuronStrip({
   onHover,
   highlighted = null,
   unitName = 'value neuron',
+  locked = false,
 }: NeuronStripProps) {
   const count = scores.length;
   const auto = useMemo(() => autoDomain(scores), [scores]);
@@ -54,13 +57,17 @@ export function NeuronStrip({
       setHover(i);
       onHover?.(i);
     },
+    locked,
   });
   const prunedCount = pruned.slice(0, count).filter(Boolean).length;
   const describe = (i: number) =>
     `layer ${layerName} ${unitName} ${i}, score ${formatScore(scores[i])}${pruned[i] ? ', pruned' : ''}`;
 
   return (
-    <section className="mv-view mv-neurons" aria-label={`${unitName}s of layer ${layerName}`}>
+    <section
+      className={`mv-view mv-neurons${locked ? ' mv-locked' : ''}`}
+      aria-label={`${unitName}s of layer ${layerName}`}
+    >
       <h3 className="mv-view-title">
         {layerName}: {count} {unitName}s <small>({prunedCount} pruned)</small>
       </h3>
@@ -80,7 +87,11 @@ export function NeuronStrip({
         ))}
       </div>
       <p className="mv-readout" aria-hidden="true">
-        {hover !== null ? describe(hover) : 'Click to prune; shift-click a range; arrows move.'}
+        {hover !== null
+          ? describe(hover)
+          : locked
+            ? 'Locked for now.'
+            : 'Click to prune; shift-click a range; arrows move.'}
       </p>
       <div className="mv-legend-row">
         <ColorLegendBox title={scoreLabel} scheme={useScheme} domain={domain} width={200} />
