@@ -224,7 +224,11 @@ export async function sampleRows(
           options.onAttention?.(start + i, s, layers);
           const reduce = options.reduceAttention;
           if (reduce)
-            reduce.onTerms(start + i, s, reduce.reduction.terms(manifest, layers, embeddings.tokenMasks[chunk[i].prompt]));
+            reduce.onTerms(
+              start + i,
+              s,
+              reduce.reduction.terms(manifest, layers, embeddings.tokenMasks[chunk[i].prompt]),
+            );
         }
         classifierFreeGuidance(epsU, epsC, options.guidance, guided);
         ddimStep(latents[i], guided, alphas[t], alphaPrev(alphas, timesteps, s), schedule, {

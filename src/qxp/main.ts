@@ -1,0 +1,14 @@
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { fileURLToPath } from 'node:url';
+const conn = () => new Redis('redis://127.0.0.1:6399', { maxRetriesPerRequest: null });
+const q = new Queue('t2', { connection: conn() });
+await q.obliterate({ force: true });
+let ticks = 0; setInterval(() => ticks++, 10).unref();
+const w = new Worker('t2', fileURLToPath(new URL('./boot.mjs', import.meta.url)), { connection: conn(), useWorkerThreads: true, concurrency: 1, workerThreadsOptions: { workerData: { dir: 'public/models/memlab-organism' } } });
+w.on('failed', (j, e) => console.log('failed', e.message, e.name));
+for (let i = 0; i < 3; i++) await q.add('a', { n: i });
+let done = 0;
+await new Promise<void>((r) => w.on('completed', (j) => { console.log(j.returnvalue); if (++done === 3) r(); }));
+console.log('ticks', ticks);
+await w.close(); await q.close(); process.exit(0);
