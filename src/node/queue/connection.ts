@@ -78,6 +78,8 @@ export async function openRedis(url: string, timeoutMs = 5000): Promise<Redis> {
   return client;
 }
 
+const PING_TIMEOUT_MS = 2000;
+
 /** Watches a Redis connection; `lost` rejects once Redis has been gone longer than the grace period. */
 export class RedisWatch {
   readonly lost: Promise<never>;
@@ -113,8 +115,9 @@ export class RedisWatch {
   private async check(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
+    const sent = Date.now();
     try {
-      await withTimeout(this.client.ping(), 2000, 'ping');
+      await withTimeout(this.client.ping(), PING_TIMEOUT_MS, 'ping');
       if (this.downSince !== null) {
         const s = ((Date.now() - this.downSince) / 1000).toFixed(0);
         this.log(`Redis at ${redisAddress(this.url)} answers again (after ${s} s); carrying on`);
@@ -122,6 +125,9 @@ export class RedisWatch {
       }
     } catch (e) {
       const now = Date.now();
+      // A timeout that fired late means this thread was busy (onnxruntime holds it during a local
+      // UNet call) and the answer may be waiting unread: not a sign that Redis is gone.
+      if ((e as NodeJS.ErrnoException).code === 'ETIMEDOUT' && now - sent > PING_TIMEOUT_MS + 500) return;
       if (this.downSince === null) {
         this.downSince = now;
         this.log(

@@ -58,9 +58,8 @@ async function modelFor(entry: CatalogEntry): Promise<NodeModel> {
 
 /** Prompt blocks encoded once per model and kept, since the chunks of a stage share them. */
 function encoderFor(entry: CatalogEntry, model: NodeModel): BlockEncoder {
-  let cache = blocks.get(entry.hash);
-  if (!cache) blocks.set(entry.hash, (cache = new Map()));
-  const kept = cache;
+  const kept = blocks.get(entry.hash) ?? new Map<string, PromptEmbeddings>();
+  blocks.set(entry.hash, kept);
   return {
     async encode(block) {
       const key = JSON.stringify(block);

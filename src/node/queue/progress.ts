@@ -72,23 +72,22 @@ export function queueProgressPrinter(
   local: (p: Progress) => void,
   everyMs = 10_000,
 ): { onProgress: (p: Progress) => void; onStatus: (s: StageStatus) => void } {
-  let lastStage = '';
+  let last: StageStatus | null = null;
   let lastPrint = 0;
   return {
     onProgress: local,
     onStatus(s) {
+      const finished = s.done >= s.total;
+      const sameStage = last !== null && last.stage === s.stage && last.total === s.total;
+      if (finished && sameStage && last!.done >= last!.total) return; // said already
       const line = statusLine(s);
-      if (stream.isTTY) {
-        stream.write(`\r${line.padEnd(100).slice(0, Math.max(100, line.length))}`);
-        if (s.done >= s.total) stream.write('\n');
-        return;
-      }
       const now = Date.now();
-      if (s.stage !== lastStage || s.done >= s.total || now - lastPrint >= everyMs) {
+      if (stream.isTTY) stream.write(`\r${line.padEnd(100)}${finished ? '\n' : ''}`);
+      else if (!sameStage || finished || now - lastPrint >= everyMs) {
         stream.write(`${line}\n`);
-        lastStage = s.stage;
         lastPrint = now;
       }
+      last = s;
     },
   };
 }
