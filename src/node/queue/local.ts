@@ -111,7 +111,7 @@ export async function startLocalRedis(): Promise<LocalRedis> {
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-/** A child process running one of the project's CLIs through tsx, with its output collected. */
+/** A child process running one of the project's CLIs (as `npm run` does, through tsx), its output collected. */
 export class CliProcess {
   readonly proc: ChildProcess;
   readonly lines: string[] = [];
@@ -119,7 +119,9 @@ export class CliProcess {
   readonly exited: Promise<number | null>;
 
   constructor(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.proc = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), script, ...args], {
+    // node itself with tsx's loader (not the tsx command, which runs the script in a second
+    // process): a signal sent to `proc` reaches the CLI, as a SIGKILL of a worker must.
+    this.proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

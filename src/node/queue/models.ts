@@ -76,7 +76,16 @@ export async function scanModels(folders: readonly string[]): Promise<CatalogEnt
   return out;
 }
 
-/** "memlab-organism 1.0 int8 (3f2a9c1b)" */
+/** "memlab-organism int8 1.0 (3f2a9c1b)" */
 export function describeModel(m: ModelRef): string {
   return `${m.id} ${m.version} ${m.precision} (${m.hash.slice(0, 8)})`;
+}
+
+/** The models of a catalog in one line: "memlab-organism 1.0 (int8 3f2a9c1b, fp32 0c1d2e3f), ..." */
+export function describeCatalog(catalog: readonly CatalogEntry[]): string {
+  const byModel = new Map<string, CatalogEntry[]>();
+  for (const e of catalog) byModel.set(`${e.id} ${e.version}`, [...(byModel.get(`${e.id} ${e.version}`) ?? []), e]);
+  return [...byModel]
+    .map(([name, entries]) => `${name} (${entries.map((e) => `${e.precision} ${e.hash.slice(0, 8)}`).join(', ')})`)
+    .join(', ');
 }

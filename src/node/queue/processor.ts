@@ -18,7 +18,7 @@ import type { PromptEmbeddings } from '../../core/science/batch';
 import { encodePrompts } from '../../core/science/batch';
 import { ModelDirError, type NodeModel, loadNodeModel } from '../runner';
 import { type BlockEncoder, runChunk } from './chunks';
-import { type CatalogEntry, describeModel } from './models';
+import { type CatalogEntry, describeCatalog, describeModel } from './models';
 import { type ChunkResult, ChunkSpecSchema, describeIssues } from './schema';
 
 /** What the worker's main thread hands each processor thread. */
@@ -98,7 +98,7 @@ export async function processChunk(job: SandboxedJob): Promise<ChunkResult> {
       `worker ${me} refused the chunk: it does not hold ${describeModel(spec.model)}. ${
         same.length
           ? `It holds ${same.map(describeModel).join(', ')}: another version (its files differ).`
-          : `It holds ${config.catalog.map(describeModel).join(', ')}.`
+          : `It holds ${describeCatalog(config.catalog)}.`
       } Start workers with --models pointing at the same model files as the run.`,
     );
   }

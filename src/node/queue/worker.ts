@@ -25,7 +25,7 @@ import { type Job, Worker } from 'bullmq';
 import { ModelDirError } from '../runner';
 import { CHUNK_QUEUE, RedisWatch, STAGE_QUEUE, openRedis, redisAddress } from './connection';
 import { QueueError } from './errors';
-import { describeModel, scanModels } from './models';
+import { describeCatalog, scanModels } from './models';
 import type { ProcessorConfig } from './processor';
 import { type ChunkResult, StageDataSchema, type WorkerArgs, WorkerArgsSchema, describeIssues } from './schema';
 
@@ -192,7 +192,7 @@ export async function startWorker(args: WorkerArgs, log: (line: string) => void)
   });
   await chunks.waitUntilReady();
   log(
-    `worker ${name} on ${redisAddress(args.queue)}: ${args.concurrency} chunk${args.concurrency > 1 ? 's' : ''} at a time on ${args.ep}, ${args.threads} thread${args.threads > 1 ? 's' : ''} each; serving ${catalog.map(describeModel).join(', ')}`,
+    `worker ${name} on ${redisAddress(args.queue)}: ${args.concurrency} chunk${args.concurrency > 1 ? 's' : ''} at a time on ${args.ep}, ${args.threads} thread${args.threads > 1 ? 's' : ''} each; serving ${describeCatalog(catalog)}`,
   );
   return { name, closed, close };
 }
