@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationReport } from '../../core/science/evaluate';
 import { parseEvalArgs, runEvalCommand } from '../eval';
+import { parseVariantsArgs, runVariantsCommand } from '../eval-variants';
 import { CHUNK_QUEUE, STAGE_QUEUE } from './connection';
 import { QueueError } from './errors';
 import { CliProcess, type LocalRedis, freePort, redisServerPath, startLocalRedis, startWorkerProcess } from './local';
@@ -203,6 +204,44 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
       await expect(run).rejects.toThrow(
         /refused the chunk: it does not hold memlab-organism .*another version .*Start workers with --models/,
       );
+    },
+    SLOW,
+  );
+
+  it(
+    'gives the single-process variant table for a base and its variant (one content hash per model)',
+    async () => {
+      const url = db(4);
+      const worker = await startWorkerProcess(url, LOCK);
+      workers.push(worker);
+      const args = (name: string, extra: string[] = []) =>
+        parseVariantsArgs([
+          '--base',
+          'fixture-random',
+          '--masks',
+          'none',
+          '--seeds',
+          '1',
+          '--steps',
+          '2',
+          '--no-cache',
+          '--out',
+          join(dir, `${name}.json`),
+          '--table',
+          join(dir, `${name}.md`),
+          ...extra,
+        ]);
+      const single = await runVariantsCommand(args('variants-single'));
+      const queued = await runVariantsCommand(args('variants-queued', ['--queue', url]), { onStatus: () => {} });
+      const { timings: _a, ...a } = single;
+      const { timings: _b, ...b } = queued;
+      expect(b).toEqual(a);
+      expect(await readFile(join(dir, 'variants-queued.md'), 'utf8')).toBe(
+        await readFile(join(dir, 'variants-single.md'), 'utf8'),
+      );
+      const ledger = await chunkLedger(url);
+      const models = new Set(ledger.jobs.map((j) => j.data.model.id));
+      expect(models).toEqual(new Set(['fixture-random', 'fixture-random-variant']));
     },
     SLOW,
   );
