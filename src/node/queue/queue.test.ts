@@ -11,9 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationReport } from '../../core/science/evaluate';
 import { parseEvalArgs, runEvalCommand } from '../eval';
 import { parseVariantsArgs, runVariantsCommand } from '../eval-variants';
+import { allOnes } from '../../core/masks';
+import type { SampleRequest } from '../../core/science/batch';
+import { readManifest } from '../runner';
+import { planStage } from './chunks';
 import { CHUNK_QUEUE, STAGE_QUEUE } from './connection';
 import { QueueError } from './errors';
 import { CliProcess, type LocalRedis, freePort, redisServerPath, startLocalRedis, startWorkerProcess } from './local';
+import { modelRefOf } from './models';
+import { QueueSampler } from './sampler';
 import { StageDataSchema } from './schema';
 
 const MODEL = 'public/models/memlab-organism';
@@ -187,7 +193,7 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
   );
 
   it(
-    'fails the run with a clear message when the only worker holds another version of the model',
+    'fails the run with a clear message when the only worker holds another version of the model, and reruns once a right one is there',
     async () => {
       const url = db(3);
       const other = join(dir, 'models', 'memlab-organism');
@@ -204,6 +210,11 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
       await expect(run).rejects.toThrow(
         /refused the chunk: it does not hold memlab-organism .*another version .*Start workers with --models/,
       );
+      // with the right worker in its place, the same command runs through the failed stage
+      await worker.kill('SIGTERM');
+      workers.push(await startWorkerProcess(url, LOCK));
+      const report = await runEvalCommand(evalArgs('refused', ['--queue', url]), { onStatus: () => {} });
+      expect(withoutTimings(report)).toEqual(withoutTimings(baseline));
     },
     SLOW,
   );
@@ -260,6 +271,51 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
     expect(await worker.exited).toBe(1);
     expect(worker.text()).toMatch(/cannot reach Redis: nothing answers/);
   }, 120_000);
+
+  it('a run whose Redis is gone for longer than it waits fails with a message, and closes without waiting', async () => {
+    const own = await startLocalRedis();
+    try {
+      const manifest = await readManifest(MODEL);
+      const ref = await modelRefOf(MODEL, 'int8');
+      const prompts = ['a painting of zephyr'];
+      const request: SampleRequest = {
+        manifest,
+        // no model needed to plan: the embeddings' values never leave this process
+        embeddings: {
+          prompts,
+          cond: new Float32Array(0),
+          empty: new Float32Array(0),
+          tokenMasks: [],
+          rowSize: 0,
+          encodeBlock: 64,
+        },
+        maskSets: [allOnes(manifest)],
+        rows: Array.from({ length: 4 }, (_, seed) => ({ prompt: 0, seed, maskSet: 0 })),
+        options: { steps: 2, guidance: 4, maxRows: 2 },
+      };
+      const lines: string[] = [];
+      const sampler = await QueueSampler.open({
+        url: own.url,
+        models: [ref],
+        ep: 'cpu',
+        redisWaitSeconds: 2,
+        log: (l) => lines.push(l),
+      });
+      const stage = sampler.runStage(planStage(request, ref, 'cpu')); // no worker: it waits
+      stage.catch(() => {});
+      await new Promise((r) => setTimeout(r, 500));
+      await own.stop();
+      await expect(stage).rejects.toThrow(
+        /lost Redis at 127\.0\.0\.1:\d+: no answer for 2 s .*run the same command again/,
+      );
+      expect(lines.join('\n')).toMatch(/stopped answering/);
+      const t0 = Date.now();
+      await sampler.close();
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      await own.dispose();
+    }
+  }, 60_000);
 
   it('a worker whose Redis is gone for longer than it waits exits with a message', async () => {
     const own = await startLocalRedis();

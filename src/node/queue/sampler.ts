@@ -96,9 +96,13 @@ export class QueueSampler implements RowSampler {
     return new QueueSampler(client, watch, options);
   }
 
+  /** Closes the connections; never waits more than 2 s (Redis may be gone). */
   async close(): Promise<void> {
     this.watch.stop();
-    await Promise.allSettled([this.chunks.close(), this.stages.close(), this.flow.close()]);
+    await Promise.race([
+      Promise.allSettled([this.chunks.close(), this.stages.close(), this.flow.close()]),
+      sleep(2000),
+    ]);
     this.client.disconnect();
   }
 
@@ -234,10 +238,14 @@ export class QueueSampler implements RowSampler {
   private async failure(plan: StagePlan, candidates: readonly ChunkPlan[]): Promise<QueueError> {
     for (const c of candidates) {
       const job = await this.chunks.getJob(c.id);
-      if (job && (await job.getState()) === 'failed')
+      if (job && (await job.getState()) === 'failed') {
+        const stalled = /stalled more than allowable limit/.test(job.failedReason)
+          ? ' (its workers stopped answering three times while running it: a chunk that crashes workers, out of memory perhaps)'
+          : '';
         return new QueueError(
-          `a worker could not run chunk ${plan.chunks.indexOf(c) + 1} of ${plan.chunks.length} of "${plan.stage}" on ${describeModel(plan.model)}: ${job.failedReason}`,
+          `a worker could not run chunk ${plan.chunks.indexOf(c) + 1} of ${plan.chunks.length} of "${plan.stage}" on ${describeModel(plan.model)}: ${job.failedReason}${stalled}`,
         );
+      }
     }
     const parent = await this.stages.getJob(plan.id);
     return new QueueError(`stage "${plan.stage}" failed on the queue: ${parent?.failedReason ?? 'no reason recorded'}`);
