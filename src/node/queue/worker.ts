@@ -75,7 +75,12 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
     lockSeconds: Number(values['lock-seconds']),
     redisWaitSeconds: Number(values['redis-wait-seconds']),
   });
-  if (!parsed.success) throw new WorkerUsageError(describeIssues(parsed.error));
+  if (!parsed.success) {
+    const flag = (key: PropertyKey) => `--${String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    throw new WorkerUsageError(
+      parsed.error.issues.map((i) => `${i.path.length ? `${flag(i.path[0])}: ` : ''}${i.message}`).join('; '),
+    );
+  }
   return parsed.data;
 }
 
