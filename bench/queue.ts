@@ -75,9 +75,15 @@ interface Bench {
   seed: number;
 }
 
+/** Seeds no stage measured before has used (a stage already in Redis would be reused, not run). */
+function nextSeeds(b: Bench): number {
+  b.seed += 100_000;
+  return b.seed;
+}
+
 /** Seconds the stage takes on the workers. */
 async function onQueue(b: Bench, shape: typeof THROUGHPUT): Promise<number> {
-  const plan = planStage(request(b.model, b.emb, shape, (b.seed += 100_000)), b.ref, 'cpu');
+  const plan = planStage(request(b.model, b.emb, shape, nextSeeds(b)), b.ref, 'cpu');
   const t0 = performance.now();
   await b.sampler.runStage(plan);
   return (performance.now() - t0) / 1000;
@@ -125,7 +131,7 @@ async function main(): Promise<void> {
     try {
       for (let r = 0; r < OVERHEAD.repeats; r++) {
         load.push(loadavg()[0]);
-        const plan = planStage(request(model, emb, OVERHEAD, (b.seed += 100_000)), ref, 'cpu');
+        const plan = planStage(request(model, emb, OVERHEAD, nextSeeds(b)), ref, 'cpu');
         const t0 = performance.now();
         for (const c of plan.chunks) await runChunk(model.runner, model.manifest, c.spec, encoder, 'direct');
         direct.push((performance.now() - t0) / 1000 / OVERHEAD.chunks);
@@ -140,15 +146,27 @@ async function main(): Promise<void> {
     // Throughput of the same stage: here, then on 1 and 2 workers.
     load.push(loadavg()[0]);
     const t0 = performance.now();
-    await sampleRows(model.runner, model.manifest, emb, [allOnes(model.manifest)], request(model, emb, THROUGHPUT, 1).rows, {
-      steps: THROUGHPUT.steps,
-      guidance: 4,
-      keepImages: true,
-      maxRows: THROUGHPUT.rows,
-    });
+    await sampleRows(
+      model.runner,
+      model.manifest,
+      emb,
+      [allOnes(model.manifest)],
+      request(model, emb, THROUGHPUT, 1).rows,
+      {
+        steps: THROUGHPUT.steps,
+        guidance: 4,
+        keepImages: true,
+        maxRows: THROUGHPUT.rows,
+      },
+    );
     const hereSeconds = (performance.now() - t0) / 1000;
     const calls = THROUGHPUT.chunks * THROUGHPUT.steps;
-    const here = { workers: 0, threads: 2, seconds: +hereSeconds.toFixed(2), callsPerSecond: +(calls / hereSeconds).toFixed(3) };
+    const here = {
+      workers: 0,
+      threads: 2,
+      seconds: +hereSeconds.toFixed(2),
+      callsPerSecond: +(calls / hereSeconds).toFixed(3),
+    };
     const runs = [];
     for (const [count, threads] of [
       [1, 1],
@@ -181,11 +199,15 @@ async function main(): Promise<void> {
       },
       totalSeconds: +((performance.now() - started) / 1000).toFixed(1),
     };
-    console.log(`memlab-organism int8 on ${report.machine.cores} cores, load ${load.map((l) => l.toFixed(1)).join(' / ')}`);
+    console.log(
+      `memlab-organism int8 on ${report.machine.cores} cores, load ${load.map((l) => l.toFixed(1)).join(' / ')}`,
+    );
     console.log(`throughput (${report.throughput.stage}), UNet calls/s:`);
     console.log(`  in this process, 2 threads   ${here.callsPerSecond.toFixed(2)}`);
     for (const r of runs)
-      console.log(`  ${r.workers} worker${r.workers > 1 ? 's' : ' '} x ${r.threads} thread${r.threads > 1 ? 's' : ' '}        ${r.callsPerSecond.toFixed(2)}`);
+      console.log(
+        `  ${r.workers} worker${r.workers > 1 ? 's' : ' '} x ${r.threads} thread${r.threads > 1 ? 's' : ' '}        ${r.callsPerSecond.toFixed(2)}`,
+      );
     console.log(
       `  2 workers / 1 worker (1 thread each): ${report.throughput.twoWorkersOverOne}x; 2 workers x 1 / 1 worker x 2: ${report.throughput.twoWorkersOverOneWithTwoThreads}x; 1 worker x 2 / in process: ${report.throughput.oneWorkerTwoThreadsOverInProcess}x`,
     );

@@ -1,3 +1,0 @@
-import { tsImport } from 'tsx/esm/api';
-const { processIt } = await tsImport('./proc.ts', import.meta.url);
-export default processIt;
