@@ -39,7 +39,15 @@ const blocks = new Map<string, Map<string, PromptEmbeddings>>();
 async function modelFor(entry: CatalogEntry): Promise<NodeModel> {
   let model = models.get(entry.hash);
   if (!model) {
+    const began = performance.now();
     model = loadNodeModel(entry.dir, { precision: entry.precision, threads: config.threads, ep: config.ep });
+    void model.then(
+      () =>
+        console.log(
+          `loaded ${describeModel(entry)} in ${((performance.now() - began) / 1000).toFixed(1)} s (thread ${threadId})`,
+        ),
+      () => {},
+    );
     models.set(entry.hash, model);
     model.catch(() => models.delete(entry.hash));
     while (models.size > MODELS_KEPT) {

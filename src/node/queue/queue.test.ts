@@ -126,6 +126,9 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
       expect(redone[0].stalledCounter).toBeGreaterThanOrEqual(1);
       expect(redone[0].returnvalue.worker).not.toMatch(new RegExp(`:${a.proc.pid}/`));
       expect(b.text()).toMatch(new RegExp(`finished chunk ${killed}`));
+      // one session for all its chunks: the model was loaded once
+      expect(b.lines.filter((l) => l.startsWith('finished chunk')).length).toBeGreaterThanOrEqual(2);
+      expect(b.lines.filter((l) => /^loaded memlab-organism /.test(l))).toHaveLength(1);
     },
     SLOW,
   );
