@@ -12,7 +12,7 @@
  * masks, sampling settings): a re-run, or another run that needs the same batch, finds it done.
  */
 import { createHash } from 'node:crypto';
-import type { Manifest } from '../../core/manifest';
+import { type Manifest, organism } from '../../core/manifest';
 import { type MaskSet, allOnes } from '../../core/masks';
 import type { ModelRunner } from '../../core/pipeline';
 import {
@@ -64,7 +64,7 @@ export function sha256(text: string): string {
 
 /** Steps sampleRows runs per row for these options (the schedule may be shorter than `steps`). */
 export function stepsRun(manifest: Manifest, options: Pick<SampleOptions, 'steps' | 'stopAfter'>): number {
-  const timesteps = ddimTimesteps(options.steps, manifest.schedule.trainSteps);
+  const timesteps = ddimTimesteps(options.steps, organism(manifest).schedule.trainSteps);
   return Math.min(timesteps.length, options.stopAfter ?? timesteps.length);
 }
 
@@ -142,7 +142,7 @@ export function planStage(req: SampleRequest, model: ModelRef, ep: ExecutionProv
     };
     chunks.push({ id: `c${sha256(JSON.stringify(spec))}`, spec, start, rows: part.length });
   }
-  const { channels, height, width } = manifest.image;
+  const { channels, height, width } = organism(manifest).image;
   return {
     id: `s${sha256(JSON.stringify([model.hash, ep, chunks.map((c) => c.id)]))}`,
     model,
@@ -258,7 +258,8 @@ export async function runChunk(
     arrays.forEach((a, i) => all.set(a, i * size));
     return all;
   };
-  const pixels = manifest.image.channels * manifest.image.height * manifest.image.width;
+  const { channels, height, width } = organism(manifest).image;
+  const pixels = channels * height * width;
   return {
     schema: 'memlab-chunk-result/1',
     model: spec.model.hash,
