@@ -97,7 +97,30 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
   });
 
   it(
-    'gives the single-process report bit for bit, even when a worker is SIGKILLed mid-chunk: the chunk is redone elsewhere, none lost or counted twice',
+    'fails the run with a clear message when the only worker holds another version of the model',
+    async () => {
+      const other = join(dir, 'models', 'memlab-organism');
+      await mkdir(other, { recursive: true });
+      const manifest = JSON.parse(await readFile(join(MODEL, 'manifest.json'), 'utf8'));
+      await writeFile(
+        join(other, 'manifest.json'),
+        JSON.stringify({ ...manifest, version: `${manifest.version}-retrained` }),
+      );
+      const worker = await startWorkerProcess(db(0), [...LOCK, '--models', other]);
+      workers.push(worker);
+      const run = runEvalCommand(evalArgs('refused', ['--queue', db(0)]), { onStatus: () => {} });
+      await expect(run).rejects.toThrow(QueueError);
+      await expect(run).rejects.toThrow(
+        /refused the chunk: it does not hold memlab-organism .*another version .*Start workers with --models/,
+      );
+      await worker.kill('SIGTERM');
+      // the next test runs the same command on this database, through the stage that failed here
+    },
+    SLOW,
+  );
+
+  it(
+    'gives the single-process report bit for bit through a worker SIGKILLed mid-chunk and a Redis restart mid-chunk: the chunk is redone elsewhere, none lost or counted twice',
     async () => {
       const a = await startWorkerProcess(db(0), LOCK);
       const b = await startWorkerProcess(db(0), LOCK);
@@ -106,6 +129,11 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
       const started = await a.waitFor(/^started chunk /);
       await a.kill('SIGKILL');
       const killed = started.split(' ')[2];
+      // the last stage (final images): Redis goes down while b runs a chunk, and comes back with its data
+      await b.waitFor(/^started chunk .* evaluate /);
+      await redis.stop();
+      await new Promise((r) => setTimeout(r, 3000)); // long enough for everyone to notice
+      await redis.start();
       const report = await run;
 
       expect(withoutTimings(report)).toEqual(withoutTimings(baseline));
@@ -113,6 +141,7 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
       // the generation stage made the same UNet calls as the single process, no more
       expect(report.timings.sampling.unetCalls).toBe(baseline.timings.sampling.unetCalls);
       expect(report.timings.sampling.unetRows).toBe(baseline.timings.sampling.unetRows);
+      expect(b.text()).toMatch(/stopped answering[\s\S]*answers again/);
 
       const ledger = await chunkLedger(db(0));
       expect(ledger.counts).toMatchObject({ failed: 0, active: 0, waiting: 0, delayed: 0, prioritized: 0 });
@@ -170,54 +199,6 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
       expect(second.text()).toMatch(/chunks \d+\/\d+ \([1-9]\d* reused\)/);
       const resumed = JSON.parse(await readFile(`${out}.json`, 'utf8')) as EvaluationReport;
       expect(withoutTimings(resumed)).toEqual(baselineFile);
-    },
-    SLOW,
-  );
-
-  it(
-    'carries on through a Redis restart (appendonly) in the middle of a chunk',
-    async () => {
-      const url = db(2);
-      const worker = await startWorkerProcess(url, LOCK);
-      workers.push(worker);
-      const run = runEvalCommand(evalArgs('restart', ['--queue', url]), { onStatus: () => {} });
-      await worker.waitFor(/^started chunk .* evaluate /);
-      await redis.stop();
-      await new Promise((r) => setTimeout(r, 3000)); // long enough for everyone to notice
-      await redis.start();
-      const report = await run;
-      expect(withoutTimings(report)).toEqual(withoutTimings(baseline));
-      expect(worker.text()).toMatch(/answers again/);
-      const ledger = await chunkLedger(url);
-      expect(ledger.counts.failed).toBe(0);
-      expect(ledger.counts.completed).toBe(ledger.listed.size);
-    },
-    SLOW,
-  );
-
-  it(
-    'fails the run with a clear message when the only worker holds another version of the model, and reruns once a right one is there',
-    async () => {
-      const url = db(3);
-      const other = join(dir, 'models', 'memlab-organism');
-      await mkdir(other, { recursive: true });
-      const manifest = JSON.parse(await readFile(join(MODEL, 'manifest.json'), 'utf8'));
-      await writeFile(
-        join(other, 'manifest.json'),
-        JSON.stringify({ ...manifest, version: `${manifest.version}-retrained` }),
-      );
-      const worker = await startWorkerProcess(url, [...LOCK, '--models', other]);
-      workers.push(worker);
-      const run = runEvalCommand(evalArgs('refused', ['--queue', url]), { onStatus: () => {} });
-      await expect(run).rejects.toThrow(QueueError);
-      await expect(run).rejects.toThrow(
-        /refused the chunk: it does not hold memlab-organism .*another version .*Start workers with --models/,
-      );
-      // with the right worker in its place, the same command runs through the failed stage
-      await worker.kill('SIGTERM');
-      workers.push(await startWorkerProcess(url, LOCK));
-      const report = await runEvalCommand(evalArgs('refused', ['--queue', url]), { onStatus: () => {} });
-      expect(withoutTimings(report)).toEqual(withoutTimings(baseline));
     },
     SLOW,
   );

@@ -173,7 +173,11 @@ export class QueueSampler implements RowSampler {
   }
 
   private async workerCount(now: number): Promise<number | null> {
-    if (now - this.workers.at > 5000) this.workers = { count: await this.chunks.getWorkersCount(), at: now };
+    if (now - this.workers.at > 5000) {
+      // CLIENT LIST; some hosted Redis services refuse it, and then the count is simply not shown
+      const count = await this.chunks.getWorkersCount().catch(() => null);
+      this.workers = { count, at: now };
+    }
     return this.workers.count;
   }
 
