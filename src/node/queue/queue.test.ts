@@ -41,8 +41,10 @@ const EVAL = [
   '--no-nemo',
   '--no-cache',
 ];
-/** chunks whose worker is gone are redone after 1.5 x this */
+/** chunks whose worker is gone are redone after 1.5 x this; two workers share the two cores */
 const LOCK = ['--lock-seconds', '3', '--threads', '1'];
+/** a worker alone has both cores */
+const ALONE = ['--lock-seconds', '3', '--threads', '2'];
 const SLOW = 600_000;
 
 const redisPresent = redisServerPath() !== null;
@@ -166,7 +168,7 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
     'stops on Ctrl+C, keeping finished chunks, and a second run resumes from them to the same report',
     async () => {
       const url = db(1);
-      const worker = await startWorkerProcess(url, LOCK);
+      const worker = await startWorkerProcess(url, ALONE);
       workers.push(worker);
       const out = join(dir, 'resumed');
       const first = new CliProcess('src/node/eval.ts', [
@@ -207,7 +209,7 @@ describe.skipIf(!redisPresent)('the evaluation on BullMQ workers (real redis-ser
     'gives the single-process variant table for a base and its variant (one content hash per model)',
     async () => {
       const url = db(4);
-      const worker = await startWorkerProcess(url, LOCK);
+      const worker = await startWorkerProcess(url, ALONE);
       workers.push(worker);
       const args = (name: string, extra: string[] = []) =>
         parseVariantsArgs([
