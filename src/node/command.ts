@@ -1,8 +1,9 @@
 /**
  * The shell around the study commands (`npm run eval`, `npm run eval:variants`): Ctrl+C cancels
  * at the next model call, and the errors a user can cause end with a message and an exit code
- * instead of a stack trace (usage: 2, unreadable model directory: 1, cancelled: 130).
+ * instead of a stack trace (usage: 2, unreadable model directory or a queue failure: 1, cancelled: 130).
  */
+import { QueueError } from './queue/errors';
 import { ModelDirError } from './runner';
 
 export interface CommandErrors {
@@ -27,7 +28,7 @@ export async function runCommand(body: (signal: AbortSignal) => Promise<void>, e
       console.error(`error: ${e.message}\n${errors.usage}`);
       return 2;
     }
-    if (e instanceof ModelDirError) {
+    if (e instanceof ModelDirError || e instanceof QueueError) {
       console.error(`error: ${e.message}`);
       return 1;
     }

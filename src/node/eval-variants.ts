@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Manifest } from '../core/manifest';
 import { parseMaskPreset } from '../core/presets';
-import type { Progress } from '../core/science/context';
+import type { Progress, RunContext } from '../core/science/context';
 import { cachedUniversalScores } from '../core/science/shared-computations';
 import { DEFAULT_UNIVERSAL, defaultSparsity, neutralSplit, universalUnits } from '../core/science/universal';
 import {
@@ -24,6 +24,8 @@ import {
 import { integerOption } from './args';
 import { runCommand } from './command';
 import { fileCache, progressPrinter } from './eval';
+import { QUEUE_USAGE, type QueueArgs, parseQueueArgs, withQueue } from './queue/cli';
+import { type StageStatus, queueProgressPrinter } from './queue/progress';
 import { ModelDirError, loadNodeModel, loadTrainIndex, readManifest, readModelFile } from './runner';
 
 export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/models] [--base memlab-organism]
@@ -32,13 +34,14 @@ export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/
   [--masks universal,uniforget]  masks besides none (either, both, or "none")
   [--sparsity 0.3]            universal mask size, share of cross-attention heads
   [--out variants.json] [--table variants.md]
-  [--cache node_modules/.cache/memlab-eval | --no-cache]`;
+  [--cache node_modules/.cache/memlab-eval | --no-cache]
+${QUEUE_USAGE}`;
 
 export class VariantsUsageError extends Error {
   override name = 'VariantsUsageError';
 }
 
-export interface VariantsArgs {
+export interface VariantsArgs extends QueueArgs {
   models: string;
   base: string;
   seeds: number;
@@ -67,11 +70,14 @@ export function parseVariantsArgs(argv: string[]): VariantsArgs {
         table: { type: 'string', default: 'variants.md' },
         cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
         'no-cache': { type: 'boolean', default: false },
+        queue: { type: 'string' },
+        ep: { type: 'string', default: 'cpu' },
       },
     }));
   } catch (e) {
     throw new VariantsUsageError((e as Error).message);
   }
+  const queue = parseQueueArgs(values, (message) => new VariantsUsageError(message));
   const int = (name: string, text: string) =>
     integerOption(name, text, 1, (message) => new VariantsUsageError(message))!;
   const masks = values.masks === 'none' ? [] : values.masks.split(',');
@@ -91,6 +97,7 @@ export function parseVariantsArgs(argv: string[]): VariantsArgs {
     out: values.out,
     table: values.table,
     cache: values['no-cache'] ? null : values.cache,
+    ...queue,
   };
 }
 
@@ -116,9 +123,27 @@ export async function variantDirs(modelsRoot: string, baseId: string): Promise<{
 /** Runs the table and writes the report and the Markdown; returns the report. */
 export async function runVariantsCommand(
   args: VariantsArgs,
-  ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {},
+  outer: { signal?: AbortSignal; onProgress?: (p: Progress) => void; onStatus?: (s: StageStatus) => void } = {},
 ): Promise<VariantReport> {
   const dirs = await variantDirs(args.models, args.base);
+  const queue = await withQueue(
+    args,
+    dirs.map((d) => ({ dir: d.dir, precision: 'int8' as const })),
+    outer,
+    outer.onStatus,
+  );
+  try {
+    return await variantsWith(args, dirs, queue.ctx);
+  } finally {
+    await queue.close();
+  }
+}
+
+async function variantsWith(
+  args: VariantsArgs,
+  dirs: { dir: string; manifest: Manifest }[],
+  ctx: RunContext,
+): Promise<VariantReport> {
   const baseDir = dirs.find((d) => d.manifest.id === args.base)!;
   const manifest = baseDir.manifest;
   const train = await loadTrainIndex(baseDir.dir, manifest);
@@ -126,7 +151,7 @@ export async function runVariantsCommand(
   const masks: VariantMask[] = [];
   if (args.masks.includes('universal')) {
     // Built on the base only, without labels, and applied to every variant as it is.
-    const base = await loadNodeModel(baseDir.dir);
+    const base = await loadNodeModel(baseDir.dir, { ep: args.ep });
     try {
       const reference = neutralSplit(manifest).reference;
       const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
@@ -158,7 +183,7 @@ export async function runVariantsCommand(
   const models: VariantModel[] = dirs.map(({ dir, manifest: m }) => ({
     manifest: m,
     load: async () => {
-      const model = await loadNodeModel(dir);
+      const model = await loadNodeModel(dir, { ep: args.ep });
       return { runner: model.runner, release: () => model.release() };
     },
   }));
@@ -185,7 +210,10 @@ function main(argv: string[]): Promise<number> {
   return runCommand(
     async (signal) => {
       const args = parseVariantsArgs(argv);
-      const report = await runVariantsCommand(args, { signal, onProgress: progressPrinter(process.stderr) });
+      const report = await runVariantsCommand(args, {
+        signal,
+        ...queueProgressPrinter(process.stderr, progressPrinter(process.stderr)),
+      });
       process.stderr.write('\n');
       console.log(variantTableMarkdown(report));
       console.log(

@@ -33,6 +33,8 @@ import {
   promptReportLines,
   readPromptFiles,
 } from './prompt-files';
+import { QUEUE_USAGE, type QueueArgs, parseQueueArgs, withQueue } from './queue/cli';
+import { type StageStatus, queueProgressPrinter } from './queue/progress';
 import { loadNodeModel, loadTrainIndex } from './runner';
 
 export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
@@ -53,13 +55,14 @@ export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
   [--prompts <file> --label memorized|non-memorized|unlabelled]
                                     a prompt list (Wen et al.'s JSONL, NeMo's CSV or one prompt per
                                     line) for the detection study instead of the model's own sets;
-                                    repeatable, one --label per --prompts, in order`;
+                                    repeatable, one --label per --prompts, in order
+${QUEUE_USAGE}`;
 
 export class EvalUsageError extends Error {
   override name = 'EvalUsageError';
 }
 
-export interface EvalArgs {
+export interface EvalArgs extends QueueArgs {
   model: string;
   seeds: number;
   steps?: number;
@@ -103,12 +106,15 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
         precision: { type: 'string', default: 'int8' },
         prompts: { type: 'string', multiple: true, default: [] },
         label: { type: 'string', multiple: true, default: [] },
+        queue: { type: 'string' },
+        ep: { type: 'string', default: 'cpu' },
       },
     }));
   } catch (e) {
     throw new EvalUsageError((e as Error).message);
   }
   if (!values.model) throw new EvalUsageError('--model is required');
+  const queue = parseQueueArgs(values, usage);
   if (values.units !== 'heads' && values.units !== 'neurons')
     throw new EvalUsageError(`--units must be heads or neurons, got "${values.units}"`);
   const mode = values.universal ?? (values.units === 'heads' ? 'ablation' : 'activation');
@@ -145,6 +151,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     cache: values['no-cache'] ? null : values.cache,
     precision: values.precision,
     prompts,
+    ...queue,
   };
 }
 
@@ -210,7 +217,12 @@ export function progressPrinter(stream: NodeJS.WriteStream): (p: Progress) => vo
 /** Runs the study and writes the report and the plot; returns the report. */
 export async function runEvalCommand(
   args: EvalArgs,
-  ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void; log?: (line: string) => void } = {},
+  ctx: {
+    signal?: AbortSignal;
+    onProgress?: (p: Progress) => void;
+    log?: (line: string) => void;
+    onStatus?: (s: StageStatus) => void;
+  } = {},
 ): Promise<EvaluationReport> {
   let promptSets: PromptSet[] | undefined;
   if (args.prompts.length > 0) {
@@ -220,19 +232,23 @@ export async function runEvalCommand(
     for (const r of read.reports) for (const line of promptReportLines(r)) ctx.log?.(line);
     promptSets = read.sets;
   }
-  const model = await loadNodeModel(args.model, { precision: args.precision });
+  const queue = await withQueue(args, [{ dir: args.model, precision: args.precision }], ctx, ctx.onStatus);
+  const model = await loadNodeModel(args.model, { precision: args.precision, ep: args.ep }).catch(async (e) => {
+    await queue.close();
+    throw e;
+  });
   try {
     const train = await loadTrainIndex(args.model, model.manifest);
     const options = evaluationOptionsFor(model.manifest, args, promptSets);
     if (promptSets) ctx.log?.(`detection study: ${await detectionCostLine(model.runner, model.manifest, options)}`);
     const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
-    const report = await runEvaluation(model.runner, model.manifest, train, options, ctx, cache);
+    const report = await runEvaluation(model.runner, model.manifest, train, options, queue.ctx, cache);
     for (const file of [args.out, args.plot]) await mkdir(dirname(resolve(file)), { recursive: true });
     await writeFile(args.out, JSON.stringify(report, null, 1));
     await writeFile(args.plot, reportSvg(report));
     return report;
   } finally {
-    await model.release();
+    await Promise.all([model.release(), queue.close()]);
   }
 }
 
@@ -276,7 +292,7 @@ function main(argv: string[]): Promise<number> {
       const args = parseEvalArgs(argv);
       const report = await runEvalCommand(args, {
         signal,
-        onProgress: progressPrinter(process.stderr),
+        ...queueProgressPrinter(process.stderr, progressPrinter(process.stderr)),
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stderr.write('\n');

@@ -15,6 +15,8 @@ import type { ModelRunner, UNetFeeds, UNetOutputs, UNetWant } from '../core/pipe
 
 export type Precision = 'int8' | 'fp32';
 export type Backend = 'node' | 'wasm';
+/** onnxruntime-node's execution provider: 'cuda' needs the CUDA build (docs/queue.md) */
+export type ExecutionProvider = 'cpu' | 'cuda';
 
 /** The part of the onnxruntime API both packages share (both re-export onnxruntime-common). */
 export type Ort = Pick<typeof OrtNode, 'InferenceSession' | 'Tensor'>;
@@ -26,6 +28,8 @@ export interface NodeRunnerOptions {
   backend?: Backend;
   /** intra-op threads (node) or WASM threads (wasm); default 2 */
   threads?: number;
+  /** node backend only; default 'cpu' */
+  ep?: ExecutionProvider;
 }
 
 export interface NodeModel {
@@ -123,7 +127,7 @@ export function sessionRunner(ort: Ort, manifest: Manifest, text: Session, unet:
 
 /** Opens a model directory: validated manifest, checked files, sessions at 'basic' graph optimisation. */
 export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}): Promise<NodeModel> {
-  const { precision = 'int8', backend = 'node', threads = 2 } = options;
+  const { precision = 'int8', backend = 'node', threads = 2, ep = 'cpu' } = options;
   const manifest = await readManifest(dir);
   const unetEntry = organism(manifest).files.unet[precision];
   if (!unetEntry) throw new ModelDirError(`${dir} ships no ${precision} UNet (try --precision int8)`);
@@ -135,7 +139,7 @@ export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}
   // 'basic': the default level fuses int8 MatMuls into kernels whose results differ from torch's.
   const sessionOptions: OrtNode.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'basic',
-    executionProviders: [backend === 'node' ? 'cpu' : 'wasm'],
+    executionProviders: [backend === 'node' ? ep : 'wasm'],
     ...(backend === 'node' ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
   };
   const text = await ort.InferenceSession.create(textBytes, sessionOptions);
