@@ -91,7 +91,9 @@ describe('NeMo search and refinement', () => {
 
   it('finds a planted neuron from activations end to end', async () => {
     const r = new Rng(8);
-    const neutral = Array.from({ length: 64 }, () => Float32Array.from({ length: 80 }, () => 1 + 0.1 * r.nextGaussian()));
+    const neutral = Array.from({ length: 64 }, () =>
+      Float32Array.from({ length: 80 }, () => 1 + 0.1 * r.nextGaussian()),
+    );
     const prompt = Float32Array.from({ length: 80 }, () => 1 + 0.1 * r.nextGaussian());
     prompt[42] = 2.5; // 15 sigma
     const zs = zScores(prompt, neutralStatistics(neutral));

@@ -176,7 +176,9 @@ describe('replication rate and calibration', () => {
     const r = new Rng(5);
     for (let trial = 0; trial < 200; trial++) {
       const n = 1 + Math.floor(r.nextUniform() * 60);
-      const neutral = Array.from({ length: n }, () => score(Math.round(r.nextUniform() * 10) / 10, Math.round(r.nextUniform() * 10) / 10));
+      const neutral = Array.from({ length: n }, () =>
+        score(Math.round(r.nextUniform() * 10) / 10, Math.round(r.nextUniform() * 10) / 10),
+      );
       const q = r.nextUniform() * 0.99;
       for (const by of ['tiledL2', 'cosine'] as const) {
         expect(replicationRate(neutral, calibrateThreshold(neutral, q, by), by)).toBeLessThanOrEqual(q + 1e-12);

@@ -1,7 +1,7 @@
 import { type ReactNode, useMemo, useState } from 'react';
 import { format } from 'd3';
-import { ColorLegendBox } from './ColorLegend';
-import { autoDomain, colourFor, isDiverging, textOn, type Scheme } from './colour';
+import { colourFor, isDiverging, textOn } from './colour';
+import { PrunedLegend, type ScoreCellsProps, useScoreScale } from './scoreCells';
 import { moveFocus } from './selection';
 import { useCellToggles } from './useCellToggles';
 
@@ -18,26 +18,11 @@ export interface HeadRef {
   index: number;
 }
 
-export interface HeadGridProps {
-  /** rows, in manifest order (manifest.unet.layers fits) */
+export interface HeadGridProps extends ScoreCellsProps {
+  /** rows, in manifest order (manifest.unet.layers fits); scores and pruned are layer-major */
   layers: readonly HeadGridLayer[];
-  /** one score per head, reading order (layer-major) */
-  scores: ArrayLike<number>;
-  /** one flag per head, reading order; true = pruned (mask 0) */
-  pruned: readonly boolean[];
-  onPrunedChange: (next: boolean[]) => void;
-  /** legend title, e.g. "attention on “zephyr”" */
-  scoreLabel: string;
-  /** colour domain; default [0, max] or symmetric around 0 when scores go negative */
-  scoreDomain?: readonly number[];
-  scheme?: Scheme;
-  formatScore?: (v: number) => string;
   /** linked view: report the head under the pointer or focus */
   onHover?: (head: HeadRef | null) => void;
-  /** linked view: a head to outline (e.g. the one shown in the heatmap) */
-  highlighted?: number | null;
-  /** show the pruned state without letting it change (e.g. while the image cannot follow) */
-  locked?: boolean;
   /** accessible name and visible heading */
   title?: string;
   /** shown after the heading, e.g. an info button that explains what a head is */
@@ -71,9 +56,7 @@ export function HeadGrid({
     });
     return out;
   }, [layers]);
-  const auto = useMemo(() => autoDomain(scores), [scores]);
-  const domain = scoreDomain ?? auto.domain;
-  const useScheme: Scheme = scheme ?? (domain.length === 3 || auto.diverging ? 'PuOr' : 'viridis');
+  const { domain, scheme: useScheme } = useScoreScale(scores, scoreDomain, scheme, 'viridis');
   const [hover, setHover] = useState<HeadRef | null>(null);
 
   const report = (i: number | null) => {
@@ -149,12 +132,7 @@ export function HeadGrid({
       <p className="mv-readout" aria-hidden="true">
         {hover ? describe(hover) : locked ? 'Locked for now.' : 'Click a head to prune it; shift-click prunes a range.'}
       </p>
-      <div className="mv-legend-row">
-        <ColorLegendBox title={scoreLabel} scheme={useScheme} domain={domain} width={200} />
-        <span className="mv-key">
-          <span className="mv-cell mv-pruned mv-key-swatch" aria-hidden="true" /> pruned
-        </span>
-      </div>
+      <PrunedLegend title={scoreLabel} scheme={useScheme} domain={domain} />
       {isDiverging(useScheme) && <p className="mv-note">Orange: positive score, purple: negative.</p>}
     </section>
   );
