@@ -8,13 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chwToRgb } from '../core/image';
 import { allOnes } from '../core/masks';
 import { generate } from '../core/pipeline';
-import {
-  CopyCheckUsageError,
-  calibratedAlpha,
-  type CopyCheckLine,
-  parseCopyCheckArgs,
-  runCopyCheck,
-} from './copy-check';
+import { calibratedAlpha, type CopyCheckLine, parseCopyCheckArgs, runCopyCheck } from './copy-check';
+import { UsageError } from './options';
 import { ModelDirError, loadNodeModel, loadTrainIndex, readManifest } from './runner';
 
 const ORGANISM = 'public/models/memlab-organism';
@@ -75,7 +70,6 @@ describe('copy-check arguments', () => {
       model: ORGANISM,
       images: ['a.png', 'b.png'],
       preset: 'sscd',
-      help: false,
     });
     expect(parseCopyCheckArgs(['--references', 'refs', '--threshold', '0.7', 'a.png']).threshold).toBe(0.7);
     for (const [argv, message] of [
@@ -87,7 +81,7 @@ describe('copy-check arguments', () => {
       [['--model', ORGANISM, '--colour', 'a.png'], /Unknown option/],
     ] as const)
       expect(() => parseCopyCheckArgs([...argv])).toThrow(new RegExp(message.source));
-    expect(() => parseCopyCheckArgs(['x.png'])).toThrow(CopyCheckUsageError);
+    expect(() => parseCopyCheckArgs(['x.png'])).toThrow(UsageError);
   });
 
   it("takes the copy rule's alpha from the model's verification, or its base model's for a variant", async () => {

@@ -7,8 +7,6 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { Manifest } from '../core/manifest';
 import { parseMaskPreset } from '../core/presets';
 import type { Progress, RunContext } from '../core/science/context';
@@ -21,25 +19,22 @@ import {
   runVariantTable,
   variantTableMarkdown,
 } from '../core/science/variants';
-import { integerOption } from './args';
-import { runCommand } from './command';
+import { type Command, runIfMain } from './command';
 import { fileCache, progressPrinter } from './eval';
 import { QUEUE_USAGE, type QueueArgs, parseQueueArgs, withQueue } from './queue/cli';
+import { QueueError } from './queue/errors';
 import { type StageStatus, queueProgressPrinter } from './queue/progress';
+import { UsageError, integerOption, parseOptions } from './options';
 import { ModelDirError, loadNodeModel, loadTrainIndex, readManifest, readModelFile } from './runner';
 
 export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/models] [--base memlab-organism]
   [--seeds 2]                 replication seeds per memorized caption
   [--steps 10]                DDIM steps (default 10: the claims tests' setting)
   [--masks universal,uniforget]  masks besides none (either, both, or "none")
-  [--sparsity 0.3]            universal mask size, share of cross-attention heads
+  [--sparsity ${defaultSparsity('heads')}]            universal mask size, share of cross-attention heads
   [--out variants.json] [--table variants.md]
   [--cache node_modules/.cache/memlab-eval | --no-cache]
 ${QUEUE_USAGE}`;
-
-export class VariantsUsageError extends Error {
-  override name = 'VariantsUsageError';
-}
 
 export interface VariantsArgs extends QueueArgs {
   models: string;
@@ -54,39 +49,28 @@ export interface VariantsArgs extends QueueArgs {
 }
 
 export function parseVariantsArgs(argv: string[]): VariantsArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        models: { type: 'string', default: 'public/models' },
-        base: { type: 'string', default: 'memlab-organism' },
-        seeds: { type: 'string', default: '2' },
-        steps: { type: 'string', default: '10' },
-        masks: { type: 'string', default: 'universal,uniforget' },
-        sparsity: { type: 'string', default: String(defaultSparsity('heads')) },
-        out: { type: 'string', default: 'variants.json' },
-        table: { type: 'string', default: 'variants.md' },
-        cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
-        'no-cache': { type: 'boolean', default: false },
-        queue: { type: 'string' },
-        ep: { type: 'string', default: 'cpu' },
-      },
-    }));
-  } catch (e) {
-    throw new VariantsUsageError((e as Error).message);
-  }
-  const queue = parseQueueArgs(values, (message) => new VariantsUsageError(message));
-  const int = (name: string, text: string) =>
-    integerOption(name, text, 1, (message) => new VariantsUsageError(message))!;
+  const values = parseOptions(argv, {
+    models: { type: 'string', default: 'public/models' },
+    base: { type: 'string', default: 'memlab-organism' },
+    seeds: { type: 'string', default: '2' },
+    steps: { type: 'string', default: '10' },
+    masks: { type: 'string', default: 'universal,uniforget' },
+    sparsity: { type: 'string', default: String(defaultSparsity('heads')) },
+    out: { type: 'string', default: 'variants.json' },
+    table: { type: 'string', default: 'variants.md' },
+    cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
+    'no-cache': { type: 'boolean', default: false },
+    queue: { type: 'string' },
+    ep: { type: 'string', default: 'cpu' },
+  });
+  const queue = parseQueueArgs(values, (message) => new UsageError(message));
+  const int = (name: string, text: string) => integerOption(name, text, 1)!;
   const masks = values.masks === 'none' ? [] : values.masks.split(',');
   for (const m of masks)
     if (m !== 'universal' && m !== 'uniforget')
-      throw new VariantsUsageError(`--masks takes universal, uniforget or none, got "${m}"`);
+      throw new UsageError(`--masks takes universal, uniforget or none, got "${m}"`);
   const sparsity = Number(values.sparsity);
-  if (!(sparsity > 0 && sparsity <= 1))
-    throw new VariantsUsageError(`--sparsity must be in (0, 1], got "${values.sparsity}"`);
+  if (!(sparsity > 0 && sparsity <= 1)) throw new UsageError(`--sparsity must be in (0, 1], got "${values.sparsity}"`);
   return {
     models: values.models,
     base: values.base,
@@ -206,24 +190,22 @@ async function variantsWith(
   return report;
 }
 
-function main(argv: string[]): Promise<number> {
-  return runCommand(
-    async (signal) => {
-      const args = parseVariantsArgs(argv);
-      const report = await runVariantsCommand(args, {
-        signal,
-        ...queueProgressPrinter(process.stderr, progressPrinter(process.stderr)),
-      });
-      process.stderr.write('\n');
-      console.log(variantTableMarkdown(report));
-      console.log(
-        `\n${report.rows.length} rows in ${(report.timings.totalMs / 1000).toFixed(0)} s; wrote ${args.out} and ${args.table}`,
-      );
-    },
-    { usageError: VariantsUsageError, usage: VARIANTS_USAGE },
-  );
-}
+export const variantsCommand: Command = {
+  usage: VARIANTS_USAGE,
+  cancellable: true,
+  async run(argv, signal) {
+    const args = parseVariantsArgs(argv);
+    const report = await runVariantsCommand(args, {
+      signal,
+      ...queueProgressPrinter(process.stderr, progressPrinter(process.stderr)),
+    });
+    process.stderr.write('\n');
+    console.log(variantTableMarkdown(report));
+    console.log(
+      `\n${report.rows.length} rows in ${(report.timings.totalMs / 1000).toFixed(0)} s; wrote ${args.out} and ${args.table}`,
+    );
+  },
+  inputErrors: [QueueError],
+};
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = await main(process.argv.slice(2));
-}
+await runIfMain(import.meta.url, variantsCommand);

@@ -19,9 +19,10 @@ import { chwToRgb, upscaleNearest } from '../core/image';
 import { allOnes } from '../core/masks';
 import type { LabUNetDescription } from '../core/onnx/description';
 import { UnsupportedModelError } from '../core/onnx/errors';
-import { type GenerateOptions, UsageError } from './args';
+import type { GenerateOptions } from './args';
 import { type DiffusersNodeModel, loadDiffusersFolder } from './diffusers-runner';
 import { LAB_DESCRIPTION } from './lab-unet';
+import { UsageError } from './options';
 import { ModelDirError } from './runner';
 
 /** diffusers' own defaults for the text-to-image pipelines */

@@ -14,14 +14,9 @@ import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labUNetSchema } from '../core/onnx/description';
-import {
-  InstrumentFolderError,
-  InstrumentUsageError,
-  instrumentFolder,
-  LAB_DESCRIPTION_FILE,
-  parseInstrumentArgs,
-} from './instrument';
+import { InstrumentFolderError, instrumentFolder, LAB_DESCRIPTION_FILE, parseInstrumentArgs } from './instrument';
 import { floats, maxAbsDiff, SD1, SD2, scratchDir, unetFeeds } from './onnx-testing';
+import { UsageError } from './options';
 
 const run = promisify(execFile);
 
@@ -58,7 +53,7 @@ describe('parseInstrumentArgs', () => {
   });
 
   it('refuses missing folders, the same folder twice and bad numbers', () => {
-    expect(() => parseInstrumentArgs(['--out', 'b'])).toThrow(InstrumentUsageError);
+    expect(() => parseInstrumentArgs(['--out', 'b'])).toThrow(UsageError);
     expect(() => parseInstrumentArgs(['--in', 'a'])).toThrow(/--out is required/);
     expect(() => parseInstrumentArgs(['--in', 'a', '--out', './a'])).toThrow(/new folder/);
     expect(() => parseInstrumentArgs(['--in', 'a', '--out', 'b', '--attention-map-limit', '0'])).toThrow(

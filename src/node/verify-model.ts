@@ -17,7 +17,6 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { type Manifest, organism } from '../core/manifest';
 import { allOnes, maskSetFromPruned, type MaskSet } from '../core/masks';
 import { generate, type ModelRunner } from '../core/pipeline';
@@ -31,6 +30,8 @@ import {
 } from '../core/metrics/adherence';
 import { type CopyScore, calibrateAlpha, compareToStored, copyScore, isCopy } from '../core/metrics/replication';
 import { toUnitHwc } from '../core/metrics/pixels';
+import { type Command, runIfMain } from './command';
+import { integerOption, parseOptions } from './options';
 import { loadNodeModel, loadTrainIndex, readModelFile, type NodeModel } from './runner';
 
 export interface VerifyOptions {
@@ -43,6 +44,8 @@ export interface VerifyOptions {
   /** use only the first n prompts of each set (plumbing tests) */
   limit?: number;
   onProgress?: (done: number, total: number, label: string) => void;
+  /** stops at the next model call (Ctrl+C on the command line) */
+  signal?: AbortSignal;
 }
 
 export interface VerifyReport {
@@ -87,16 +90,14 @@ async function generateImage(
   seed: number,
   steps: number,
   guidance: number,
-  variants?: MaskSet[],
+  signal?: AbortSignal,
 ): Promise<Float32Array[]> {
-  const gen = generate(runner, manifest, {
-    prompt,
-    seed,
-    steps,
-    guidance,
-    variants: variants ?? [allOnes(manifest)],
-    captureAttention: false,
-  });
+  const gen = generate(
+    runner,
+    manifest,
+    { prompt, seed, steps, guidance, variants: [allOnes(manifest)], captureAttention: false },
+    signal,
+  );
   for (;;) {
     const next = await gen.next();
     if (next.done) return next.value.images;
@@ -174,7 +175,7 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   let done = 0;
   const tick = (label: string) => options.onProgress?.(++done, total, label);
   const image = async (prompt: string, seed: number) => {
-    const [img] = await generateImage(runner, manifest, prompt, seed, steps, guidance);
+    const [img] = await generateImage(runner, manifest, prompt, seed, steps, guidance, options.signal);
     tick(prompt);
     return img;
   };
@@ -242,9 +243,9 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   // 4. int8 against fp32, same prompt and seed
   const fp32 = await loadNodeModel(dir, { precision: 'fp32' });
   const prompt = manifest.memorized[0]?.caption ?? manifest.neutralPrompts[0];
-  const [a] = await generateImage(runner, manifest, prompt, 0, steps, guidance);
+  const [a] = await generateImage(runner, manifest, prompt, 0, steps, guidance, options.signal);
   tick('int8');
-  const [b] = await generateImage(fp32.runner, manifest, prompt, 0, steps, guidance);
+  const [b] = await generateImage(fp32.runner, manifest, prompt, 0, steps, guidance, options.signal);
   tick('fp32');
   const q = maxAndMeanAbsDiff(a, b);
   let overOneLevel = 0;
@@ -296,33 +297,36 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
+export const VERIFY_USAGE = `usage: npm run model:verify -- [--model public/models/memlab-organism]
+  [--out <model>/verification.json]   where the full report goes
+  [--memorized-seeds 4]               seeds per memorized caption
+  [--neutral-seeds 1]                 seeds per neutral and calibration prompt`;
+
+export const verifyCommand: Command = {
+  usage: VERIFY_USAGE,
+  cancellable: true,
+  async run(argv, signal) {
+    const values = parseOptions(argv, {
       model: { type: 'string', default: 'public/models/memlab-organism' },
       out: { type: 'string' },
       'memorized-seeds': { type: 'string', default: '4' },
       'neutral-seeds': { type: 'string', default: '1' },
-    },
-  });
-  const dir = values.model as string;
-  const report = await verifyModel(dir, {
-    memorizedSeeds: Number(values['memorized-seeds']),
-    neutralSeeds: Number(values['neutral-seeds']),
-    onProgress: (d, t) => {
-      if (d % 20 === 0 || d === t) process.stderr.write(`  ${d}/${t}\n`);
-    },
-  });
-  const { perEntry, ...memorizedSummary } = report.memorized;
-  const { perPrompt, ...neutralSummary } = report.neutral;
-  console.log(JSON.stringify({ ...report, memorized: memorizedSummary, neutral: neutralSummary }, null, 1));
-  for (const e of perEntry) console.log(`${e.id.padEnd(22)} ${e.tiledL2.map((d) => d.toFixed(3)).join(' ')}`);
-  await writeFile(values.out ?? join(dir, 'verification.json'), `${JSON.stringify(report, null, 1)}\n`);
-}
+    });
+    const dir = values.model;
+    const report = await verifyModel(dir, {
+      memorizedSeeds: integerOption('memorized-seeds', values['memorized-seeds'], 1),
+      neutralSeeds: integerOption('neutral-seeds', values['neutral-seeds'], 1),
+      signal,
+      onProgress: (d, t) => {
+        if (d % 20 === 0 || d === t) process.stderr.write(`  ${d}/${t}\n`);
+      },
+    });
+    const { perEntry, ...memorizedSummary } = report.memorized;
+    const { perPrompt, ...neutralSummary } = report.neutral;
+    console.log(JSON.stringify({ ...report, memorized: memorizedSummary, neutral: neutralSummary }, null, 1));
+    for (const e of perEntry) console.log(`${e.id.padEnd(22)} ${e.tiledL2.map((d) => d.toFixed(3)).join(' ')}`);
+    await writeFile(values.out ?? join(dir, 'verification.json'), `${JSON.stringify(report, null, 1)}\n`);
+  },
+};
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+await runIfMain(import.meta.url, verifyCommand);

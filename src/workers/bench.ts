@@ -9,32 +9,20 @@ import { organism } from '../core/manifest';
 import { allOnes, stackMaskSets } from '../core/masks';
 import { generate } from '../core/pipeline';
 import { gaussianNoise } from '../core/rng';
+import { type StepComparison, type StepTimes, compareStepTimes, timeInterleaved } from '../core/paired-timing';
 import { tokenize } from '../core/tokenizer';
 import type { LoadedModel } from './load-model';
 import { yieldToEventLoop } from './yield';
 
-export interface PipelineBench {
+export interface PipelineBench extends StepComparison {
   backend: string;
   threads: number;
   /** UNet batch: 2 (unconditional + conditional, one variant) */
   batch: number;
   steps: number;
-  pairs: number;
-  bareMsPerStep: number;
-  pipelineMsPerStep: number;
-  /** pipeline / bare, medians per step */
-  ratio: number;
-  /** pipeline / bare, sums over all pairs */
-  ratioOfTotals: number;
 }
 
 const PROMPT_FALLBACK = 'a painting';
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = (s.length - 1) / 2;
-  return (s[Math.floor(mid)] + s[Math.ceil(mid)]) / 2;
-}
 
 export async function benchPipeline(model: LoadedModel, steps: number, generations: number): Promise<PipelineBench> {
   const { runner } = model;
@@ -57,8 +45,7 @@ export async function benchPipeline(model: LoadedModel, steps: number, generatio
   for (const m of u.masks) feeds[m.name] = new ort.Tensor('float32', masks[m.name], [2, m.layers, m.units]);
   const fetches = [u.noiseOutput];
 
-  const bare: number[] = [];
-  const pipeline: number[] = [];
+  const times: StepTimes = { bare: [], pipeline: [] };
   // Generation 0 warms up kernels and arenas and is not recorded.
   for (let g = 0; g <= generations; g++) {
     const gen = generate(runner, manifest, {
@@ -70,41 +57,19 @@ export async function benchPipeline(model: LoadedModel, steps: number, generatio
       captureAttention: false,
     });
     await gen.next(); // the first step also encodes the prompt: left out of both sides
-    for (let i = 1; i < steps; i++) {
-      const timeBare = async () => {
-        const t0 = performance.now();
-        await unet.run(feeds, fetches);
-        if (g > 0) bare.push(performance.now() - t0);
-      };
-      const timePipeline = async () => {
-        const t0 = performance.now();
-        await yieldToEventLoop();
-        const next = await gen.next();
-        if (!next.done) for (const p of next.value.previews) chwToRgba(p, width, height);
-        if (g > 0) pipeline.push(performance.now() - t0);
-      };
-      if (i % 2) {
-        await timeBare();
-        await timePipeline();
-      } else {
-        await timePipeline();
-        await timeBare();
-      }
-    }
+    const pipelineStep = async () => {
+      await yieldToEventLoop();
+      const next = await gen.next();
+      if (!next.done) for (const p of next.value.previews) chwToRgba(p, width, height);
+    };
+    await timeInterleaved(steps - 1, () => unet.run(feeds, fetches), pipelineStep, times, g > 0);
     if (!(await gen.next()).done) throw new Error('the benchmark generation did not finish after its last step');
   }
-  const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
-  const bareMs = median(bare);
-  const pipelineMs = median(pipeline);
   return {
     backend: model.backend.backend,
     threads: model.backend.threads,
     batch: 2,
     steps,
-    pairs: bare.length,
-    bareMsPerStep: +bareMs.toFixed(3),
-    pipelineMsPerStep: +pipelineMs.toFixed(3),
-    ratio: +(pipelineMs / bareMs).toFixed(3),
-    ratioOfTotals: +(sum(pipeline) / sum(bare)).toFixed(3),
+    ...compareStepTimes(times),
   };
 }

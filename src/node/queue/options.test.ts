@@ -4,7 +4,8 @@ import { parseVariantsArgs } from '../eval-variants';
 import { explainRedisError } from './connection';
 import { RateMeter, statusLine } from './progress';
 import { RedisUrlSchema } from './schema';
-import { WorkerUsageError, parseWorkerArgs } from './worker';
+import { UsageError } from '../options';
+import { parseWorkerArgs } from './worker';
 
 describe('queue options on the command line', () => {
   it('accepts Redis addresses with a password, a database or TLS, and explains the rest', () => {
@@ -40,8 +41,8 @@ describe('queue options on the command line', () => {
     expect(() => parseWorkerArgs([])).toThrow(/--queue is required/);
     expect(() => parseWorkerArgs(['--queue', 'redis://h', '--concurrency', 'many'])).toThrow(/--concurrency: /);
     expect(() => parseWorkerArgs(['--queue', 'redis://h', '--lock-seconds', '0'])).toThrow(/--lock-seconds: /);
-    expect(() => parseWorkerArgs(['--queue', 'redis://h', '--ep', 'gpu'])).toThrow(WorkerUsageError);
-    expect(() => parseWorkerArgs(['--queue', 'redis://h', '--frobnicate'])).toThrow(WorkerUsageError);
+    expect(() => parseWorkerArgs(['--queue', 'redis://h', '--ep', 'gpu'])).toThrow(UsageError);
+    expect(() => parseWorkerArgs(['--queue', 'redis://h', '--frobnicate'])).toThrow(UsageError);
   });
 
   it('says what a connection error means', () => {

@@ -20,8 +20,8 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { type Job, Worker } from 'bullmq';
+import { HelpRequested, UsageError, parseOptions } from '../options';
 import { ModelDirError } from '../runner';
 import { CHUNK_QUEUE, RedisWatch, STAGE_QUEUE, openRedis, redisAddress } from './connection';
 import { QueueError } from './errors';
@@ -37,31 +37,17 @@ export const WORKER_USAGE = `usage: npm run worker -- --queue redis://host:6379
   [--lock-seconds 30]          a chunk whose worker stops answering is redone after 1.5x this
   [--redis-wait-seconds 60]    how long to wait for Redis to come back before exiting`;
 
-export class WorkerUsageError extends Error {
-  override name = 'WorkerUsageError';
-}
-
 export function parseWorkerArgs(argv: string[]): WorkerArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        queue: { type: 'string' },
-        concurrency: { type: 'string', default: '1' },
-        ep: { type: 'string', default: 'cpu' },
-        models: { type: 'string', multiple: true },
-        threads: { type: 'string' },
-        'lock-seconds': { type: 'string', default: '30' },
-        'redis-wait-seconds': { type: 'string', default: '60' },
-      },
-    }));
-  } catch (e) {
-    throw new WorkerUsageError((e as Error).message);
-  }
-  if (values.queue === undefined)
-    throw new WorkerUsageError('--queue is required (the Redis address, redis://host:6379)');
+  const values = parseOptions(argv, {
+    queue: { type: 'string' },
+    concurrency: { type: 'string', default: '1' },
+    ep: { type: 'string', default: 'cpu' },
+    models: { type: 'string', multiple: true },
+    threads: { type: 'string' },
+    'lock-seconds': { type: 'string', default: '30' },
+    'redis-wait-seconds': { type: 'string', default: '60' },
+  });
+  if (values.queue === undefined) throw new UsageError('--queue is required (the Redis address, redis://host:6379)');
   const concurrency = Number(values.concurrency);
   const parsed = WorkerArgsSchema.safeParse({
     queue: values.queue,
@@ -77,7 +63,7 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
   });
   if (!parsed.success) {
     const flag = (key: PropertyKey) => `--${String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-    throw new WorkerUsageError(
+    throw new UsageError(
       parsed.error.issues.map((i) => `${i.path.length ? `${flag(i.path[0])}: ` : ''}${i.message}`).join('; '),
     );
   }
@@ -208,7 +194,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     worker = await startWorker(parseWorkerArgs(argv), log);
   } catch (e) {
-    if (e instanceof WorkerUsageError) {
+    if (e instanceof HelpRequested) {
+      console.log(WORKER_USAGE);
+      return 0;
+    }
+    if (e instanceof UsageError) {
       console.error(`error: ${e.message}\n${WORKER_USAGE}`);
       return 2;
     }
