@@ -1,30 +1,12 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './cli-testing';
 
-const run = promisify(execFile);
-const TSX = resolve('node_modules/.bin/tsx');
 const scratch = mkdtempSync(join(tmpdir(), 'memlab-commands-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-/** Runs a CLI file (through tsx, or bash for a .sh) in `cwd`; resolves with exit code and output either way. */
-async function command(
-  script: string,
-  args: string[],
-  cwd = process.cwd(),
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [file, ...rest] = script.endsWith('.sh') ? ['bash', resolve(script), ...args] : [TSX, resolve(script), ...args];
-  try {
-    const { stdout, stderr } = await run(file, rest, { cwd });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const command = (script: string, args: string[], cwd?: string) => runCli(script, args, { cwd });
 
 // Every npm script that takes options, as npm runs it.
 const COMMANDS: { name: string; script: string; before: string[] }[] = [
@@ -82,5 +64,5 @@ describe('npm run eval output files', () => {
     expect(code, stderr).toBe(0);
     expect(readdirSync(cwd)).toEqual(['r.json']);
     expect(stdout).toMatch(/\nwrote r\.json\n$/);
-  }, 120_000);
+  }, 300_000);
 });

@@ -1,27 +1,17 @@
 /** `npm run generate -- --model <diffusers ONNX folder>` end to end, on the shared tiny-sd1 folder. */
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { decode } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TINY_SD1 } from '../core/diffusers/__fixtures__/reference';
+import { runCli } from './cli-testing';
 import { parseGenerateArgs } from './args';
 
-const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'memlab-generate-diffusers-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node_modules/.bin/tsx', ['src/node/cli.ts', 'generate', ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli('src/node/cli.ts', ['generate', ...args]);
 
 const REFERENCE = join(TINY_SD1, 'reference');
 

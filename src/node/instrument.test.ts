@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -10,15 +9,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labUNetSchema } from '../core/onnx/description';
+import { runCli } from './cli-testing';
 import { InstrumentFolderError, instrumentFolder, LAB_DESCRIPTION_FILE, parseInstrumentArgs } from './instrument';
 import { floats, maxAbsDiff, SD1, SD2, scratchDir, unetFeeds } from './onnx-testing';
 import { UsageError } from './options';
-
-const run = promisify(execFile);
 
 /** True when /dev/shm is a filesystem apart from the fixtures' (hard links cannot cross it). */
 function crossDevice(): boolean {
@@ -27,15 +24,7 @@ function crossDevice(): boolean {
 const scratch = scratchDir('memlab-instrument-cli-');
 afterAll(() => scratch.dispose());
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node_modules/.bin/tsx', ['src/node/instrument.ts', ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli('src/node/instrument.ts', args);
 
 describe('parseInstrumentArgs', () => {
   it('reads the folders and the map limit', () => {
