@@ -20,7 +20,7 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { DiffusersUNetConfig } from '../src/core/onnx/analyze';
 import { instrumentUNet } from '../src/core/onnx/instrument';
-import { quantile } from '../src/core/step-timing';
+import { quantile } from '../src/core/paired-timing';
 import { ROOT, readJson, SD1, sessionFromChunks, unetFeeds } from '../src/node/onnx-testing';
 
 const THREADS = 1;
