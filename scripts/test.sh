@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: unit tests (Node), end-to-end tests (built app in headless Chromium), and the
 # training recipe's Python tests where Debian's torch is installed.
-# Both run through vitest's JSON reporter; the counts are summed and the last line is exactly
-# "N passed, N failed". Exits non-zero if any test failed or a suite crashed before reporting.
+# The vitest projects report through vitest's JSON reporter; all counts are summed and the last line
+# is exactly "N passed, N failed". Exits non-zero if any test failed or a suite crashed before reporting.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
