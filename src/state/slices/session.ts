@@ -9,6 +9,7 @@ import { type FolderLink, folderLinkOf, hostOf } from '../folder-link';
 import { familyOf, parseModelIndex, pickModel, type ModelEntry } from '../model-index';
 import { emptyScience } from '../science-state';
 import { carryExperiment, modelUrlOf } from './paths';
+import type { LabState } from '../store';
 import { type SliceCreator, takeRequestId } from './slice';
 
 export type Status = 'starting' | 'loading' | 'ready' | 'generating' | 'failed';
@@ -66,6 +67,22 @@ export type SessionSlice = SessionData & SessionActions;
 
 export const BACKEND_LOCKED =
   'A science job is running: the backend can be changed when it has finished or is cancelled.';
+
+/** What a newly chosen model starts without: the last model's masks, results, maps and science. */
+function nothingOfThePreviousModel(s: LabState): Partial<LabState> {
+  return {
+    experimentReady: false,
+    masks: {},
+    result: null,
+    previews: [],
+    scores: null,
+    maps: null,
+    seedGrid: null,
+    unitScores: null,
+    pruningPreset: null,
+    science: { ...emptyScience(), running: s.science.running },
+  };
+}
 
 export const createSessionSlice: SliceCreator<SessionSlice> = (deps) => (set, get) => {
   /** Ask the worker for the model; `keep`: the same model again, its manifest and experiment kept. */
@@ -181,16 +198,7 @@ export const createSessionSlice: SliceCreator<SessionSlice> = (deps) => (set, ge
         link: waiting ? { query: waiting.query, autoRun: true } : { query: '', autoRun: false },
         folderLink: null,
         loadError: null,
-        experimentReady: false,
-        masks: {},
-        result: null,
-        previews: [],
-        scores: null,
-        maps: null,
-        seedGrid: null,
-        unitScores: null,
-        pruningPreset: null,
-        science: { ...emptyScience(), running: s.science.running },
+        ...nothingOfThePreviousModel(s),
       });
       get().loadModel();
     },
@@ -206,16 +214,7 @@ export const createSessionSlice: SliceCreator<SessionSlice> = (deps) => (set, ge
       set({
         model,
         link: { query: carried, autoRun: carried !== '' },
-        experimentReady: false,
-        masks: {},
-        result: null,
-        previews: [],
-        scores: null,
-        maps: null,
-        seedGrid: null,
-        unitScores: null,
-        pruningPreset: null,
-        science: { ...emptyScience(), running: s.science.running },
+        ...nothingOfThePreviousModel(s),
       });
       get().loadModel();
     },
