@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { launch, type Lab, labPerFile, readResultPixels, ROOT, waitReady } from './harness';
+import { launch, type Lab, labPerFile, readResultPixels, ROOT, waitOrExplain, waitReady } from './harness';
 
 const FIXTURE = join(ROOT, '../shared/fixtures/tiny-sd1');
 const files = labPerFile({ webgpu: false });
@@ -117,16 +117,28 @@ test('a URL-served model: its link asks before loading from that host, then reop
     const other = fresh.page;
     const requests: string[] = [];
     other.on('request', (r) => requests.push(r.url()));
+    // The lab's own model loads meanwhile; held back here so the user agrees while it is still
+    // loading (as on a slow machine): the link's model must still be the one that generates.
+    let ownModelHeld = 0;
+    await other.route(
+      (url) => url.href.startsWith(files.server.url) && /\/models\/.+\.onnx$/.test(url.pathname),
+      async (route) => {
+        ownModelHeld++;
+        await new Promise((wait) => setTimeout(wait, 2000));
+        await route.continue();
+      },
+    );
     await other.goto(link);
     const ask = other.getByTestId('notice-load-link-model');
     await ask.waitFor({ timeout: 60_000 });
     // nothing was fetched from the model's host before the user agreed
     expect(requests.filter((u) => u.startsWith(host.base))).toEqual([]);
     await ask.click();
-    await resultCaption(other).filter({ hasText: '2 steps' }).waitFor({ timeout: 180_000 });
+    await waitOrExplain(fresh, resultCaption(other).filter({ hasText: '2 steps' }), 180_000);
     const again = await readResultPixels(other);
     const maxDiff = again.data.reduce((m, v, i) => Math.max(m, Math.abs(v - pixels.data[i])), 0);
     expect(maxDiff).toBeLessThanOrEqual(1);
+    expect(ownModelHeld).toBeGreaterThan(0);
     expect(fresh.fatal).toEqual([]);
   } finally {
     await fresh.close();

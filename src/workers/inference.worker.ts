@@ -49,6 +49,8 @@ interface Job {
 
 let model: LoadedModel | LoadedLatentModel | null = null;
 let loading: Promise<void> = Promise.resolve();
+/** Counts 'load' requests: a load that finishes after a newer one was asked for is dropped. */
+let latestLoad = 0;
 let current: Job | null = null;
 let modelUrl = '';
 /** Science results per experiment (keys name the model id@version), kept across reloads in IndexedDB. */
@@ -64,6 +66,8 @@ const extraModels = new Map<string, Promise<LoadedModel>>();
 const peer = new InferencePeer();
 
 class Busy extends Error {}
+/** A load overtaken by a newer one; the store has already forgotten it, so nothing is said. */
+class Superseded extends Error {}
 
 function emit(event: WorkerEvent): void {
   scope.postMessage(event, transferables(event));
@@ -102,6 +106,11 @@ async function load(
   options: LoadOptions,
   source?: FolderSource,
 ): Promise<void> {
+  // Loads run one after another (a user can pick a model while the first one is still loading):
+  // otherwise the older load, finishing last, would become the model the newer request runs on.
+  const ticket = ++latestLoad;
+  await loading;
+  if (ticket !== latestLoad) throw new Superseded();
   await stopCurrent();
   modelUrl = url;
   train = null;
@@ -117,6 +126,10 @@ async function load(
         progressEmitter(id),
       )
     : await loadModel(url, backend, progressEmitter(id), options);
+  if (ticket !== latestLoad) {
+    await loaded.runner.release();
+    throw new Superseded();
+  }
   model = loaded;
   emit({
     type: 'ready',
@@ -280,6 +293,7 @@ async function handle(req: WorkerRequest): Promise<void> {
       try {
         await run;
       } catch (err) {
+        if (err instanceof Superseded) return;
         const known = err instanceof LoadError ? err : null;
         emit({
           type: 'error',
