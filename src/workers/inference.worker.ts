@@ -20,7 +20,7 @@ import { admitJob } from '../core/session-admission';
 import { persistentCache } from './persistent-cache';
 import type { BackendPreference } from '../gpu/backend';
 import { fetchVerified } from '../gpu/download';
-import { benchPipeline } from './bench';
+import { benchBare, benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
 import { startHeartbeat } from './heartbeat';
 import { folderFromFiles, folderFromUrl } from '../gpu/model-folder';
@@ -341,7 +341,11 @@ async function handle(req: WorkerRequest): Promise<void> {
         await loading;
         if (!model) throw new Error('No model is loaded yet.');
         if (model.kind === 'latent') throw new Error('The in-page bench runs on the bundled model organism.');
-        emit({ type: 'bench', id: req.id, result: await benchPipeline(model, req.steps, req.generations) });
+        const result =
+          req.bareBatch !== undefined
+            ? await benchBare(model, req.steps, req.bareBatch)
+            : await benchPipeline(model, req.steps, req.generations);
+        emit({ type: 'bench', id: req.id, result });
       } catch (err) {
         emit({ type: 'error', id: req.id, request: 'bench', kind: 'protocol', message: text(err) });
       }
