@@ -7,6 +7,7 @@
  */
 import type { AnalysisEvent } from '../workers/analysis-protocol';
 import type { WorkerEvent } from '../workers/protocol';
+import { keepUnchangedMaps } from './analysis-state';
 import { defaultToken } from './experiment-state';
 import { reduceEvent } from './events';
 import { mapsAnswered, requestMaps } from './slices/analysis';
@@ -83,7 +84,7 @@ function analysisEvent(ctx: LabContext, event: AnalysisEvent): void {
     case 'maps': {
       const { type: _t, id, ...maps } = event;
       if (get().mapsRequest !== id) return;
-      if (event.generation === get().result?.id) set({ maps });
+      if (event.generation === get().result?.id) set({ maps: keepUnchangedMaps(get().maps, maps) });
       mapsAnswered(ctx, id);
       return;
     }

@@ -17,6 +17,7 @@ import type { Manifest } from '../core/manifest';
 import type { ModelRunner } from '../core/pipeline';
 import { isAbortError, type Progress } from '../core/science';
 import { admitJob } from '../core/session-admission';
+import { VariantCache } from '../core/variant-cache';
 import { persistentCache } from './persistent-cache';
 import type { BackendPreference } from '../gpu/backend';
 import { fetchVerified } from '../gpu/download';
@@ -62,6 +63,8 @@ let train: Promise<TrainIndex> | null = null;
 const extraModels = new Map<string, Promise<LoadedModel>>();
 /** the direct channel to the analysis worker */
 const peer = new InferencePeer();
+/** generation variants of the loaded model that already ran (a head click reuses the unpruned one) */
+const variantRuns = new VariantCache();
 
 class Busy extends Error {}
 
@@ -108,6 +111,7 @@ async function load(
   const started = performance.now();
   const previous = model;
   model = null;
+  variantRuns.clear();
   await previous?.runner.release();
   await releaseExtraModels();
   const loaded = source
@@ -128,7 +132,7 @@ async function load(
   });
 }
 
-async function startGeneration(id: number, params: GenerateParams, variants: MaskSet[] | undefined): Promise<void> {
+async function startGeneration(id: number, params: GenerateParams, masks: MaskSet[] | undefined): Promise<void> {
   const previous = current;
   const admission = admitJob(previous?.kind ?? null, 'generate');
   if (admission.action === 'refuse') throw new Busy(admission.message);
@@ -145,8 +149,15 @@ async function startGeneration(id: number, params: GenerateParams, variants: Mas
       if (controller.signal.aborted) throw new Cancelled();
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
       try {
-        await runGeneration(model, id, params, variants, controller.signal, emit, (generation, attention) =>
-          peer.shareAttention(generation, attention),
+        await runGeneration(
+          model,
+          id,
+          params,
+          masks,
+          controller.signal,
+          emit,
+          (generation, attention) => peer.shareAttention(generation, attention),
+          variantRuns,
         );
       } catch (err) {
         // Whatever the pipeline threw on abort, the caller should see a cancellation.
