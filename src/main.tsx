@@ -9,6 +9,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { peekModel } from './core/experiment/url-codec';
 import { parseBackendPreference } from './gpu/backend';
+import { fetchVerified } from './gpu/download';
 import { createLabStore, type LabStore } from './state/store';
 import { startUrlSync } from './state/url-sync';
 import { App } from './ui/App';
@@ -32,6 +33,8 @@ function createLab(): LabStore {
       if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
       return response.json();
     },
+    fetchModelJson: async (modelUrl, entry) =>
+      JSON.parse(new TextDecoder().decode((await fetchVerified(modelUrl, entry, () => undefined)).bytes)),
     pageUrl: location.href,
     backendPreference: parseBackendPreference(params.get('backend')),
     measureSoftwareGpu: params.get('measure-software-gpu') === '1',
