@@ -57,5 +57,6 @@ if [ -n "${UNLEARN:-}" ]; then
 fi
 echo "model written to public/models/memlab-organism; verifying"
 cd .. && npm run --silent model:verify
-# The universal mask the lab ships as "Memorization removed" (the claims tests' settings).
-npm run --silent model:presets
+# The universal mask the lab ships as "Memorization removed" (the claims tests' settings): made
+# again only when the export did not keep it (a new model version).
+npm run --silent model:presets -- --if-missing

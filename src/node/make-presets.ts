@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { shippedUniversalEntry } from '../core/jobs/effects';
 import type { Manifest } from '../core/manifest';
 import { type MaskPreset, parseMaskPreset } from '../core/presets';
 import { progressPrinter } from './eval';
@@ -17,11 +18,12 @@ import { defaultSparsity, universalScores, universalSpec, universalUnits } from 
 import { claimsUniversalOptions } from './claims-options';
 import { type Command, runIfMain } from './command';
 import { parseOptions } from './options';
-import { loadNodeModel } from './runner';
+import { loadNodeModel, readManifest, readModelFile } from './runner';
 
-export const PRESETS_USAGE = `usage: npm run model:presets -- [--model public/models/memlab-organism]
+export const PRESETS_USAGE = `usage: npm run model:presets -- [--model public/models/memlab-organism] [--if-missing]
   writes <model>/presets/universal-heads-40.json (the claims tests' universal mask at 40% of
-  cross-attention heads) and its entry in <model>/manifest.json`;
+  cross-attention heads) and its entry in <model>/manifest.json
+  --if-missing   do nothing when the manifest lists a universal preset whose file checks out`;
 
 /** What the manifest lists for a preset file. */
 export interface PresetEntry {
@@ -99,6 +101,22 @@ export function withPresetEntry(text: string, entry: PresetEntry): string {
   return out;
 }
 
+/**
+ * The universal preset a model directory lists, when its file is there with the size and hash the
+ * manifest records (a re-export of the same model keeps it: training/memlab/export.py); else null.
+ */
+async function shippedPresetOf(dir: string): Promise<string | null> {
+  const manifest = await readManifest(dir);
+  const entry = shippedUniversalEntry(manifest);
+  if (!entry) return null;
+  try {
+    parseMaskPreset(JSON.parse(new TextDecoder().decode(await readModelFile(dir, entry))), manifest);
+    return entry.path;
+  } catch {
+    return null;
+  }
+}
+
 async function makePresets(dir: string, signal: AbortSignal): Promise<void> {
   const model = await loadNodeModel(dir, { precision: 'int8' });
   try {
@@ -156,8 +174,19 @@ export const presetsCommand: Command = {
   usage: PRESETS_USAGE,
   cancellable: true,
   async run(argv, signal) {
-    const values = parseOptions(argv, { model: { type: 'string', default: 'public/models/memlab-organism' } });
-    await makePresets(resolve(values.model), signal);
+    const values = parseOptions(argv, {
+      model: { type: 'string', default: 'public/models/memlab-organism' },
+      'if-missing': { type: 'boolean', default: false },
+    });
+    const dir = resolve(values.model);
+    if (values['if-missing']) {
+      const have = await shippedPresetOf(dir);
+      if (have) {
+        console.log(`${have} is there and checks out: nothing to make`);
+        return;
+      }
+    }
+    await makePresets(dir, signal);
   },
 };
 

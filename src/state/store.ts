@@ -63,6 +63,8 @@ export interface LabDeps {
    * its size and sha256 (the shipped universal mask); without it, shipped presets are not loaded
    */
   fetchModelJson?(modelUrl: string, entry: { path: string; bytes: number; sha256: string }): Promise<unknown>;
+  /** a clock in ms for job timings; default performance.now */
+  now?(): number;
   /** the page URL; model paths resolve against it */
   pageUrl: string;
   backendPreference: BackendPreference;

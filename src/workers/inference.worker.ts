@@ -264,7 +264,15 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
         const now = performance.now();
         if (p.done < p.total && now - last < 100) return;
         last = now;
-        emit({ type: 'science-progress', id, job: request.job, stage: p.stage, done: p.done, total: p.total });
+        emit({
+          type: 'science-progress',
+          id,
+          job: request.job,
+          stage: p.stage,
+          done: p.done,
+          total: p.total,
+          ...(p.detail !== undefined ? { detail: p.detail } : {}),
+        });
       });
       emit({ type: 'science-result', id, outcome, cached, ms: Math.round(performance.now() - started) });
     })(),

@@ -124,7 +124,16 @@ export type WorkerEvent =
     }
   | { type: 'bench'; id: number; result: PipelineBench | BareBench }
   /** throttled; `stage` names the sub-computation, done/total count its model calls */
-  | { type: 'science-progress'; id: number; job: ScienceRequest['job']; stage: string; done: number; total: number }
+  | {
+      type: 'science-progress';
+      id: number;
+      job: ScienceRequest['job'];
+      stage: string;
+      done: number;
+      total: number;
+      /** what the model call in progress is about: which unit is masked, which prompts */
+      detail?: string;
+    }
   /** cached: answered from the per-experiment cache without a model call */
   | { type: 'science-result'; id: number; outcome: ScienceOutcome; cached: boolean; ms: number }
   | {
