@@ -127,18 +127,6 @@ export interface VariantTableContext {
   masks: VariantMask[];
 }
 
-/** Whether two masks prune the same units (empty mask inputs do not count). */
-function sameUnits(a: VariantMask['units'], b: VariantMask['units']): boolean {
-  const key = (u: VariantMask['units']) =>
-    JSON.stringify(
-      Object.entries(u)
-        .filter(([, units]) => units.length > 0)
-        .map(([name, units]) => [name, [...units].sort((x, y) => x - y)])
-        .sort(([x], [y]) => (x < y ? -1 : 1)),
-    );
-  return key(a) === key(b);
-}
-
 /** The variant table in the lab: models opened lazily as the table reaches them. */
 async function variantTable(env: JobEnv, p: VariantTableParams): Promise<VariantReport> {
   const open = opener(env);
@@ -164,8 +152,7 @@ async function variantTable(env: JobEnv, p: VariantTableParams): Promise<Variant
       load: async () => ({ runner: (await open(r.url, onProgress)).runner }),
     })),
     await env.train(),
-    // The lab's mask is often a shipped one just applied ("Memorization removed"): evaluate it once.
-    { ...options, masks: [...shipped, ...masks.filter((m) => !shipped.some((p) => sameUnits(p.units, m.units)))] },
+    { ...options, masks: [...shipped, ...masks] },
     env,
   );
 }
