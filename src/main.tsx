@@ -10,6 +10,7 @@ import { createRoot } from 'react-dom/client';
 import { peekModel } from './core/experiment/url-codec';
 import { parseBackendPreference } from './gpu/backend';
 import { fetchVerified } from './gpu/download';
+import { batchSteps, nextFrameOr } from './state/step-batching';
 import { createLabStore, type LabStore } from './state/store';
 import { startUrlSync } from './state/url-sync';
 import { App } from './ui/App';
@@ -45,7 +46,7 @@ function createLab(): LabStore {
   });
   let link: WorkerLink | null = null;
   client = new InferenceClient({
-    onEvent: (event) => store.getState().applyEvent(event),
+    onEvent: batchSteps((event) => store.getState().applyEvent(event), nextFrameOr(100)),
     onCrash: (message, reloading) => store.getState().workerCrashed(message, reloading),
     onRestarted: () => link?.link(),
   });
