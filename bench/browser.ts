@@ -20,6 +20,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
+import { quantile } from '../src/core/paired-timing';
 import type { BareBench } from '../src/workers/bench';
 import { ROOT, launch, serve, waitReady } from '../e2e/harness';
 import { defaultModel } from '../e2e/models';
@@ -185,12 +186,6 @@ async function inPage<A, R>(page: Page, source: string, arg: A): Promise<R> {
 const bareLoop = (page: Page, steps: number, batch: number) =>
   page.evaluate(([n, b]) => window.benchBare!(n, b), [steps, batch] as const) as Promise<BareBench>;
 
-function quantile(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
-}
 const median = (v: number[]) => quantile(v, 0.5);
 const round = (v: number) => Math.round(v * 10) / 10;
 const stats = (v: number[]) => ({ median: round(median(v)), p90: round(quantile(v, 0.9)), max: round(Math.max(...v)) });
