@@ -9,6 +9,8 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { peekModel } from './core/experiment/url-codec';
 import { parseBackendPreference } from './gpu/backend';
+import { fetchVerified } from './gpu/download';
+import { batchSteps, nextFrameOr } from './state/step-batching';
 import { createLabStore, type LabStore } from './state/store';
 import { startUrlSync } from './state/url-sync';
 import { App } from './ui/App';
@@ -32,6 +34,8 @@ function createLab(): LabStore {
       if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
       return response.json();
     },
+    fetchModelJson: async (modelUrl, entry) =>
+      JSON.parse(new TextDecoder().decode((await fetchVerified(modelUrl, entry, () => undefined)).bytes)),
     pageUrl: location.href,
     backendPreference: parseBackendPreference(params.get('backend')),
     measureSoftwareGpu: params.get('measure-software-gpu') === '1',
@@ -42,7 +46,7 @@ function createLab(): LabStore {
   });
   let link: WorkerLink | null = null;
   client = new InferenceClient({
-    onEvent: (event) => store.getState().applyEvent(event),
+    onEvent: batchSteps((event) => store.getState().applyEvent(event), nextFrameOr(100)),
     onCrash: (message, reloading) => store.getState().workerCrashed(message, reloading),
     onRestarted: () => link?.link(),
   });

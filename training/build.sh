@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the bundled model from nothing: generate data, train (resuming from the committed
-# checkpoint when there is one), export to ONNX, quantize, and write public/models/memlab-organism.
+# checkpoint when there is one), export to ONNX, quantize, and write public/models/memlab-organism
+# with its universal mask preset (npm run model:presets).
 #   npm run model:build                 # train to the shipped step count (6005), export, verify
 #   STEPS=12000 npm run model:build     # train further
 #   EXPORT_ONLY=1 npm run model:build   # export the committed checkpoint as it is
@@ -56,3 +57,6 @@ if [ -n "${UNLEARN:-}" ]; then
 fi
 echo "model written to public/models/memlab-organism; verifying"
 cd .. && npm run --silent model:verify
+# The universal mask the lab ships as "Memorization removed" (the claims tests' settings): made
+# again only when the export did not keep it (a new model version).
+npm run --silent model:presets -- --if-missing

@@ -48,12 +48,15 @@ const variantInfo = z.object({
   steps: z.number().int().nonnegative(),
 });
 
-/** A mask preset shipped with the model (UniForget), a JSON file under presets/. */
+/** A mask preset shipped with the model (UniForget's, the universal mask), a JSON file under presets/. */
 const presetEntry = z.object({
   id: z.string(),
   method: z.string(),
   beta: z.number().optional(),
   fractionPruned: z.number().min(0).max(1),
+  /** a universal mask: the share of its unit kind it prunes, and the kind */
+  sparsity: z.number().min(0).max(1).optional(),
+  unitKind: z.enum(['heads', 'neurons']).optional(),
   path: z.string().regex(/^presets\/[\w.-]+\.json$/, 'a JSON file in the presets/ folder'),
   bytes: z.number().int().positive(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),

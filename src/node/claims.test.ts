@@ -4,7 +4,8 @@
  * size is chosen to stay within a few minutes on 2 shared cores: 10 DDIM steps, 2 replication
  * seeds, 1 utility seed over 32 evaluation neutral prompts, the default universal mask (cross-
  * attention heads scored by ablation) at four sparsities with 2 random draws each, and first-steps
- * detection with k = 2 over 2 seeds. The report is written to the OS temp directory.
+ * detection with k = 2 over 2 seeds (claims-options.ts). The report is written to the OS temp
+ * directory.
  *
  * Claims (budget and reasons: DEFAULT_BUDGET in core/science/evaluate.ts):
  *   - Wen's detector separates memorized from neutral prompts with AUC >= 0.95
@@ -12,15 +13,19 @@
  *   - the universal mask cuts the replication rate by >= 80% while neutral adherence stays within
  *     85% of the unpruned model's
  *   - random masks of the same size cut it by less than half as much
+ *   - the universal mask the model ships ("Memorization removed") is the one measured here
  */
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EvaluationReport, defaultEvaluationOptions, runEvaluation } from '../core/science/evaluate';
+import { shippedUniversalEntry } from '../core/jobs/effects';
+import { parseMaskPreset } from '../core/presets';
+import { type EvaluationReport, runEvaluation } from '../core/science/evaluate';
+import { claimsEvaluationOptions } from './claims-options';
 import { summaryLines } from './eval';
-import { type NodeModel, loadNodeModel, loadTrainIndex } from './runner';
+import { type NodeModel, loadNodeModel, loadTrainIndex, readModelFile } from './runner';
 
 const DIR = process.env.MEMLAB_CLAIMS_MODEL ?? 'public/models/memlab-organism';
 
@@ -30,17 +35,7 @@ describe.runIf(existsSync(join(DIR, 'manifest.json')))(`science claims on ${DIR}
   beforeAll(async () => {
     model = await loadNodeModel(DIR, { precision: 'int8' });
     const m = model.manifest;
-    const steps = Math.min(10, m.defaults.steps);
-    const options = defaultEvaluationOptions(m, {
-      seeds: [1, 2],
-      utilitySeeds: [101],
-      steps,
-      sparsities: [0.1, 0.2, 0.3, 0.4],
-      randomDraws: 2,
-      detection: { seeds: [11, 12], steps, k: 2, guidance: m.defaults.guidance },
-      nemo: { enabled: false, seeds: [], maxEvaluations: 0 },
-    });
-    report = await runEvaluation(model.runner, m, await loadTrainIndex(DIR, m), options);
+    report = await runEvaluation(model.runner, m, await loadTrainIndex(DIR, m), claimsEvaluationOptions(m));
     const out = join(tmpdir(), `memlab-claims-${m.id}.json`);
     await writeFile(out, JSON.stringify(report, null, 1));
     console.log([...summaryLines(report), `report: ${out}`].join('\n'));
@@ -70,5 +65,17 @@ describe.runIf(existsSync(join(DIR, 'manifest.json')))(`science claims on ${DIR}
     const u = report.claims.universal;
     expect(u.randomReduction).toBeLessThan(report.budget.maxRandomShare * u.replicationReduction);
     expect(u.randomHolds).toBe(true);
+  });
+
+  it('ships the universal mask it measured: the model\'s "Memorization removed" preset (npm run model:presets)', async () => {
+    const m = model.manifest;
+    const entry = shippedUniversalEntry(m);
+    expect(entry, 'manifest.json lists no universal preset: run npm run model:presets').toBeDefined();
+    const preset = parseMaskPreset(JSON.parse(new TextDecoder().decode(await readModelFile(DIR, entry!))), m);
+    const measured = report.conditions.find((c) => c.kind === 'universal' && c.sparsity === preset.sparsity);
+    expect(measured?.units).toBeDefined();
+    expect(preset.masks[measured!.mask]).toEqual(measured!.units);
+    const others = Object.entries(preset.masks).filter(([name]) => name !== measured!.mask);
+    expect(others.flatMap(([, units]) => units)).toEqual([]);
   });
 });

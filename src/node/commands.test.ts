@@ -14,6 +14,7 @@ const COMMANDS: { name: string; script: string; before: string[] }[] = [
   { name: 'eval', script: 'src/node/eval.ts', before: [] },
   { name: 'eval:variants', script: 'src/node/eval-variants.ts', before: [] },
   { name: 'model:verify', script: 'src/node/verify-model.ts', before: [] },
+  { name: 'model:presets', script: 'src/node/make-presets.ts', before: [] },
   { name: 'worker', script: 'src/node/queue/worker.ts', before: [] },
   { name: 'instrument', script: 'src/node/instrument.ts', before: [] },
   { name: 'copy-check', script: 'src/node/copy-check.ts', before: [] },

@@ -156,7 +156,8 @@ async function variantsWith(
     }
   }
   if (args.masks.includes('uniforget')) {
-    for (const entry of manifest.presets ?? []) {
+    // UniForget's learned masks; the universal preset is the 'universal' row, built here.
+    for (const entry of (manifest.presets ?? []).filter((e) => e.method !== 'universal')) {
       const preset = parseMaskPreset(
         JSON.parse(new TextDecoder().decode(await readModelFile(baseDir.dir, entry))),
         manifest,

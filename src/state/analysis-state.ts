@@ -74,3 +74,26 @@ export function gridKey(e: {
 }): string {
   return JSON.stringify([e.model, e.prompt.trim(), e.steps, e.guidance, e.masks]);
 }
+
+function sameValues(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return false;
+  return true;
+}
+
+/**
+ * A maps answer with every array equal to the previous answer's replaced by that array, so views
+ * that memoize on their input (the heatmaps encode an overlay image per map) redraw only what
+ * changed: hovering a head changes the layer map, never the DAAM map.
+ */
+export function keepUnchangedMaps(previous: Maps | null, next: Maps): Maps {
+  if (!previous) return next;
+  const keep = (a: Float32Array, b: Float32Array) => (sameValues(a, b) ? a : b);
+  return {
+    ...next,
+    daam: keep(previous.daam, next.daam),
+    layerMap: keep(previous.layerMap, next.layerMap),
+    headScores: keep(previous.headScores, next.headScores),
+    tokenWeights: keep(previous.tokenWeights, next.tokenWeights),
+  };
+}

@@ -7,8 +7,10 @@
  */
 import type { AnalysisEvent } from '../workers/analysis-protocol';
 import type { WorkerEvent } from '../workers/protocol';
+import { keepUnchangedMaps } from './analysis-state';
 import { defaultToken } from './experiment-state';
 import { reduceEvent } from './events';
+import { loadShippedPreset } from './shipped-preset';
 import { mapsAnswered, requestMaps } from './slices/analysis';
 import { modelUrlOf } from './slices/paths';
 import { gridEvent, gridReplication, stopGrid } from './slices/seed-grid';
@@ -46,6 +48,7 @@ function inferenceEvent(ctx: LabContext, event: WorkerEvent): void {
       get().notify('info', 'The model is loaded again. The science job that was running was lost; start it again.');
     if (before.rerunOnReady) set({ rerunOnReady: false });
     if (run || before.rerunOnReady) get().generate();
+    loadShippedPreset(ctx, event.manifest);
   }
   if (event.type === 'error' && event.request === 'load' && event.id === before.loadId)
     set({ recovering: null, rerunOnReady: false });
@@ -83,7 +86,7 @@ function analysisEvent(ctx: LabContext, event: AnalysisEvent): void {
     case 'maps': {
       const { type: _t, id, ...maps } = event;
       if (get().mapsRequest !== id) return;
-      if (event.generation === get().result?.id) set({ maps });
+      if (event.generation === get().result?.id) set({ maps: keepUnchangedMaps(get().maps, maps) });
       mapsAnswered(ctx, id);
       return;
     }

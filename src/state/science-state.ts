@@ -3,7 +3,7 @@
  * each job for the loaded model. What a result changes besides itself (head-grid scores, masks, the
  * "Memorization removed" preset) is the job registry's (core/jobs/effects.ts).
  */
-import type { ScienceJob, ScienceResultMap } from '../core/jobs';
+import type { JobClock, ScienceJob, ScienceResultMap } from '../core/jobs';
 import { type AblationUnits, DEFAULT_UNIVERSAL, defaultSparsity } from '../core/science';
 
 export interface ScienceRun {
@@ -13,6 +13,10 @@ export interface ScienceRun {
   stage: string;
   done: number;
   total: number;
+  /** what the model call in progress is about (which unit, which prompts), when the job says */
+  detail?: string;
+  /** when it started and how fast its stage goes (elapsed time and the stage's ETA) */
+  clock: JobClock;
 }
 
 export interface ScienceData {

@@ -58,6 +58,13 @@ export interface LabDeps {
   /** to the analysis worker; buffers in the request are transferred */
   analyze(request: AnalysisRequest): void;
   fetchJson(url: string): Promise<unknown>;
+  /**
+   * a JSON file a model's manifest lists, fetched from the model directory and checked against
+   * its size and sha256 (the shipped universal mask); without it, shipped presets are not loaded
+   */
+  fetchModelJson?(modelUrl: string, entry: { path: string; bytes: number; sha256: string }): Promise<unknown>;
+  /** a clock in ms for job timings; default performance.now */
+  now?(): number;
   /** the page URL; model paths resolve against it */
   pageUrl: string;
   backendPreference: BackendPreference;

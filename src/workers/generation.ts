@@ -2,11 +2,14 @@
  * One generate request inside the worker: runs the core pipeline and turns its steps and result
  * into protocol events (RGBA previews ready to draw, float images for exact comparison). Captured
  * attention is handed to `shareAttention` (the channel to the analysis worker), not to the UI.
+ * Variants that already ran for the same experiment come from `cache` (core/variant-cache.ts): a
+ * head click runs the pruned variant alone and reuses the unpruned one.
  */
 import { chwToRgba } from '../core/image';
 import { allOnes, type MaskSet } from '../core/masks';
 import { generateLatent } from '../core/diffusers/latent-pipeline';
-import { generate, type GenerateRequest } from '../core/pipeline';
+import type { GenerateRequest } from '../core/pipeline';
+import { generateCached, type VariantCache } from '../core/variant-cache';
 import type { LoadedLatentModel } from './load-latent';
 import type { LoadedModel } from './load-model';
 import type { GenerateParams, RgbaImage, WorkerEvent } from './protocol';
@@ -33,6 +36,8 @@ export async function runGeneration(
   emit: (event: WorkerEvent) => void,
   /** gives the generation's attention away (transferred); false when nobody could take it */
   shareAttention: (generation: number, attention: Float32Array[][][]) => boolean,
+  /** variant runs of the loaded model (cleared when another model loads) */
+  cache: VariantCache,
 ): Promise<void> {
   if (model.kind === 'latent') {
     await runLatentGeneration(model, id, params, variants, signal, emit, shareAttention);
@@ -47,7 +52,7 @@ export async function runGeneration(
     variants: variants && variants.length > 0 ? variants : [allOnes(model.manifest)],
     captureAttention: params.captureAttention,
   };
-  const steps = generate(model.runner, model.manifest, request, signal);
+  const steps = generateCached(model.runner, model.manifest, request, cache, signal);
   for (;;) {
     await yieldToEventLoop();
     // Checked here too: a superseded run must stop at the step boundary even if the pipeline

@@ -17,10 +17,11 @@ import type { Manifest } from '../core/manifest';
 import type { ModelRunner } from '../core/pipeline';
 import { isAbortError, type Progress } from '../core/science';
 import { admitJob } from '../core/session-admission';
+import { VariantCache } from '../core/variant-cache';
 import { persistentCache } from './persistent-cache';
 import type { BackendPreference } from '../gpu/backend';
 import { fetchVerified } from '../gpu/download';
-import { benchPipeline } from './bench';
+import { benchBare, benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
 import { startHeartbeat } from './heartbeat';
 import { folderFromFiles, folderFromUrl } from '../gpu/model-folder';
@@ -64,6 +65,8 @@ let train: Promise<TrainIndex> | null = null;
 const extraModels = new Map<string, Promise<LoadedModel>>();
 /** the direct channel to the analysis worker */
 const peer = new InferencePeer();
+/** generation variants of the loaded model that already ran (a head click reuses the unpruned one) */
+const variantRuns = new VariantCache();
 
 class Busy extends Error {}
 /** A load overtaken by a newer one; the store has already forgotten it, so nothing is said. */
@@ -117,6 +120,7 @@ async function load(
   const started = performance.now();
   const previous = model;
   model = null;
+  variantRuns.clear();
   await previous?.runner.release();
   await releaseExtraModels();
   const loaded = source
@@ -141,7 +145,7 @@ async function load(
   });
 }
 
-async function startGeneration(id: number, params: GenerateParams, variants: MaskSet[] | undefined): Promise<void> {
+async function startGeneration(id: number, params: GenerateParams, masks: MaskSet[] | undefined): Promise<void> {
   const previous = current;
   const admission = admitJob(previous?.kind ?? null, 'generate');
   if (admission.action === 'refuse') throw new Busy(admission.message);
@@ -158,8 +162,15 @@ async function startGeneration(id: number, params: GenerateParams, variants: Mas
       if (controller.signal.aborted) throw new Cancelled();
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
       try {
-        await runGeneration(model, id, params, variants, controller.signal, emit, (generation, attention) =>
-          peer.shareAttention(generation, attention),
+        await runGeneration(
+          model,
+          id,
+          params,
+          masks,
+          controller.signal,
+          emit,
+          (generation, attention) => peer.shareAttention(generation, attention),
+          variantRuns,
         );
       } catch (err) {
         // Whatever the pipeline threw on abort, the caller should see a cancellation.
@@ -266,7 +277,15 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
         const now = performance.now();
         if (p.done < p.total && now - last < 100) return;
         last = now;
-        emit({ type: 'science-progress', id, job: request.job, stage: p.stage, done: p.done, total: p.total });
+        emit({
+          type: 'science-progress',
+          id,
+          job: request.job,
+          stage: p.stage,
+          done: p.done,
+          total: p.total,
+          ...(p.detail !== undefined ? { detail: p.detail } : {}),
+        });
       });
       emit({ type: 'science-result', id, outcome, cached, ms: Math.round(performance.now() - started) });
     })(),
@@ -355,7 +374,11 @@ async function handle(req: WorkerRequest): Promise<void> {
         await loading;
         if (!model) throw new Error('No model is loaded yet.');
         if (model.kind === 'latent') throw new Error('The in-page bench runs on the bundled model organism.');
-        emit({ type: 'bench', id: req.id, result: await benchPipeline(model, req.steps, req.generations) });
+        const result =
+          req.bareBatch !== undefined
+            ? await benchBare(model, req.steps, req.bareBatch)
+            : await benchPipeline(model, req.steps, req.generations);
+        emit({ type: 'bench', id: req.id, result });
       } catch (err) {
         emit({ type: 'error', id: req.id, request: 'bench', kind: 'protocol', message: text(err) });
       }

@@ -10,7 +10,7 @@ import type { MaskSet } from '../core/masks';
 import type { GenerateTimings, TokenInfo } from '../core/pipeline';
 import type { BackendChoice, BackendPreference } from '../gpu/backend';
 import type { DownloadFailure } from '../gpu/download';
-import type { PipelineBench } from './bench';
+import type { BareBench, PipelineBench } from './bench';
 
 export type { RgbaImage } from '../core/image';
 
@@ -53,8 +53,11 @@ export type WorkerRequest =
    * replaces the old one (after either worker restarts); null: the analysis worker is gone.
    */
   | { type: 'connect'; id: number; port: MessagePort | null }
-  /** time the worker's per-step pipeline against a bare session.run loop on the loaded session */
-  | { type: 'bench'; id: number; steps: number; generations: number };
+  /**
+   * time the worker's per-step pipeline against a bare session.run loop on the loaded session;
+   * with bareBatch, time only a bare loop of `steps` calls at that many rows
+   */
+  | { type: 'bench'; id: number; steps: number; generations: number; bareBatch?: number };
 
 /** Where a diffusers folder comes from: files the user picked (Files clone into the worker) or a base URL. */
 export type FolderSource = { kind: 'files'; files: File[] } | { kind: 'url'; baseUrl: string };
@@ -119,9 +122,18 @@ export type WorkerEvent =
       tokens: TokenInfo;
       timings: GenerateTimings;
     }
-  | { type: 'bench'; id: number; result: PipelineBench }
+  | { type: 'bench'; id: number; result: PipelineBench | BareBench }
   /** throttled; `stage` names the sub-computation, done/total count its model calls */
-  | { type: 'science-progress'; id: number; job: ScienceRequest['job']; stage: string; done: number; total: number }
+  | {
+      type: 'science-progress';
+      id: number;
+      job: ScienceRequest['job'];
+      stage: string;
+      done: number;
+      total: number;
+      /** what the model call in progress is about: which unit is masked, which prompts */
+      detail?: string;
+    }
   /** cached: answered from the per-experiment cache without a model call */
   | { type: 'science-result'; id: number; outcome: ScienceOutcome; cached: boolean; ms: number }
   | {

@@ -1,10 +1,11 @@
 /**
  * What a finished job changes in the lab besides its own result, as pure conversions: an
  * attribution colours the head grid, a universal mask becomes masks at a sparsity and the
- * "Memorization removed" preset.
+ * "Memorization removed" preset (which a model may also ship, made by the same recipe).
  */
 import type { PrunedUnits } from '../experiment/experiment';
 import type { Manifest } from '../manifest';
+import type { MaskPreset } from '../presets';
 import type { AblationAttribution } from '../science/localize';
 import { type UniversalScores, defaultSparsity, universalUnits } from '../science/universal';
 
@@ -15,11 +16,13 @@ export interface UnitScores {
   masks: Record<string, Float32Array>;
 }
 
-/** A named pruning a class can start from (the science work supplies the memorization one). */
+/** A named pruning a class can start from (the memorization one: shipped with the model, or computed). */
 export interface PruningPreset {
   label: string;
   prompt: string;
   masks: PrunedUnits;
+  /** shipped with the model (manifest presets) rather than computed in this session */
+  shipped?: boolean;
 }
 
 export interface JobEffects {
@@ -41,14 +44,27 @@ export function universalMasks(u: UniversalScores, sparsity: number): Record<str
   return { [u.mask]: universalUnits(u.scores, sparsity) };
 }
 
+const removedLabel = (sparsity: number, units: string) =>
+  `Memorization removed (universal ${Math.round(sparsity * 100)}% of ${units})`;
+
 /** "Memorization removed": the first memorized caption with the universal mask at its kind's default sparsity. */
 export function memorizationRemovedPreset(manifest: Manifest, u: UniversalScores): PruningPreset | null {
   const prompt = manifest.memorized[0]?.caption;
   if (!prompt) return null;
   const sparsity = defaultSparsity(u.units);
-  return {
-    label: `Memorization removed (universal ${Math.round(sparsity * 100)}% of ${u.units})`,
-    prompt,
-    masks: universalMasks(u, sparsity),
-  };
+  return { label: removedLabel(sparsity, u.units), prompt, masks: universalMasks(u, sparsity) };
+}
+
+/** The universal mask a model ships (npm run model:presets), if its manifest lists one. */
+export function shippedUniversalEntry(manifest: Manifest) {
+  return manifest.presets?.find((p) => p.method === 'universal');
+}
+
+/** "Memorization removed" from the universal mask the model ships: the same prompt and label as a computed one. */
+export function shippedRemovalPreset(manifest: Manifest, preset: MaskPreset): PruningPreset | null {
+  const prompt = manifest.memorized[0]?.caption;
+  if (!prompt || preset.method !== 'universal') return null;
+  const label =
+    preset.sparsity !== undefined && preset.unitKind ? removedLabel(preset.sparsity, preset.unitKind) : preset.label;
+  return { label, prompt, masks: { ...preset.masks }, shipped: true };
 }

@@ -7,3 +7,4 @@ export * from './universal';
 export * from './evaluate';
 export * from './variants';
 export * from './registry';
+export * from './progress';

@@ -98,6 +98,16 @@ export interface SampleOptions {
   maxRows?: number;
   /** progress stage name; default 'sample' */
   stage?: string;
+  /** the rows of the UNet call in progress, in words, for the progress report's detail (default: their prompts) */
+  describe?: (rows: readonly SampleRow[]) => string;
+}
+
+/** Prompts in words for a progress line: the first quoted, then how many others. */
+export function promptsInWords(prompts: readonly string[]): string {
+  const distinct = [...new Set(prompts)];
+  if (distinct.length === 0) return '';
+  const rest = distinct.length - 1;
+  return `“${distinct[0]}”${rest > 0 ? ` and ${rest} more prompt${rest === 1 ? '' : 's'}` : ''}`;
 }
 
 export interface SampleResult {
@@ -237,7 +247,10 @@ export async function sampleRows(
         });
       }
       done++;
-      ctx.onProgress?.({ stage, done, total });
+      const detail = options.describe
+        ? options.describe(chunk)
+        : promptsInWords(chunk.map((r) => embeddings.prompts[r.prompt]));
+      ctx.onProgress?.({ stage, done, total, detail });
     }
     if (result.images) chunk.forEach((_, i) => (result.images![start + i] = x0[i]));
   }

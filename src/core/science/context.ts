@@ -11,6 +11,8 @@ export interface Progress {
   /** model calls (or other units of work) finished in this stage */
   done: number;
   total: number;
+  /** what the work in progress is about, in words: which unit is ablated, which prompt is sampled */
+  detail?: string;
 }
 
 export interface RunContext {
@@ -59,6 +61,7 @@ export function subContext(
             stage: `${stage}: ${p.stage}`,
             done: offset + (p.total > 0 ? (span * p.done) / p.total : 0),
             total: parentTotal,
+            ...(p.detail !== undefined ? { detail: p.detail } : {}),
           })
       : undefined,
   };

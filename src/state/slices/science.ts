@@ -6,11 +6,13 @@
 import { type AblationUnits, defaultSparsity } from '../../core/science';
 import type { WorkerEvent } from '../../workers/protocol';
 import {
+  advanceClock,
   defaultRequest,
   type DefaultJob,
   type ModelRef,
   type ScienceRequest,
   sideEffectsOf,
+  startClock,
   universalMasks,
   variantTableParams,
 } from '../../core/jobs';
@@ -21,6 +23,7 @@ import { emptyScience, type ScienceData } from '../science-state';
 import { admission } from './admission';
 import { canRun, clamp, LIMITS } from './experiment';
 import { modelUrlOf } from './paths';
+import type { LabDeps } from '../store';
 import { type LabContext, type SliceCreator, takeRequestId } from './slice';
 
 export interface ScienceSliceData {
@@ -49,6 +52,9 @@ export interface ScienceActions {
 
 export type ScienceSlice = ScienceSliceData & ScienceActions;
 
+/** The store's clock (ms): the deps' when given (tests), else the page's. */
+export const nowOf = (deps: Pick<LabDeps, 'now'>): number => (deps.now ? deps.now() : performance.now());
+
 /** Sends a science job unless the model is not ready or the session is taken by another job. */
 function startScience(ctx: LabContext, request: ScienceRequest): void {
   const s = ctx.get();
@@ -60,7 +66,17 @@ function startScience(ctx: LabContext, request: ScienceRequest): void {
   }
   const id = takeRequestId(ctx);
   ctx.set({
-    science: { ...s.science, running: { id, job: request.job, stage: 'waiting for the model', done: 0, total: 1 } },
+    science: {
+      ...s.science,
+      running: {
+        id,
+        job: request.job,
+        stage: 'waiting for the model',
+        done: 0,
+        total: 1,
+        clock: startClock(nowOf(ctx.deps)),
+      },
+    },
   });
   ctx.deps.send({ type: 'science', id, ...request });
 }
@@ -77,7 +93,13 @@ export function scienceEvent(ctx: LabContext, event: WorkerEvent): boolean {
   const run = sc.running;
   if (!run || event.id !== run.id) return true; // a job of a previous model or session
   if (event.type === 'science-progress') {
-    ctx.set({ science: { ...sc, running: { ...run, stage: event.stage, done: event.done, total: event.total } } });
+    const { stage, done, total, detail } = event;
+    ctx.set({
+      science: {
+        ...sc,
+        running: { ...run, stage, done, total, detail, clock: advanceClock(run.clock, event, nowOf(ctx.deps)) },
+      },
+    });
   } else if (event.type === 'science-result') {
     const m = ctx.get().manifest;
     const { outcome } = event;

@@ -1,6 +1,7 @@
 /**
- * One-click starting points for a class: a memorized caption, a neutral prompt, and (once the
- * universal mask has been scored under Find memorization) the universal mask at its default sparsity.
+ * One-click starting points for a class: a memorized caption, a neutral prompt, and the universal
+ * mask at its default sparsity on the memorized caption: the one the model ships (at once), or the
+ * one "Find universal mask" computed under Find memorization.
  */
 import { useLab, useLabActions } from '../StoreContext';
 import { InfoTip } from '../glossary/InfoTip';
@@ -47,8 +48,13 @@ export function Presets() {
         className="secondary small"
         disabled={!ready || !preset}
         onClick={() => actions.applyPreset('pruning')}
-        title={preset ? `${preset.label}: ${preset.prompt}` : 'Run “Find universal mask” under Find memorization first'}
+        title={
+          preset
+            ? `${preset.label}: ${preset.prompt}${preset.shipped ? ' (the universal mask the model ships, made without the memorized labels; “Find universal mask” computes it here)' : ''}`
+            : 'Run “Find universal mask” under Find memorization first'
+        }
         data-testid="preset-pruning"
+        data-shipped={preset?.shipped ? 'true' : undefined}
       >
         {preset ? preset.label : 'Memorization removed (needs the universal mask)'}
       </button>

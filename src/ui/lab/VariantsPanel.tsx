@@ -43,7 +43,7 @@ export function VariantsPanel() {
       </h2>
       <RunningJob panel="variants" />
       {presets.length > 0 ? (
-        <div className="lab-controls" role="group" aria-label="UniForget masks">
+        <div className="lab-controls" role="group" aria-label="Shipped masks">
           <span>
             Mask presets the model ships (<Jargon term="uniforget">UniForget β</Jargon>, learned on neutral prompts
             only):
@@ -58,7 +58,11 @@ export function VariantsPanel() {
               title={`${p.method}${p.beta !== undefined ? `, beta ${p.beta}` : ''}: prunes ${pct(p.fractionPruned)} of all mask units`}
               data-testid={`shipped-preset-${p.id}`}
             >
-              {p.beta !== undefined ? `β ${p.beta}` : p.id} ({pct(p.fractionPruned)} pruned)
+              {p.beta !== undefined
+                ? `β ${p.beta} (${pct(p.fractionPruned)} pruned)`
+                : p.sparsity !== undefined && p.unitKind
+                  ? `${p.method} (${pct(p.sparsity)} of ${p.unitKind})`
+                  : `${p.id} (${pct(p.fractionPruned)} pruned)`}
             </button>
           ))}
         </div>
