@@ -8,7 +8,8 @@ export default defineConfig({
           name: 'unit',
           include: ['src/**/*.test.ts', 'bench/**/*.test.ts'],
           environment: 'node',
-          testTimeout: 60_000,
+          // Generous: the model tests run real ONNX sessions, and CI machines are shared (a 10 s test took 60 s under load).
+          testTimeout: 180_000,
         },
       },
       {

@@ -20,19 +20,13 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { DiffusersUNetConfig } from '../src/core/onnx/analyze';
 import { instrumentUNet } from '../src/core/onnx/instrument';
+import { quantile } from '../src/core/paired-timing';
 import { ROOT, readJson, SD1, sessionFromChunks, unetFeeds } from '../src/node/onnx-testing';
 
 const THREADS = 1;
 const BATCH = 2;
 const WARMUP = 10;
 const ROUNDS = 250;
-
-function quantile(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
-}
 
 async function benchGraph(label: string, dir: string) {
   const config = readJson<DiffusersUNetConfig & { sample_size: number }>(join(SD1, 'unet/config.json'));

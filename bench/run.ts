@@ -14,6 +14,7 @@ import type { Tensor as OrtTensor } from 'onnxruntime-node';
 import { allOnes, stackMaskSets } from '../src/core/masks';
 import { generate } from '../src/core/pipeline';
 import { gaussianNoise } from '../src/core/rng';
+import { type StepTimes, compareStepTimes, timeInterleaved } from '../src/core/paired-timing';
 import { tokenize } from '../src/core/tokenizer';
 import { type Backend, type NodeModel, loadNodeModel } from '../src/node/runner';
 
@@ -23,15 +24,6 @@ const THREADS = 2;
 const PROMPT = 'a painting of zephyr';
 /** measured generations per backend, STEPS - 1 interleaved step pairs each */
 const GENERATIONS: Record<Backend, number> = { node: 10, wasm: 5 };
-
-function quantile(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
-}
-
-const median = (values: number[]) => quantile(values, 0.5);
 
 /** Feeds for a bare UNet run (batch 2: uncond + cond), built once outside the timed region. */
 async function bareFeeds(model: NodeModel): Promise<Record<string, OrtTensor>> {
@@ -59,14 +51,13 @@ async function bareFeeds(model: NodeModel): Promise<Record<string, OrtTensor>> {
 
 /**
  * One generation through generate(), its steps interleaved one to one with bare session.run calls
- * on the same session (alternating which goes first), so both see the same machine load. The
- * first step (which also encodes the prompt) is left out of both.
+ * on the same session. The first step (which also encodes the prompt) is left out of both.
  */
 async function interleavedGeneration(
   model: NodeModel,
   feeds: Record<string, OrtTensor>,
-  bare: number[],
-  pipeline: number[],
+  times: StepTimes,
+  record = true,
 ) {
   const noise = [model.manifest.unet.noiseOutput];
   const gen = generate(model.runner, model.manifest, {
@@ -78,25 +69,13 @@ async function interleavedGeneration(
     captureAttention: false,
   });
   await gen.next();
-  for (let i = 1; i < STEPS; i++) {
-    const timeBare = async () => {
-      const t0 = performance.now();
-      await model.sessions.unet.run(feeds, noise);
-      bare.push(performance.now() - t0);
-    };
-    const timePipeline = async () => {
-      const t0 = performance.now();
-      await gen.next();
-      pipeline.push(performance.now() - t0);
-    };
-    if (i % 2) {
-      await timeBare();
-      await timePipeline();
-    } else {
-      await timePipeline();
-      await timeBare();
-    }
-  }
+  await timeInterleaved(
+    STEPS - 1,
+    () => model.sessions.unet.run(feeds, noise),
+    () => gen.next(),
+    times,
+    record,
+  );
   if (!(await gen.next()).done) throw new Error('generation did not finish after its last step');
 }
 
@@ -104,25 +83,10 @@ async function benchBackend(dir: string, backend: Backend) {
   const model = await loadNodeModel(dir, { backend, threads: THREADS });
   try {
     const feeds = await bareFeeds(model);
-    await interleavedGeneration(model, feeds, [], []); // warm-up: arenas, kernels
-    const bare: number[] = [];
-    const pipeline: number[] = [];
-    for (let g = 0; g < GENERATIONS[backend]; g++) await interleavedGeneration(model, feeds, bare, pipeline);
-    const bareMs = median(bare);
-    const pipelineMs = median(pipeline);
-    const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
-    return {
-      backend,
-      precision: model.precision,
-      threads: THREADS,
-      pairs: bare.length,
-      bareMsPerStep: +bareMs.toFixed(3),
-      pipelineMsPerStep: +pipelineMs.toFixed(3),
-      ratio: +(pipelineMs / bareMs).toFixed(3),
-      ratioOfTotals: +(sum(pipeline) / sum(bare)).toFixed(3),
-      bareP90: +quantile(bare, 0.9).toFixed(3),
-      pipelineP90: +quantile(pipeline, 0.9).toFixed(3),
-    };
+    const times: StepTimes = { bare: [], pipeline: [] };
+    await interleavedGeneration(model, feeds, times, false); // warm-up: arenas, kernels
+    for (let g = 0; g < GENERATIONS[backend]; g++) await interleavedGeneration(model, feeds, times);
+    return { backend, precision: model.precision, threads: THREADS, ...compareStepTimes(times) };
   } finally {
     await model.release();
   }

@@ -20,7 +20,7 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { preview, type PreviewServer } from 'vite';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -223,9 +223,47 @@ export async function readResultPixels(page: Page): Promise<{ width: number; hei
   });
 }
 
-/** Wait until the model is loaded and Generate is enabled. */
-export async function waitReady(page: Page, timeout = 120_000): Promise<void> {
-  await page.locator('[data-testid="progress"][data-status="ready"]').waitFor({ timeout });
+/**
+ * Wait until the model is loaded and Generate is enabled. A page opened without a broken link
+ * generates its experiment at once, so "loaded" may already be "generating"; a Generate now
+ * supersedes that run. `idle`: wait until nothing runs.
+ */
+export async function waitReady(page: Page, timeout = 120_000, idle = false): Promise<void> {
+  const statuses = idle ? '[data-status="ready"]' : ':is([data-status="ready"], [data-status="generating"])';
+  await page.locator(`[data-testid="progress"]${statuses}`).waitFor({ timeout });
+}
+
+/**
+ * Waits like `locator.waitFor`, but a timeout says what the page showed then (its status, notices
+ * and last console lines), so a failure seen only on CI can be read from its log.
+ */
+export async function waitOrExplain(lab: Lab, locator: Locator, timeout: number): Promise<void> {
+  try {
+    await locator.waitFor({ timeout });
+  } catch (err) {
+    const page = lab.page;
+    const read = (testId: string) =>
+      page
+        .getByTestId(testId)
+        .allInnerTexts()
+        .then((t) => t.join(' | '))
+        .catch(() => '?');
+    const status = await page
+      .getByTestId('progress')
+      .getAttribute('data-status', { timeout: 1000 })
+      .catch(() => '?');
+    throw new Error(
+      `${err instanceof Error ? err.message.split('\n')[0] : err}\n` +
+        `status: ${status}; progress: ${await read('progress')}\nnotices: ${await read('notice')}\n` +
+        `console:\n${lab.console.slice(-15).join('\n')}`,
+    );
+  }
+}
+
+/** The page's result caption once a run with these settings has finished. */
+export function resultCaption(page: Page, text?: string) {
+  const caption = page.locator('[data-testid="image-caption"][data-kind="result"]');
+  return text ? caption.filter({ hasText: text }) : caption;
 }
 
 /** Set the controls, press Generate, and wait for the final image. */

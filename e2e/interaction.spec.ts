@@ -48,7 +48,7 @@ test('Cancel stops a running generation and keeps the lab usable', async () => {
   await page.locator('[data-testid="step-strip"] li').nth(1).waitFor();
   await page.getByTestId('cancel').click();
   await page.locator('.notice', { hasText: 'Generation cancelled.' }).waitFor({ timeout: 30_000 });
-  await waitReady(page);
+  await waitReady(page, 30_000, true);
   expect(await page.locator('[data-testid="step-strip"] li').count()).toBeLessThan(100);
   expect(lab.fatal).toEqual([]);
 });

@@ -1,6 +1,6 @@
 /**
  * Find memorization on WASM, pinned to the random-weight fixture (model=fixture-random): an untrained
- * model gets smoke-test job sizes (src/workers/science.ts isSmokeModel), so every job takes seconds.
+ * model gets smoke-test job sizes (src/core/jobs/sizes.ts isSmokeModel), so every job takes seconds.
  * Detection for the prompt; a detection study with its ROC and AUC; Cancel of a running job; the
  * universal mask over heads (the default) and the preset it enables; the universal mask over value
  * neurons at a chosen sparsity applied (URL and pruned image change); screenshots at 1280x800 and 390 px wide (e2e/output).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `npm test`: unit tests (Node) then end-to-end tests (built app in headless Chromium).
-# Both run through vitest's JSON reporter; the counts are summed and the last line is exactly
-# "N passed, N failed". Exits non-zero if any test failed or a suite crashed before reporting.
+# `npm test`: unit tests (Node), end-to-end tests (built app in headless Chromium), and the
+# training recipe's Python tests where Debian's torch is installed.
+# The vitest projects report through vitest's JSON reporter; all counts are summed and the last line
+# is exactly "N passed, N failed". Exits non-zero if any test failed or a suite crashed before reporting.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,40 @@ run_static "type check (tsc)" npx tsc --noEmit -p .
 run_project unit
 run_project e2e
 
+# The training recipe's own tests (Python unittest, training/tests), with Debian's torch only; without
+# it they are skipped with the reason and count nothing. unittest's summary gives the counts:
+# "Ran N tests" then "OK (skipped=S)" or "FAILED (failures=F, errors=E, skipped=S)".
+python_passed=0
+python_failed=0
+# "passed failed" from a unittest log on stdin; no summary (a crash before it) or no test found is one failure.
+unittest_counts() {
+  local log ran result bad=0 n
+  log="$(cat)"
+  ran="$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in .*/\1/p' <<<"$log" | tail -1)"
+  result="$(grep -E '^(OK|FAILED)( \(|$)' <<<"$log" | tail -1)"
+  if [[ -z "$ran" || -z "$result" || $ran == 0 ]]; then echo "0 1"; return; fi
+  for kind in failures errors unexpected\ successes; do
+    n="$(grep -o "$kind=[0-9]*" <<<"$result" | cut -d= -f2)"
+    bad=$((bad + ${n:-0}))
+  done
+  if [[ $result == FAILED* && $bad == 0 ]]; then bad=1; fi
+  n="$(grep -o 'skipped=[0-9]*' <<<"$result" | cut -d= -f2)"
+  echo "$((ran - bad - ${n:-0})) $bad"
+}
+run_python_tests() {
+  echo "==> training recipe tests (python unittest)"
+  if ! /usr/bin/python3 -c 'import torch, onnx, numpy' 2>/dev/null; then
+    echo "skipped: Debian's python3-torch and python3-onnx are not installed (apt-get install python3-torch python3-onnx)"
+    return
+  fi
+  local log
+  log="$(cd training && /usr/bin/python3 -m unittest discover -s tests 2>&1)"
+  echo "$log"
+  read -r python_passed python_failed < <(unittest_counts <<<"$log")
+  if [[ $python_failed != 0 ]]; then status=1; fi
+}
+run_python_tests
+
 # Sum over both reports. A file that failed without a failed test (import error, a crashed
 # beforeAll: its tests show as skipped) counts its unrun tests, or 1, as failed; so does a missing
 # report. The last line never hides a crash.
@@ -66,8 +101,8 @@ JS
 )" || { summary="0 1"; }
 
 read -r passed failed <<<"$summary"
-passed=$((passed + static_passed))
-failed=$((failed + static_failed))
+passed=$((passed + static_passed + python_passed))
+failed=$((failed + static_failed + python_failed))
 if [[ "$failed" != 0 ]]; then status=1; fi
 echo "${passed} passed, ${failed} failed"
 exit $status

@@ -9,8 +9,10 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { peekModel } from './core/experiment/url-codec';
 import { parseBackendPreference } from './gpu/backend';
+import { fetchVerified } from './gpu/download';
+import { batchSteps, nextFrameOr } from './state/step-batching';
 import { createLabStore, type LabStore } from './state/store';
-import { linkHasExperiment, startUrlSync } from './state/url-sync';
+import { startUrlSync } from './state/url-sync';
 import { App } from './ui/App';
 import { StoreProvider } from './ui/StoreContext';
 import { AnalysisClient } from './workers/analysis-client';
@@ -32,16 +34,19 @@ function createLab(): LabStore {
       if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
       return response.json();
     },
+    fetchModelJson: async (modelUrl, entry) =>
+      JSON.parse(new TextDecoder().decode((await fetchVerified(modelUrl, entry, () => undefined)).bytes)),
     pageUrl: location.href,
     backendPreference: parseBackendPreference(params.get('backend')),
+    measureSoftwareGpu: params.get('measure-software-gpu') === '1',
     requestedModel: peekModel(location.search)?.id ?? params.get('model'),
     initialLink: location.search,
-    initialLinkRuns: linkHasExperiment(location.search),
+    initialLinkRuns: true,
     reloadPage: () => location.reload(),
   });
   let link: WorkerLink | null = null;
   client = new InferenceClient({
-    onEvent: (event) => store.getState().applyEvent(event),
+    onEvent: batchSteps((event) => store.getState().applyEvent(event), nextFrameOr(100)),
     onCrash: (message, reloading) => store.getState().workerCrashed(message, reloading),
     onRestarted: () => link?.link(),
   });
@@ -64,10 +69,14 @@ function createLab(): LabStore {
 
 const store = createLab();
 const describe = (reason: unknown) => (reason instanceof Error ? reason.message : String(reason));
-window.addEventListener('error', (e) => store.getState().notify('error', `Unexpected error: ${e.message}`));
-window.addEventListener('unhandledrejection', (e) =>
-  store.getState().notify('error', `Unexpected error: ${describe(e.reason)}`),
-);
+const unexpected = (detail: string) =>
+  store
+    .getState()
+    .notify('error', 'Something went wrong in the lab. Reloading the page usually helps.', 'reload-page', {
+      detail,
+    });
+window.addEventListener('error', (e) => unexpected(e.message));
+window.addEventListener('unhandledrejection', (e) => unexpected(describe(e.reason)));
 
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root element');

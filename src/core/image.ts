@@ -1,5 +1,12 @@
 /** Model images (CHW float in [-1, 1]) to 8-bit pixels for canvases and PNG files. */
 
+/** 8-bit RGBA pixels, row-major; travels between threads as a transferable. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8ClampedArray;
+}
+
 /** [-1, 1] -> 0..255, rounded and clamped (like (x / 2 + 0.5).clamp(0, 1) * 255, rounded). */
 export function toByte(v: number): number {
   const b = Math.round((v + 1) * 127.5);

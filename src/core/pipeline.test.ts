@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseManifest } from './manifest';
+import { parseManifest, organism } from './manifest';
 import { allOnes, maskSetFromPruned } from './masks';
 import {
   type GenerateRequest,
@@ -14,7 +14,7 @@ import { alphasCumprod, ddimTimesteps } from './schedule';
 
 const parsed = parseManifest(JSON.parse(readFileSync('public/models/fixture-random/manifest.json', 'utf8')));
 if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
-const manifest = parsed.manifest;
+const manifest = organism(parsed.manifest);
 const PIXELS = 3 * 32 * 32;
 const T = manifest.text.maxTokens;
 const W = manifest.text.width;

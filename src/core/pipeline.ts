@@ -5,7 +5,7 @@
  * Batch layout: every variant (a MaskSet: baseline, pruned, ...) takes two rows, [uncond, cond],
  * so [baseline, pruned] runs as ONE UNet batch of 4. All variants start from the same noise.
  */
-import type { Manifest } from './manifest';
+import { type Manifest, organism } from './manifest';
 import { type MaskSet, stackMaskSets } from './masks';
 import { gaussianNoise } from './rng';
 import { alphaPrev, alphasCumprod, classifierFreeGuidance, ddimStep, ddimTimesteps, noiseGap } from './schedule';
@@ -126,7 +126,7 @@ export async function* generate(
 ): AsyncGenerator<StepEvent, GenerateResult, void> {
   const start = performance.now();
   checkRequest(request);
-  const { schedule, text, image } = manifest;
+  const { schedule, text, image } = organism(manifest);
   const timesteps = ddimTimesteps(request.steps, schedule.trainSteps);
   const alphas = alphasCumprod(schedule);
   const variants = request.variants.length;

@@ -1,6 +1,7 @@
 /**
- * Mask presets shipped with a model (UniForget's learned masks, training/memlab/unlearn/uniforget.py):
- * a JSON file under the model's presets/ folder, listed in manifest.presets with its size and hash.
+ * Mask presets shipped with a model (UniForget's learned masks, training/memlab/unlearn/uniforget.py;
+ * the universal mask, src/node/make-presets.ts): a JSON file under the model's presets/ folder,
+ * listed in manifest.presets with its size and hash.
  * Parsed here, checked against the model's mask inputs, so a stale or hand-edited preset is refused
  * with a message instead of pruning the wrong units.
  */
@@ -16,6 +17,9 @@ const presetFile = z.object({
   /** mask input -> flat indices (layer * units + unit) of the pruned units */
   masks: z.record(z.string(), z.array(z.number().int().nonnegative())),
   fractionPruned: z.number().min(0).max(1),
+  /** a universal mask: the share of its unit kind it prunes, and the kind */
+  sparsity: z.number().min(0).max(1).optional(),
+  unitKind: z.enum(['heads', 'neurons']).optional(),
   of: z.string(),
   steps: z.number().int().nonnegative().optional(),
   costSeconds: z.number().nonnegative().optional(),

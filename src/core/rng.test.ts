@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng, gaussianNoise, portableLog, seedState } from './rng';
+import { Rng, gaussianNoise, portableLog, seedState, uniformSource } from './rng';
 
 describe('xoshiro128** seeded by splitmix32', () => {
   // Expected words from an independent Python implementation of splitmix32 + xoshiro128**.
@@ -74,5 +74,17 @@ describe('Gaussian stream', () => {
     let same = 0;
     for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
     expect(same).toBe(0);
+  });
+});
+
+describe('uniform source', () => {
+  it('draws the same uniforms as the generator it wraps, all in [0, 1)', () => {
+    const source = uniformSource(11);
+    const rng = new Rng(11);
+    for (let i = 0; i < 1000; i++) {
+      const u = source();
+      expect(u).toBe(rng.nextUniform());
+      expect(u >= 0 && u < 1).toBe(true);
+    }
   });
 });

@@ -133,3 +133,9 @@ export function gaussianNoise(seed: number, n: number): Float32Array {
   for (let i = 0; i < n; i++) out[i] = rng.nextGaussian();
   return out;
 }
+
+/** A seeded uniform [0, 1) source as a plain function, for code that draws through `() => number`. */
+export function uniformSource(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.nextUniform();
+}

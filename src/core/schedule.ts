@@ -5,7 +5,7 @@
  */
 import type { Manifest } from './manifest';
 
-type Schedule = Manifest['schedule'];
+type Schedule = NonNullable<Manifest['schedule']>;
 
 /** torch.linspace(start, end, n, dtype=float64): the first half counts up from start, the second down from end. */
 export function linspaceLikeTorch(start: number, end: number, n: number): Float64Array {

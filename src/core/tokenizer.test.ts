@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseManifest } from './manifest';
+import { parseManifest, organism } from './manifest';
 import { promptWords, tokenize } from './tokenizer';
 
 const dir = 'public/models/fixture-random';
 const parsed = parseManifest(JSON.parse(readFileSync(`${dir}/manifest.json`, 'utf8')));
 if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
-const text = parsed.manifest.text;
+const text = organism(parsed.manifest).text;
 const reference = JSON.parse(readFileSync(`${dir}/reference.json`, 'utf8')) as { prompt: string; input_ids: number[] };
 
 describe('tokenize', () => {

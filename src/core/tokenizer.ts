@@ -5,7 +5,7 @@
  * whitespace ("zephyr." is "zephyr"; training only splits off commas), and unknown and truncated
  * words are reported.
  */
-import type { Manifest } from './manifest';
+import type { OrganismManifest } from './manifest';
 
 export interface Tokenized {
   /** length maxTokens */
@@ -16,9 +16,14 @@ export interface Tokenized {
   unknownWords: string[];
   /** true when words past maxTokens - 2 were cut off */
   truncated: boolean;
+  /**
+   * what each position shows, for a tokenizer whose pieces are not whole words (CLIP's BPE); the
+   * organism's closed vocabulary leaves it out and the page reads its vocabulary instead
+   */
+  labels?: string[];
 }
 
-type TextSpec = Manifest['text'];
+type TextSpec = OrganismManifest['text'];
 
 /** Lower-cased words: runs of letters and digits (anything else separates). */
 export function promptWords(prompt: string): string[] {

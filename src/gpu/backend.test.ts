@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { chooseBackend, parseBackendPreference, wasmThreads, type BackendEnvironment } from './backend';
+import { chooseBackend, fasterBackend, parseBackendPreference, wasmThreads, type BackendEnvironment } from './backend';
 
 function fakeGpu(
   adapter:
@@ -77,6 +77,7 @@ describe('software adapters', () => {
   test('an explicit WebGPU request still uses the software adapter', async () => {
     const c = await chooseBackend('webgpu', env(fakeGpu(swiftShader)), false);
     expect(c.backend).toBe('webgpu');
+    expect(c.reason).toMatch(/software adapter .* much slower than WebAssembly/);
   });
 
   test('a hardware adapter is kept', async () => {
@@ -108,4 +109,33 @@ test('parseBackendPreference accepts only known values', () => {
   expect(parseBackendPreference('webgpu')).toBe('webgpu');
   expect(parseBackendPreference('cuda')).toBe('auto');
   expect(parseBackendPreference(null)).toBe('auto');
+});
+
+describe('fasterBackend', () => {
+  const gpuEnv = env(fakeGpu({ features: [], vendor: 'nvidia' }));
+
+  test('keeps the backend whose step was faster and says so with both times', async () => {
+    const gpu = await chooseBackend('auto', gpuEnv, false);
+    const wasm = await chooseBackend('wasm', gpuEnv, false);
+    const onGpu = fasterBackend(gpu, wasm, { webgpuMs: 2.04, wasmMs: 31.6 }, gpuEnv);
+    expect(onGpu.backend).toBe('webgpu');
+    expect(onGpu.unet).toBe(gpu.unet);
+    expect(onGpu.reason).toBe(
+      'Measured on this machine: one step took 2.0 ms on WebGPU (nvidia) and 31.6 ms on WebAssembly (4 threads), so the lab runs on the faster, WebGPU.',
+    );
+    const onCpu = fasterBackend(gpu, wasm, { webgpuMs: 140.2, wasmMs: 12 }, gpuEnv);
+    expect(onCpu.backend).toBe('wasm');
+    expect(onCpu.threads).toBe(4);
+    expect(onCpu.reason).toMatch(/140 ms on WebGPU .* 12\.0 ms on WebAssembly .*faster, WebAssembly\.$/);
+  });
+
+  test('a tie keeps WebGPU; a page without isolation is named as single-threaded', async () => {
+    const plain = env(fakeGpu({ features: [] }), false);
+    const gpu = await chooseBackend('auto', plain, false);
+    const wasm = await chooseBackend('wasm', plain, false);
+    expect(fasterBackend(gpu, wasm, { webgpuMs: 5, wasmMs: 5 }, plain).backend).toBe('webgpu');
+    expect(fasterBackend(gpu, wasm, { webgpuMs: 9, wasmMs: 5 }, plain).reason).toMatch(
+      /WebAssembly \(single-threaded because the page is not cross-origin isolated\)/,
+    );
+  });
 });

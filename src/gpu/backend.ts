@@ -106,7 +106,40 @@ export async function chooseBackend(
         ? 'int8-weight model (this model ships no fp16 variant)'
         : 'int8-weight model (adapter lacks shader-f16)';
   const asked = preference === 'webgpu' ? 'WebGPU was requested' : 'WebGPU adapter found';
-  return { backend: 'webgpu', reason: `${asked}: ${name}; ${precision}.`, unet, threads, adapter: name };
+  const software = isSoftwareAdapter(adapter)
+    ? ', a software adapter that runs on the CPU and is much slower than WebAssembly'
+    : '';
+  return { backend: 'webgpu', reason: `${asked}: ${name}${software}; ${precision}.`, unet, threads, adapter: name };
+}
+
+/** One UNet step timed on each backend, in milliseconds (core/step-timing.ts). */
+export interface StepMeasurement {
+  webgpuMs: number;
+  wasmMs: number;
+}
+
+const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
+
+/**
+ * Auto on a GPU: keep whichever backend ran one step faster on this machine, and say so with the
+ * numbers. A small model on a modest GPU can lose to the CPU (kernel launches and read-backs
+ * dominate a 32x32 UNet), so a GPU is never assumed faster. A tie keeps WebGPU: it leaves the CPU
+ * to the page.
+ */
+export function fasterBackend(
+  gpu: BackendChoice,
+  wasm: BackendChoice,
+  measured: StepMeasurement,
+  env: Pick<BackendEnvironment, 'crossOriginIsolated'>,
+): BackendChoice {
+  const useGpu = measured.webgpuMs <= measured.wasmMs;
+  const cpu = `WebAssembly (${threadNote(wasm.threads, env.crossOriginIsolated)})`;
+  const times = `one step took ${ms(measured.webgpuMs)} ms on WebGPU (${gpu.adapter ?? 'GPU'}) and ${ms(measured.wasmMs)} ms on ${cpu}`;
+  const winner = useGpu ? gpu : wasm;
+  return {
+    ...winner,
+    reason: `Measured on this machine: ${times}, so the lab runs on the faster, ${useGpu ? 'WebGPU' : 'WebAssembly'}.`,
+  };
 }
 
 /** Parse the ?backend= query parameter; anything unknown means "auto". */

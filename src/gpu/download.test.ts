@@ -69,7 +69,9 @@ describe('fetchVerified', () => {
     served = bytes.subarray(0, 1200);
     const err = await failure(fetchVerified(base, entry, () => undefined));
     expect(err.failure).toBe('truncated');
-    expect(err.message).toMatch(/received 1,200 of 5,000 bytes/);
+    expect(err.message).toMatch(/stopped before the end/);
+    expect(err.detail).toMatch(/received 1,200 of 5,000 bytes/);
+    expect(err.retryable).toBe(true);
     expect(cache.entries.size).toBe(0);
   });
 
@@ -77,7 +79,10 @@ describe('fetchVerified', () => {
     served = bytes.map((b, i) => (i === 10 ? b ^ 1 : b));
     const err = await failure(fetchVerified(base, entry, () => undefined));
     expect(err.failure).toBe('checksum');
-    expect(err.message).toMatch(/corrupt/);
+    expect(err.message).toMatch(/damaged/);
+    expect(err.message).not.toMatch(/sha256/);
+    expect(err.detail).toContain(`the manifest expects ${entry.sha256}`);
+    expect(err.retryable).toBe(false);
     expect(cache.entries.size).toBe(0);
   });
 
@@ -86,13 +91,23 @@ describe('fetchVerified', () => {
     expect((await failure(fetchVerified(base, entry, () => undefined))).failure).toBe('oversize');
   });
 
-  test('HTTP errors and unreachable servers are reported as such', async () => {
+  test('HTTP errors and unreachable servers are told apart: only what a retry can fix is retryable', async () => {
     fetchMock.mockImplementationOnce(async () => new Response('nope', { status: 404 }));
-    expect((await failure(fetchVerified(base, entry, () => undefined))).message).toMatch(/HTTP 404/);
+    const missing = await failure(fetchVerified(base, entry, () => undefined));
+    expect(missing.message).toMatch(/not on the server/);
+    expect(missing.detail).toMatch(/HTTP 404/);
+    expect(missing.retryable).toBe(false);
+    fetchMock.mockImplementationOnce(async () => new Response('busy', { status: 503 }));
+    const busy = await failure(fetchVerified(base, entry, () => undefined));
+    expect(busy.message).toMatch(/Try again in a moment/);
+    expect(busy.retryable).toBe(true);
     fetchMock.mockImplementationOnce(async () => {
       throw new TypeError('connection refused');
     });
-    expect((await failure(fetchVerified(base, entry, () => undefined))).failure).toBe('network');
+    const offline = await failure(fetchVerified(base, entry, () => undefined));
+    expect(offline.failure).toBe('network');
+    expect(offline.detail).toMatch(/connection refused/);
+    expect(offline.retryable).toBe(true);
   });
 
   test('a corrupted cache entry is dropped and downloaded again', async () => {

@@ -12,16 +12,40 @@ export interface FileEntry {
 
 export type DownloadFailure = 'http' | 'network' | 'truncated' | 'oversize' | 'checksum';
 
+/**
+ * A failed download. `message` is one sentence for the person at the screen; `detail` holds what
+ * a developer needs (file, byte counts, hashes, HTTP status) and is shown behind a disclosure.
+ */
 export class DownloadError extends Error {
   constructor(
     message: string,
+    readonly detail: string,
     readonly file: string,
     readonly failure: DownloadFailure,
+    /** the HTTP status, for failure 'http' */
+    readonly status?: number,
   ) {
     super(message);
     this.name = 'DownloadError';
   }
+
+  /**
+   * Whether asking again can help: a dropped connection, a cut-off body or a server that is
+   * busy or failing (5xx, 408, 429) can; a missing file (other 4xx) cannot. A body that is the
+   * wrong size or fails its checksum may have been damaged on the way, so the loader asks once
+   * more by itself (load-model.ts); offered to the user it would only repeat the same answer.
+   */
+  get retryable(): boolean {
+    if (this.failure === 'network' || this.failure === 'truncated') return true;
+    if (this.failure === 'http')
+      return this.status === undefined || this.status >= 500 || this.status === 408 || this.status === 429;
+    return false;
+  }
 }
+
+const DAMAGED =
+  'A model file on the server is damaged or belongs to another version of the model, so the model cannot be opened. ' +
+  'Whoever publishes this lab needs to upload the model again.';
 
 export interface DownloadProgress {
   file: string;
@@ -100,6 +124,7 @@ async function streamBody(
         chunk = await reader.read();
       } catch (err) {
         throw new DownloadError(
+          'The model download was interrupted. Check the internet connection and try again.',
           `${entry.path}: the download was interrupted after ${fmt(loaded)} of ${fmt(entry.bytes)} bytes ` +
             `(${err instanceof Error ? err.message : String(err)}).`,
           entry.path,
@@ -118,6 +143,7 @@ async function streamBody(
   }
   if (loaded !== entry.bytes) {
     throw new DownloadError(
+      'The model download stopped before the end. Check the internet connection and try again.',
       `${entry.path}: the download stopped early — received ${fmt(loaded)} of ${fmt(entry.bytes)} bytes.`,
       entry.path,
       'truncated',
@@ -128,6 +154,7 @@ async function streamBody(
 
 function oversize(entry: FileEntry): DownloadError {
   return new DownloadError(
+    DAMAGED,
     `${entry.path}: the server sent more than the ${fmt(entry.bytes)} bytes the manifest lists; ` +
       'the file does not belong to this model version.',
     entry.path,
@@ -135,9 +162,19 @@ function oversize(entry: FileEntry): DownloadError {
   );
 }
 
+/** An HTTP error answer, told by what it means for the user: missing (4xx) or a server in trouble. */
+export function httpError(url: string, file: string, status: number): DownloadError {
+  const detail = `${url}: the server answered HTTP ${status}.`;
+  const error = new DownloadError('', detail, file, 'http', status);
+  const message = error.retryable
+    ? 'The server could not send the model files just now. Try again in a moment.'
+    : 'The model files are not on the server, so this model cannot be opened. Whoever publishes this lab needs to upload them.';
+  return new DownloadError(message, detail, file, 'http', status);
+}
+
 /**
  * Get one model file, from the cache when a verified copy is there, else from the network.
- * Throws DownloadError with a message written for the user.
+ * Throws DownloadError: a sentence for the user, the technical detail beside it.
  */
 export async function fetchVerified(
   baseUrl: string,
@@ -161,21 +198,20 @@ export async function fetchVerified(
     response = await fetch(url, { cache: 'no-store' });
   } catch (err) {
     throw new DownloadError(
-      `${entry.path}: could not reach the server (${err instanceof Error ? err.message : String(err)}).`,
+      'The model could not be downloaded: the server did not answer. Check the internet connection and try again.',
+      `${url}: could not reach the server (${err instanceof Error ? err.message : String(err)}).`,
       entry.path,
       'network',
     );
   }
-  if (!response.ok) {
-    throw new DownloadError(`${entry.path}: the server answered HTTP ${response.status}.`, entry.path, 'http');
-  }
+  if (!response.ok) throw httpError(url, entry.path, response.status);
   onProgress({ file: entry.path, loaded: 0, total: entry.bytes, fromCache: false });
   const bytes = await streamBody(response, entry, onProgress);
   const hash = await sha256Hex(bytes);
   if (hash !== entry.sha256) {
     throw new DownloadError(
-      `${entry.path}: the file is corrupt — its sha256 is ${hash.slice(0, 12)}…, the manifest expects ` +
-        `${entry.sha256.slice(0, 12)}….`,
+      DAMAGED,
+      `${entry.path}: the file is corrupt — its sha256 is ${hash}, the manifest expects ${entry.sha256}.`,
       entry.path,
       'checksum',
     );

@@ -1,30 +1,19 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { decode } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chwToRgb } from '../core/image';
 import { allOnes } from '../core/masks';
 import { generate } from '../core/pipeline';
+import { runCli } from './cli-testing';
 import { parseGenerateArgs } from './args';
 import { loadNodeModel } from './runner';
 
-const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'memlab-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** Runs the CLI; resolves with exit code and output whether it succeeded or not. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node_modules/.bin/tsx', ['src/node/cli.ts', 'generate', ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli('src/node/cli.ts', ['generate', ...args]);
 
 describe('parseGenerateArgs', () => {
   it('reads every option and leaves unset numbers to the manifest defaults', () => {

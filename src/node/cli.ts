@@ -11,8 +11,10 @@ import { chwToRgb, upscaleNearest } from '../core/image';
 import type { Manifest } from '../core/manifest';
 import { type MaskSet, type PrunedUnit, countPruned, maskSetFromPruned } from '../core/masks';
 import { generate } from '../core/pipeline';
-import { type GenerateOptions, USAGE, UsageError, parseGenerateArgs } from './args';
+import { type GenerateOptions, USAGE, parseGenerateArgs } from './args';
 import { generateDiffusersPng, isDiffusersFolder } from './generate-diffusers';
+import { type Command, runIfMain } from './command';
+import { HelpRequested, UsageError } from './options';
 import { ModelDirError, loadNodeModel } from './runner';
 
 const MODELS = resolve(dirname(fileURLToPath(import.meta.url)), '../../public/models');
@@ -88,23 +90,20 @@ async function generateToPng(options: GenerateOptions): Promise<void> {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  try {
+/** `generate` is the one command; `--help` before it prints the usage too. */
+export const generateCommand: Command = {
+  usage: USAGE,
+  async run([command, ...rest]) {
+    if (command === '--help' || command === '-h') throw new HelpRequested();
     if (command !== 'generate') throw new UsageError(`unknown command "${command ?? ''}"`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(USAGE);
+      return 0;
+    }
     await generateToPng(parseGenerateArgs(rest));
-    return 0;
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`error: ${e.message}\n${USAGE}`);
-      return 2;
-    }
-    if (e instanceof ModelDirError || e instanceof RangeError) {
-      console.error(`error: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-}
+  },
+  // RangeError: a setting the model cannot take (e.g. more steps than its noise schedule has).
+  inputErrors: [RangeError],
+};
 
-process.exitCode = await main(process.argv.slice(2));
+await runIfMain(import.meta.url, generateCommand);

@@ -1,39 +1,24 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { encode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chwToRgb } from '../core/image';
 import { allOnes } from '../core/masks';
 import { generate } from '../core/pipeline';
-import {
-  CopyCheckUsageError,
-  calibratedAlpha,
-  type CopyCheckLine,
-  parseCopyCheckArgs,
-  runCopyCheck,
-} from './copy-check';
+import { runCli } from './cli-testing';
+import { calibratedAlpha, type CopyCheckLine, parseCopyCheckArgs, runCopyCheck } from './copy-check';
+import { UsageError } from './options';
 import { ModelDirError, loadNodeModel, loadTrainIndex, readManifest } from './runner';
 
 const ORGANISM = 'public/models/memlab-organism';
 const FIXTURE_EMBEDDER = 'src/core/metrics/__fixtures__/tiny-embedder.onnx';
-const run = promisify(execFile);
 let dir: string;
 let planted: string; // the organism's planted image 5, as a PNG
 let neutral: string; // a generation for a neutral prompt
 const PLANTED = 5;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node_modules/.bin/tsx', ['src/node/copy-check.ts', ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli('src/node/copy-check.ts', args);
 
 const png = (data: Uint8Array, size: number) => encode({ width: size, height: size, channels: 3, data });
 
@@ -75,7 +60,6 @@ describe('copy-check arguments', () => {
       model: ORGANISM,
       images: ['a.png', 'b.png'],
       preset: 'sscd',
-      help: false,
     });
     expect(parseCopyCheckArgs(['--references', 'refs', '--threshold', '0.7', 'a.png']).threshold).toBe(0.7);
     for (const [argv, message] of [
@@ -87,7 +71,7 @@ describe('copy-check arguments', () => {
       [['--model', ORGANISM, '--colour', 'a.png'], /Unknown option/],
     ] as const)
       expect(() => parseCopyCheckArgs([...argv])).toThrow(new RegExp(message.source));
-    expect(() => parseCopyCheckArgs(['x.png'])).toThrow(CopyCheckUsageError);
+    expect(() => parseCopyCheckArgs(['x.png'])).toThrow(UsageError);
   });
 
   it("takes the copy rule's alpha from the model's verification, or its base model's for a variant", async () => {

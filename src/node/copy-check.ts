@@ -11,9 +11,7 @@
  * What the detector is and its threshold go to stderr first, so a reader knows what "copy" meant.
  */
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { ImageFileError } from '../core/image-files';
 import type { Manifest } from '../core/manifest';
 import {
@@ -24,10 +22,11 @@ import {
 } from '../core/metrics/copy-check';
 import { type ImageEncoder, type RgbImage, pixelEncoder } from '../core/metrics/embedding';
 import type { ReferenceImage } from '../core/metrics/reference-replication';
-import { runCommand } from './command';
+import { type Command, runIfMain } from './command';
 import { loadCopyDetector } from './copy-detector';
 import { type EncoderPreset, loadOnnxEncoder } from './image-encoder';
 import { readImageFile, readImageFolder } from './image-files';
+import { UsageError, parseCommandLine } from './options';
 import { ModelDirError, loadTrainIndex, readManifest } from './runner';
 
 export const COPY_CHECK_USAGE = `usage: npm run copy-check -- --model public/models/<id> <image.png>...
@@ -48,10 +47,6 @@ export const COPY_CHECK_USAGE = `usage: npm run copy-check -- --model public/mod
   training index with the calibrated alpha). --model may be left out when --references is given.
   Exit status: 0 all images checked, 1 an image or the model could not be read, 2 usage.`;
 
-export class CopyCheckUsageError extends Error {
-  override name = 'CopyCheckUsageError';
-}
-
 export interface CopyCheckArgs {
   model?: string;
   references?: string;
@@ -60,42 +55,27 @@ export interface CopyCheckArgs {
   size?: number;
   threshold?: number;
   images: string[];
-  help: boolean;
 }
 
 export function parseCopyCheckArgs(argv: string[]): CopyCheckArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string' },
-        references: { type: 'string' },
-        embedder: { type: 'string' },
-        preset: { type: 'string', default: 'sscd' },
-        size: { type: 'string' },
-        threshold: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (e) {
-    throw new CopyCheckUsageError((e as Error).message);
-  }
-  const { values, positionals } = parsed;
-  const help = values.help;
-  if (!help && !values.model && !values.references)
-    throw new CopyCheckUsageError('--model (or --references) is required');
-  if (!help && positionals.length === 0) throw new CopyCheckUsageError('give at least one image to check');
+  const { values, positionals } = parseCommandLine(argv, {
+    model: { type: 'string' },
+    references: { type: 'string' },
+    embedder: { type: 'string' },
+    preset: { type: 'string', default: 'sscd' },
+    size: { type: 'string' },
+    threshold: { type: 'string' },
+  });
+  if (!values.model && !values.references) throw new UsageError('--model (or --references) is required');
+  if (positionals.length === 0) throw new UsageError('give at least one image to check');
   if (values.preset !== 'sscd' && values.preset !== 'clip')
-    throw new CopyCheckUsageError(`--preset must be sscd or clip, got "${values.preset}"`);
+    throw new UsageError(`--preset must be sscd or clip, got "${values.preset}"`);
   const size = values.size === undefined ? undefined : Number(values.size);
   if (size !== undefined && !(Number.isInteger(size) && size > 0))
-    throw new CopyCheckUsageError(`--size must be a positive whole number, got "${values.size}"`);
+    throw new UsageError(`--size must be a positive whole number, got "${values.size}"`);
   const threshold = values.threshold === undefined ? undefined : Number(values.threshold);
   if (values.threshold !== undefined && (values.threshold.trim() === '' || !Number.isFinite(threshold)))
-    throw new CopyCheckUsageError(`--threshold must be a number, got "${values.threshold}"`);
+    throw new UsageError(`--threshold must be a number, got "${values.threshold}"`);
   return {
     model: values.model,
     references: values.references,
@@ -104,7 +84,6 @@ export function parseCopyCheckArgs(argv: string[]): CopyCheckArgs {
     size,
     threshold,
     images: positionals,
-    help,
   };
 }
 
@@ -146,7 +125,7 @@ export async function modelCopyChecker(
   dir: string,
 ): Promise<{ detector: CopyChecker; notes: string[]; release(): Promise<void> }> {
   const manifest = await readManifest(dir);
-  if (manifest.files.copyDetector) {
+  if (manifest.files?.copyDetector) {
     const tau = await calibrated(dir, manifest, 'tau');
     if (!tau)
       throw new ModelDirError(
@@ -189,7 +168,7 @@ export async function copyCheckerFor(
   try {
     const threshold = args.threshold ?? encoder.threshold;
     if (threshold === undefined)
-      throw new CopyCheckUsageError(`${encoder.id} has no copy threshold by convention: give --threshold`);
+      throw new UsageError(`${encoder.id} has no copy threshold by convention: give --threshold`);
     let references: ReferenceImage[];
     const notes: string[] = [];
     if (args.references) {
@@ -252,26 +231,14 @@ export async function runCopyCheck(
   }
 }
 
-async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(COPY_CHECK_USAGE);
-    return 0;
-  }
-  let failed = false;
-  const code = await runCommand(
-    async () => {
-      const args = parseCopyCheckArgs(argv);
-      const lines = await runCopyCheck(args, (l) => process.stderr.write(`${l}\n`));
-      for (const line of lines) {
-        console.log(JSON.stringify(line));
-        if ('error' in line) failed = true;
-      }
-    },
-    { usageError: CopyCheckUsageError, usage: COPY_CHECK_USAGE },
-  );
-  return code === 0 && failed ? 1 : code;
-}
+export const copyCheckCommand: Command = {
+  usage: COPY_CHECK_USAGE,
+  async run(argv) {
+    const args = parseCopyCheckArgs(argv);
+    const lines = await runCopyCheck(args, (l) => process.stderr.write(`${l}\n`));
+    for (const line of lines) console.log(JSON.stringify(line));
+    return lines.some((line) => 'error' in line) ? 1 : 0;
+  },
+};
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = await main(process.argv.slice(2));
-}
+await runIfMain(import.meta.url, copyCheckCommand);

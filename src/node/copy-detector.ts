@@ -4,7 +4,7 @@
  * precomputed embeddings of the training images, as a core CopyDetector.
  */
 import * as ort from 'onnxruntime-node';
-import type { Manifest } from '../core/manifest';
+import { type Manifest, organism } from '../core/manifest';
 import { type CopyDetector, decodeEmbeddingIndex } from '../core/metrics/copy-detection';
 import { onnxImageEncoder } from '../core/metrics/onnx-encoder';
 import type { CopyReference } from '../core/metrics/replication';
@@ -18,9 +18,9 @@ export async function loadCopyDetector(
   manifest: Manifest,
   options: { threads?: number } = {},
 ): Promise<NodeCopyDetector | null> {
-  const entry = manifest.files.copyDetector;
+  const entry = manifest.files?.copyDetector;
   if (!entry) return null;
-  const { count, memorizedCount } = manifest.files.trainIndex;
+  const { count, memorizedCount } = organism(manifest).files.trainIndex;
   if (entry.index.count !== count)
     throw new ModelDirError(
       `${entry.index.path} has embeddings of ${entry.index.count} images, the training index ${count}: they must describe the same images`,

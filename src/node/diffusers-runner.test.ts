@@ -26,7 +26,12 @@ import {
   type LatentGenerateResult,
   type LatentStepEvent,
 } from '../core/diffusers/latent-pipeline';
-import { type DiffusersNodeModel, loadDiffusersFolder, timestepTensor } from './diffusers-runner';
+import * as ort from 'onnxruntime-node';
+import { timestepTensor as timestepTensorOf } from '../core/diffusers/sessions-runner';
+import { type DiffusersNodeModel, loadDiffusersFolder } from './diffusers-runner';
+
+const timestepTensor = (m: Parameters<typeof timestepTensorOf>[1], v: Float32Array) =>
+  timestepTensorOf(ort.Tensor, m, v);
 
 const scratch = mkdtempSync(join(tmpdir(), 'memlab-diffusers-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -172,7 +177,7 @@ describe('folders that cannot work', () => {
 
 describe('timesteps in the type and shape the UNet graph declares', () => {
   const meta = (type: string, shape: (number | string)[]) =>
-    ({ name: 'timestep', isTensor: true, type, shape }) as Parameters<typeof timestepTensor>[0];
+    ({ name: 'timestep', isTensor: true, type, shape }) as Parameters<typeof timestepTensorOf>[1];
   const euler = Float32Array.of(749.25, 749.25);
 
   it('float32 per batch row, as exported by diffusers (the fixture)', () => {

@@ -17,11 +17,11 @@ import {
   readDiffusersFolder,
 } from '../core/diffusers/folder';
 import type { ClipNormalization } from '../core/diffusers/clip-tokenizer';
-import type { LatentRunner, LatentUNetFeeds } from '../core/diffusers/latent-pipeline';
-import type { UNetOutputs, UNetWant } from '../core/pipeline';
+import type { LatentRunner } from '../core/diffusers/latent-pipeline';
+import { inputMetadata, sessionsRunner, tensorType } from '../core/diffusers/sessions-runner';
+import { type LabUNet, type LabUNetOptions, openLabUNet } from './lab-unet';
 
 type Session = ort.InferenceSession;
-type Tensor = ort.Tensor;
 type ValueMetadata = Session['inputMetadata'][number];
 
 export interface DiffusersRunnerOptions {
@@ -32,6 +32,11 @@ export interface DiffusersRunnerOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** extra UNet outputs to fetch as cross-attention, per layer (an instrumented UNet) */
   attentionOutputs?: string[];
+  /**
+   * Run the UNet with the lab's mask inputs (./lab-unet.ts): the folder's instrumented graph, or
+   * the plain one instrumented on load. Default false: the graph as the folder has it.
+   */
+  instrument?: LabUNetOptions | false;
 }
 
 export interface DiffusersNodeModel {
@@ -39,6 +44,8 @@ export interface DiffusersNodeModel {
   model: LatentModel;
   runner: LatentRunner;
   sessions: { text: Session; unet: Session; vae: Session };
+  /** with `instrument`: the lab's description of the UNet (masks, blocks) and where it came from */
+  lab?: Omit<LabUNet, 'session'>;
   release(): Promise<void>;
 }
 
@@ -62,21 +69,14 @@ export function directoryReader(dir: string): FolderReader {
   };
 }
 
-function metadata(session: Session, name: string, graph: string): ValueMetadata {
-  const found = session.inputMetadata.find((m) => m.name === name);
-  if (!found) {
-    throw new DiffusersFolderError(
-      `${graph} has no input "${name}" (its inputs: ${session.inputNames.join(', ')}); is it a diffusers export?`,
-    );
-  }
-  return found;
+function openSession(dir: string, graph: string, options: ort.InferenceSession.SessionOptions): Promise<Session> {
+  return sessionAt(join(dir, graph), graph, options);
 }
 
-const tensorType = (m: ValueMetadata) => (m.isTensor ? m.type : 'not a tensor');
-
-async function openSession(dir: string, graph: string, options: ort.InferenceSession.SessionOptions): Promise<Session> {
+/** A session over the graph file at `path`, reported as `graph` of the folder when it fails. */
+async function sessionAt(path: string, graph: string, options: ort.InferenceSession.SessionOptions): Promise<Session> {
   try {
-    return await ort.InferenceSession.create(join(dir, graph), options);
+    return await ort.InferenceSession.create(path, options);
   } catch (e) {
     throw new DiffusersFolderError(
       `${graph} could not be loaded by onnxruntime (${(e as Error).message.trim()}). A graph that keeps its ` +
@@ -94,29 +94,6 @@ function refuseHalfPrecision(graph: string, m: ValueMetadata): void {
   }
 }
 
-/** Timesteps in the graph's type and shape: a shared [1] or scalar timestep gets one value. */
-export function timestepTensor(m: ValueMetadata, values: Float32Array): Tensor {
-  const dims = m.isTensor ? m.shape : [];
-  const shared = dims.length === 0 || (dims.length === 1 && dims[0] === 1);
-  const data = shared ? values.subarray(0, 1) : values;
-  const shape = dims.length === 0 ? [] : [data.length];
-  const type = tensorType(m);
-  // numpy's astype truncates, as diffusers' ONNX pipeline casts fractional timesteps
-  if (type === 'int64')
-    return new ort.Tensor(
-      'int64',
-      BigInt64Array.from(data, (t) => BigInt(Math.trunc(t))),
-      shape,
-    );
-  if (type === 'int32') return new ort.Tensor('int32', Int32Array.from(data, Math.trunc), shape);
-  if (type === 'float32') return new ort.Tensor('float32', Float32Array.from(data), shape);
-  throw new DiffusersFolderError(`unet/model.onnx takes its timestep as ${type}, which the lab cannot feed`);
-}
-
-function firstOutput(session: Session, preferred: string): string {
-  return session.outputNames.includes(preferred) ? preferred : session.outputNames[0];
-}
-
 /** Opens a diffusers ONNX folder for the latent pipeline; throws DiffusersFolderError naming what is wrong. */
 export async function loadDiffusersFolder(
   dir: string,
@@ -130,42 +107,34 @@ export async function loadDiffusersFolder(
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
   };
-  const text = await openSession(dir, GRAPHS.textEncoder, sessionOptions);
-  const unet = await openSession(dir, GRAPHS.unet, sessionOptions);
-  const vae = await openSession(dir, GRAPHS.vaeDecoder, sessionOptions);
+  // the UNet first: a graph the instrumenter refuses fails before the other sessions start
+  let lab: LabUNet | undefined;
+  if (options.instrument) {
+    lab = await openLabUNet(dir, (path) => sessionAt(path, GRAPHS.unet, sessionOptions), options.instrument);
+  }
+  const unet = lab?.session ?? (await openSession(dir, GRAPHS.unet, sessionOptions));
+  const text = await openSession(dir, GRAPHS.textEncoder, sessionOptions).catch(async (e) => {
+    await unet.release();
+    throw e;
+  });
+  const vae = await openSession(dir, GRAPHS.vaeDecoder, sessionOptions).catch(async (e) => {
+    await Promise.all([text.release(), unet.release()]);
+    throw e;
+  });
   try {
-    const idsMeta = metadata(text, 'input_ids', GRAPHS.textEncoder);
-    const sampleMeta = metadata(unet, 'sample', GRAPHS.unet);
-    const timestepMeta = metadata(unet, 'timestep', GRAPHS.unet);
-    metadata(unet, 'encoder_hidden_states', GRAPHS.unet);
-    const latentMeta = metadata(vae, 'latent_sample', GRAPHS.vaeDecoder);
+    const sampleMeta = inputMetadata(unet, 'sample', GRAPHS.unet);
     refuseHalfPrecision(GRAPHS.unet, sampleMeta);
-    refuseHalfPrecision(GRAPHS.vaeDecoder, latentMeta);
-    const idsType = tensorType(idsMeta);
-    if (idsType !== 'int32' && idsType !== 'int64') {
-      throw new DiffusersFolderError(`${GRAPHS.textEncoder} takes input_ids as ${idsType}, not as integers`);
-    }
+    refuseHalfPrecision(GRAPHS.vaeDecoder, inputMetadata(vae, 'latent_sample', GRAPHS.vaeDecoder));
     applyGraphLatentShape(model, sampleMeta.isTensor ? sampleMeta.shape : []);
-    const missingOutputs = (options.attentionOutputs ?? []).filter((n) => !unet.outputNames.includes(n));
-    if (missingOutputs.length) {
-      throw new DiffusersFolderError(`${GRAPHS.unet} has no output(s) ${missingOutputs.join(', ')}`);
-    }
-    const runner = sessionsRunner(
-      { text, unet, vae },
-      {
-        idsType,
-        timestepMeta,
-        textOutput: firstOutput(text, 'last_hidden_state'),
-        noiseOutput: firstOutput(unet, 'out_sample'),
-        imageOutput: firstOutput(vae, 'sample'),
-        attentionOutputs: options.attentionOutputs ?? [],
-      },
-    );
+    const captured = lab?.description.captures ? lab.description.layers.map((l) => l.crossAttentionOutput) : undefined;
+    const attentionOutputs = options.attentionOutputs ?? captured;
+    const runner = sessionsRunner(ort.Tensor, { text, unet, vae }, { attentionOutputs });
     return {
       dir,
       model,
       runner,
       sessions: { text, unet, vae },
+      ...(lab ? { lab: { description: lab.description, instrumented: lab.instrumented } } : {}),
       async release() {
         await Promise.all([text.release(), unet.release(), vae.release()]);
       },
@@ -174,80 +143,4 @@ export async function loadDiffusersFolder(
     await Promise.all([text.release(), unet.release(), vae.release()]);
     throw e;
   }
-}
-
-interface Wiring {
-  idsType: 'int32' | 'int64';
-  timestepMeta: ValueMetadata;
-  textOutput: string;
-  noiseOutput: string;
-  imageOutput: string;
-  attentionOutputs: string[];
-}
-
-function sessionsRunner(sessions: { text: Session; unet: Session; vae: Session }, wiring: Wiring): LatentRunner {
-  const { text, unet, vae } = sessions;
-  return {
-    async encodeText(ids, batch) {
-      const dims = [batch, ids.length / batch];
-      const input =
-        wiring.idsType === 'int32'
-          ? new ort.Tensor('int32', ids, dims)
-          : new ort.Tensor(
-              'int64',
-              BigInt64Array.from(ids, (v) => BigInt(v)),
-              dims,
-            );
-      const out = await text.run({ input_ids: input });
-      return out[wiring.textOutput].data as Float32Array;
-    },
-
-    async runUNet(feeds: LatentUNetFeeds, want: UNetWant): Promise<UNetOutputs> {
-      const { batch, latent } = feeds;
-      const width = feeds.context.length / batch / feeds.contextTokens;
-      const inputs: Record<string, Tensor> = {
-        sample: new ort.Tensor('float32', feeds.sample, [batch, latent.channels, latent.height, latent.width]),
-        timestep: timestepTensor(wiring.timestepMeta, feeds.timestep),
-        encoder_hidden_states: new ort.Tensor('float32', feeds.context, [batch, feeds.contextTokens, width]),
-      };
-      for (const [name, scales] of Object.entries(feeds.masks)) {
-        const meta = unet.inputMetadata.find((m) => m.name === name);
-        if (!meta) throw new Error(`${GRAPHS.unet} has no mask input "${name}"`);
-        const dims = meta.isTensor ? meta.shape.slice(1) : [];
-        const fixed = dims.length > 0 && dims.every((d) => typeof d === 'number');
-        inputs[name] = new ort.Tensor('float32', scales, [
-          batch,
-          ...(fixed ? (dims as number[]) : [scales.length / batch]),
-        ]);
-      }
-      const fetches = [wiring.noiseOutput, ...(want.attention ? wiring.attentionOutputs : [])];
-      const out = await unet.run(inputs, fetches);
-      const result: UNetOutputs = { noise: out[wiring.noiseOutput].data as Float32Array };
-      if (want.attention) result.crossAttention = wiring.attentionOutputs.map((n) => out[n].data as Float32Array);
-      return result;
-    },
-
-    async decodeLatents(latents, batch, latent) {
-      // one image per call, as diffusers' ONNX pipeline decodes
-      const n = latents.length / batch;
-      const images: Float32Array[] = [];
-      for (let k = 0; k < batch; k++) {
-        const input = new ort.Tensor('float32', latents.slice(k * n, (k + 1) * n), [
-          1,
-          latent.channels,
-          latent.height,
-          latent.width,
-        ]);
-        const out = await vae.run({ latent_sample: input });
-        images.push(out[wiring.imageOutput].data as Float32Array);
-      }
-      const all = new Float32Array(images.reduce((s, i) => s + i.length, 0));
-      let offset = 0;
-      for (const img of images) {
-        all.set(img, offset);
-        offset += img.length;
-      }
-      return all;
-    },
-  };
 }

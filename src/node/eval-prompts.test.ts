@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EvalUsageError, evaluationOptionsFor, parseEvalArgs, runEvalCommand } from './eval';
+import { evaluationOptionsFor, parseEvalArgs, runEvalCommand } from './eval';
+import { UsageError } from './options';
 import { pairPromptOptions, promptReportLines, readPromptFiles } from './prompt-files';
 import { readManifest } from './runner';
 
@@ -41,7 +42,7 @@ describe('prompt files on the command line', () => {
     const args = parseEvalArgs(['--model', DIR, '--prompts', 'a.jsonl', '--label', 'memorized']);
     expect(args.prompts).toEqual([{ path: 'a.jsonl', label: 'memorized' }]);
     expect(parseEvalArgs(['--model', DIR]).prompts).toEqual([]);
-    expect(() => parseEvalArgs(['--model', DIR, '--prompts', 'a.jsonl'])).toThrow(EvalUsageError);
+    expect(() => parseEvalArgs(['--model', DIR, '--prompts', 'a.jsonl'])).toThrow(UsageError);
     expect(() => parseEvalArgs(['--model', DIR, '--prompts', 'a', '--label', 'x'])).toThrow(/--label must be/);
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { VariantsUsageError, parseVariantsArgs, variantDirs } from './eval-variants';
+import { parseVariantsArgs, variantDirs } from './eval-variants';
+import { UsageError } from './options';
 import { ModelDirError } from './runner';
 
 describe('eval:variants arguments and model discovery', () => {
@@ -28,7 +29,7 @@ describe('eval:variants arguments and model discovery', () => {
       ['--sparsity', '2'],
       ['--frobnicate'],
     ]) {
-      expect(() => parseVariantsArgs(bad)).toThrow(VariantsUsageError);
+      expect(() => parseVariantsArgs(bad)).toThrow(UsageError);
     }
   });
 

@@ -7,19 +7,11 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { Manifest } from '../core/manifest';
 import { parseMaskPreset } from '../core/presets';
-import { cached, experimentKey } from '../core/science/cache';
-import type { Progress } from '../core/science/context';
-import {
-  DEFAULT_UNIVERSAL,
-  defaultSparsity,
-  neutralSplit,
-  universalScores,
-  universalUnits,
-} from '../core/science/universal';
+import type { Progress, RunContext } from '../core/science/context';
+import { cachedUniversalScores } from '../core/science/shared-computations';
+import { DEFAULT_UNIVERSAL, defaultSparsity, neutralSplit, universalUnits } from '../core/science/universal';
 import {
   type VariantMask,
   type VariantModel,
@@ -27,10 +19,13 @@ import {
   runVariantTable,
   variantTableMarkdown,
 } from '../core/science/variants';
-import { integerOption } from './args';
-import { runCommand } from './command';
+import { type Command, runIfMain } from './command';
 import { fileCache, progressPrinter } from './eval';
 import { loadCopyReference } from './copy-detector';
+import { QUEUE_USAGE, type QueueArgs, parseQueueArgs, withQueue } from './queue/cli';
+import { QueueError } from './queue/errors';
+import { type StageStatus, queueProgressPrinter } from './queue/progress';
+import { UsageError, integerOption, parseOptions } from './options';
 import { ModelDirError, loadNodeModel, readManifest, readModelFile } from './runner';
 
 export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/models] [--base memlab-organism]
@@ -40,15 +35,12 @@ export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/
                               15 points; default: the larger of --seeds and 42)
   [--steps 10]                DDIM steps (default 10: the claims tests' setting)
   [--masks universal,uniforget]  masks besides none (either, both, or "none")
-  [--sparsity 0.3]            universal mask size, share of cross-attention heads
+  [--sparsity ${defaultSparsity('heads')}]            universal mask size, share of cross-attention heads
   [--out variants.json] [--table variants.md]
-  [--cache node_modules/.cache/memlab-eval | --no-cache]`;
+  [--cache node_modules/.cache/memlab-eval | --no-cache]
+${QUEUE_USAGE}`;
 
-export class VariantsUsageError extends Error {
-  override name = 'VariantsUsageError';
-}
-
-export interface VariantsArgs {
+export interface VariantsArgs extends QueueArgs {
   models: string;
   base: string;
   seeds: number;
@@ -62,37 +54,29 @@ export interface VariantsArgs {
 }
 
 export function parseVariantsArgs(argv: string[]): VariantsArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        models: { type: 'string', default: 'public/models' },
-        base: { type: 'string', default: 'memlab-organism' },
-        seeds: { type: 'string', default: '11' },
-        'forgotten-seeds': { type: 'string' },
-        steps: { type: 'string', default: '10' },
-        masks: { type: 'string', default: 'universal,uniforget' },
-        sparsity: { type: 'string', default: String(defaultSparsity('heads')) },
-        out: { type: 'string', default: 'variants.json' },
-        table: { type: 'string', default: 'variants.md' },
-        cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
-        'no-cache': { type: 'boolean', default: false },
-      },
-    }));
-  } catch (e) {
-    throw new VariantsUsageError((e as Error).message);
-  }
-  const int = (name: string, text: string) =>
-    integerOption(name, text, 1, (message) => new VariantsUsageError(message))!;
+  const values = parseOptions(argv, {
+    models: { type: 'string', default: 'public/models' },
+    base: { type: 'string', default: 'memlab-organism' },
+    seeds: { type: 'string', default: '11' },
+    'forgotten-seeds': { type: 'string' },
+    steps: { type: 'string', default: '10' },
+    masks: { type: 'string', default: 'universal,uniforget' },
+    sparsity: { type: 'string', default: String(defaultSparsity('heads')) },
+    out: { type: 'string', default: 'variants.json' },
+    table: { type: 'string', default: 'variants.md' },
+    cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
+    'no-cache': { type: 'boolean', default: false },
+    queue: { type: 'string' },
+    ep: { type: 'string', default: 'cpu' },
+  });
+  const queue = parseQueueArgs(values, (message) => new UsageError(message));
+  const int = (name: string, text: string) => integerOption(name, text, 1)!;
   const masks = values.masks === 'none' ? [] : values.masks.split(',');
   for (const m of masks)
     if (m !== 'universal' && m !== 'uniforget')
-      throw new VariantsUsageError(`--masks takes universal, uniforget or none, got "${m}"`);
+      throw new UsageError(`--masks takes universal, uniforget or none, got "${m}"`);
   const sparsity = Number(values.sparsity);
-  if (!(sparsity > 0 && sparsity <= 1))
-    throw new VariantsUsageError(`--sparsity must be in (0, 1], got "${values.sparsity}"`);
+  if (!(sparsity > 0 && sparsity <= 1)) throw new UsageError(`--sparsity must be in (0, 1], got "${values.sparsity}"`);
   return {
     models: values.models,
     base: values.base,
@@ -107,6 +91,7 @@ export function parseVariantsArgs(argv: string[]): VariantsArgs {
     out: values.out,
     table: values.table,
     cache: values['no-cache'] ? null : values.cache,
+    ...queue,
   };
 }
 
@@ -132,9 +117,27 @@ export async function variantDirs(modelsRoot: string, baseId: string): Promise<{
 /** Runs the table and writes the report and the Markdown; returns the report. */
 export async function runVariantsCommand(
   args: VariantsArgs,
-  ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {},
+  outer: { signal?: AbortSignal; onProgress?: (p: Progress) => void; onStatus?: (s: StageStatus) => void } = {},
 ): Promise<VariantReport> {
   const dirs = await variantDirs(args.models, args.base);
+  const queue = await withQueue(
+    args,
+    dirs.map((d) => ({ dir: d.dir, precision: 'int8' as const })),
+    outer,
+    outer.onStatus,
+  );
+  try {
+    return await variantsWith(args, dirs, queue.ctx);
+  } finally {
+    await queue.close();
+  }
+}
+
+async function variantsWith(
+  args: VariantsArgs,
+  dirs: { dir: string; manifest: Manifest }[],
+  ctx: RunContext,
+): Promise<VariantReport> {
   const baseDir = dirs.find((d) => d.manifest.id === args.base)!;
   const manifest = baseDir.manifest;
   const train = await loadCopyReference(baseDir.dir, manifest);
@@ -142,14 +145,16 @@ export async function runVariantsCommand(
   const masks: VariantMask[] = [];
   if (args.masks.includes('universal')) {
     // Built on the base only, without labels, and applied to every variant as it is.
-    const base = await loadNodeModel(baseDir.dir);
+    const base = await loadNodeModel(baseDir.dir, { ep: args.ep });
     try {
       const reference = neutralSplit(manifest).reference;
       const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
-      const u = await cached(
+      const u = await cachedUniversalScores(
+        base.runner,
+        manifest,
+        { ...DEFAULT_UNIVERSAL, detection, reference },
+        ctx,
         cache,
-        experimentKey(manifest, 'universal-scores/2', { d: detection, u: DEFAULT_UNIVERSAL, ref: reference }),
-        () => universalScores(base.runner, manifest, { ...DEFAULT_UNIVERSAL, detection, reference }, ctx),
       );
       masks.push({
         id: `universal@${args.sparsity}`,
@@ -161,7 +166,8 @@ export async function runVariantsCommand(
     }
   }
   if (args.masks.includes('uniforget')) {
-    for (const entry of manifest.presets ?? []) {
+    // UniForget's learned masks; the universal preset is the 'universal' row, built here.
+    for (const entry of (manifest.presets ?? []).filter((e) => e.method !== 'universal')) {
       const preset = parseMaskPreset(
         JSON.parse(new TextDecoder().decode(await readModelFile(baseDir.dir, entry))),
         manifest,
@@ -172,7 +178,7 @@ export async function runVariantsCommand(
   const models: VariantModel[] = dirs.map(({ dir, manifest: m }) => ({
     manifest: m,
     load: async () => {
-      const model = await loadNodeModel(dir);
+      const model = await loadNodeModel(dir, { ep: args.ep });
       return { runner: model.runner, release: () => model.release() };
     },
   }));
@@ -189,28 +195,29 @@ export async function runVariantsCommand(
       calibrationQuantile: 0.01,
     },
     ctx,
-  );
+  ).finally(() => train.detector?.release());
   for (const file of [args.out, args.table]) await mkdir(dirname(resolve(file)), { recursive: true });
   await writeFile(args.out, JSON.stringify(report, null, 1));
   await writeFile(args.table, `${variantTableMarkdown(report)}\n`);
   return report;
 }
 
-function main(argv: string[]): Promise<number> {
-  return runCommand(
-    async (signal) => {
-      const args = parseVariantsArgs(argv);
-      const report = await runVariantsCommand(args, { signal, onProgress: progressPrinter(process.stderr) });
-      process.stderr.write('\n');
-      console.log(variantTableMarkdown(report));
-      console.log(
-        `\n${report.rows.length} rows in ${(report.timings.totalMs / 1000).toFixed(0)} s; wrote ${args.out} and ${args.table}`,
-      );
-    },
-    { usageError: VariantsUsageError, usage: VARIANTS_USAGE },
-  );
-}
+export const variantsCommand: Command = {
+  usage: VARIANTS_USAGE,
+  cancellable: true,
+  async run(argv, signal) {
+    const args = parseVariantsArgs(argv);
+    const report = await runVariantsCommand(args, {
+      signal,
+      ...queueProgressPrinter(process.stderr, progressPrinter(process.stderr)),
+    });
+    process.stderr.write('\n');
+    console.log(variantTableMarkdown(report));
+    console.log(
+      `\n${report.rows.length} rows in ${(report.timings.totalMs / 1000).toFixed(0)} s; wrote ${args.out} and ${args.table}`,
+    );
+  },
+  inputErrors: [QueueError],
+};
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = await main(process.argv.slice(2));
-}
+await runIfMain(import.meta.url, variantsCommand);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationReport } from '../core/science/evaluate';
-import { EvalUsageError, evaluationOptionsFor, fileCache, parseEvalArgs, runEvalCommand, summaryLines } from './eval';
+import { evaluationOptionsFor, fileCache, parseEvalArgs, runEvalCommand, summaryLines } from './eval';
+import { UsageError } from './options';
 import { readManifest } from './runner';
 
 const DIR = 'public/models/fixture-random';
@@ -18,7 +19,7 @@ describe('eval arguments', () => {
       nemo: true,
       quick: false,
       out: 'report.json',
-      plot: 'report.svg',
+      plot: undefined,
       cache: 'node_modules/.cache/memlab-eval',
       precision: 'int8',
     });
@@ -65,7 +66,7 @@ describe('eval arguments', () => {
       ['--model', DIR, '--units', 'heads', '--universal', 'activation'],
       ['--model', DIR, '--frobnicate'],
     ]) {
-      expect(() => parseEvalArgs(bad)).toThrow(EvalUsageError);
+      expect(() => parseEvalArgs(bad)).toThrow(UsageError);
     }
   });
 

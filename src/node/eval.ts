@@ -1,14 +1,12 @@
 /**
  * `npm run eval -- --model <dir> [...]`: the whole memorization study on one model in Node —
  * detection ROC, universal/NeMo/random masks, replication and utility — written as a JSON report
- * (EvaluationReport, schema memlab-eval/2) and an SVG plot (ROC + Pareto). Progress goes to
+ * (EvaluationReport, schema memlab-eval/2) and, with --plot, an SVG plot (ROC + Pareto). Progress goes to
  * stderr; Ctrl+C cancels at the next model call; finished pieces are cached on disk per
  * experiment, so a rerun with the same parameters is immediate.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { Manifest } from '../core/manifest';
 import type { ModelRunner } from '../core/pipeline';
 import type { PromptSet } from '../core/prompts/types';
@@ -25,8 +23,8 @@ import { formatRate } from '../core/metrics/wilson';
 import { reportSvg } from '../core/science/plot';
 import { studyPrompts } from '../core/science/study';
 import { type UniversalMethod, checkUniversalMethod } from '../core/science/universal';
-import { integerOption } from './args';
-import { runCommand } from './command';
+import { type Command, runIfMain } from './command';
+import { UsageError, choiceOption, integerOption, parseOptions } from './options';
 import {
   PromptFileError,
   type PromptFileRequest,
@@ -35,6 +33,9 @@ import {
   readPromptFiles,
 } from './prompt-files';
 import { loadCopyReference } from './copy-detector';
+import { QUEUE_USAGE, type QueueArgs, parseQueueArgs, withQueue } from './queue/cli';
+import { type StageStatus, queueProgressPrinter } from './queue/progress';
+import { QueueError } from './queue/errors';
 import { loadNodeModel } from './runner';
 
 export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
@@ -49,19 +50,17 @@ export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
   [--draws 3]                       random masks per sparsity
   [--no-nemo]                       skip NeMo per-prompt localization
   [--quick]                         smoke run: 4 memorized captions, 16 neutral prompts, 2 detection seeds, k = 1
-  [--out report.json] [--plot report.svg]
+  [--out report.json]               the JSON report (default report.json)
+  [--plot report.svg]               also the ROC and Pareto plot as SVG (none without it)
   [--cache node_modules/.cache/memlab-eval | --no-cache]
   [--precision int8|fp32]
   [--prompts <file> --label memorized|non-memorized|unlabelled]
                                     a prompt list (Wen et al.'s JSONL, NeMo's CSV or one prompt per
                                     line) for the detection study instead of the model's own sets;
-                                    repeatable, one --label per --prompts, in order`;
+                                    repeatable, one --label per --prompts, in order
+${QUEUE_USAGE}`;
 
-export class EvalUsageError extends Error {
-  override name = 'EvalUsageError';
-}
-
-export interface EvalArgs {
+export interface EvalArgs extends QueueArgs {
   model: string;
   seeds: number;
   steps?: number;
@@ -71,68 +70,61 @@ export interface EvalArgs {
   nemo: boolean;
   quick: boolean;
   out: string;
-  plot: string;
+  /** the SVG plot, written only when asked for */
+  plot?: string;
   cache: string | null;
   precision: 'int8' | 'fp32';
   /** imported prompt lists for the detection study (empty: the model's own sets) */
   prompts: PromptFileRequest[];
 }
 
-const usage = (message: string) => new EvalUsageError(message);
-const positiveInt = (name: string, text: string | undefined) => integerOption(name, text, 1, usage);
+const positiveInt = (name: string, text: string | undefined) => integerOption(name, text, 1);
 
 /** Parses and checks the arguments after `npm run eval --`. */
 export function parseEvalArgs(argv: string[]): EvalArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        model: { type: 'string' },
-        seeds: { type: 'string', default: '4' },
-        steps: { type: 'string' },
-        sparsities: { type: 'string' },
-        draws: { type: 'string' },
-        units: { type: 'string', default: 'heads' },
-        universal: { type: 'string' },
-        'no-nemo': { type: 'boolean', default: false },
-        quick: { type: 'boolean', default: false },
-        out: { type: 'string', default: 'report.json' },
-        plot: { type: 'string', default: 'report.svg' },
-        cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
-        'no-cache': { type: 'boolean', default: false },
-        precision: { type: 'string', default: 'int8' },
-        prompts: { type: 'string', multiple: true, default: [] },
-        label: { type: 'string', multiple: true, default: [] },
-      },
-    }));
-  } catch (e) {
-    throw new EvalUsageError((e as Error).message);
-  }
-  if (!values.model) throw new EvalUsageError('--model is required');
-  if (values.units !== 'heads' && values.units !== 'neurons')
-    throw new EvalUsageError(`--units must be heads or neurons, got "${values.units}"`);
-  const mode = values.universal ?? (values.units === 'heads' ? 'ablation' : 'activation');
-  if (mode !== 'activation' && mode !== 'ablation')
-    throw new EvalUsageError(`--universal must be ablation or activation, got "${mode}"`);
-  const universal: UniversalMethod = { units: values.units, mode };
+  const values = parseOptions(argv, {
+    model: { type: 'string' },
+    seeds: { type: 'string', default: '4' },
+    steps: { type: 'string' },
+    sparsities: { type: 'string' },
+    draws: { type: 'string' },
+    units: { type: 'string', default: 'heads' },
+    universal: { type: 'string' },
+    'no-nemo': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'report.json' },
+    plot: { type: 'string' },
+    cache: { type: 'string', default: 'node_modules/.cache/memlab-eval' },
+    'no-cache': { type: 'boolean', default: false },
+    precision: { type: 'string', default: 'int8' },
+    prompts: { type: 'string', multiple: true, default: [] },
+    label: { type: 'string', multiple: true, default: [] },
+    queue: { type: 'string' },
+    ep: { type: 'string', default: 'cpu' },
+  });
+  if (!values.model) throw new UsageError('--model is required');
+  const queue = parseQueueArgs(values, (message) => new UsageError(message));
+  const units = choiceOption('units', values.units, ['heads', 'neurons']);
+  const mode = choiceOption('universal', values.universal ?? (units === 'heads' ? 'ablation' : 'activation'), [
+    'ablation',
+    'activation',
+  ]);
+  const universal: UniversalMethod = { units, mode };
   try {
     checkUniversalMethod(universal);
   } catch (e) {
-    throw new EvalUsageError(`--units ${values.units} --universal ${mode}: ${(e as Error).message}`);
+    throw new UsageError(`--units ${units} --universal ${mode}: ${(e as Error).message}`);
   }
-  if (values.precision !== 'int8' && values.precision !== 'fp32')
-    throw new EvalUsageError(`--precision must be int8 or fp32, got "${values.precision}"`);
+  const precision = choiceOption('precision', values.precision, ['int8', 'fp32']);
   let sparsities: number[] | undefined;
   if (values.sparsities !== undefined) {
     sparsities = values.sparsities.split(',').map(Number);
     if (sparsities.length === 0 || sparsities.some((s) => !(s > 0 && s <= 1)))
-      throw new EvalUsageError(`--sparsities must be numbers in (0, 1], got "${values.sparsities}"`);
+      throw new UsageError(`--sparsities must be numbers in (0, 1], got "${values.sparsities}"`);
   }
-  const draws = integerOption('draws', values.draws, 0, usage);
+  const draws = integerOption('draws', values.draws, 0);
   const prompts = pairPromptOptions(values.prompts, values.label);
-  if (typeof prompts === 'string') throw new EvalUsageError(prompts);
+  if (typeof prompts === 'string') throw new UsageError(prompts);
   return {
     model: values.model,
     seeds: positiveInt('seeds', values.seeds)!,
@@ -145,8 +137,9 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     out: values.out,
     plot: values.plot,
     cache: values['no-cache'] ? null : values.cache,
-    precision: values.precision,
+    precision,
     prompts,
+    ...queue,
   };
 }
 
@@ -212,31 +205,42 @@ export function progressPrinter(stream: NodeJS.WriteStream): (p: Progress) => vo
 /** Runs the study and writes the report and the plot; returns the report. */
 export async function runEvalCommand(
   args: EvalArgs,
-  ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void; log?: (line: string) => void } = {},
+  ctx: {
+    signal?: AbortSignal;
+    onProgress?: (p: Progress) => void;
+    log?: (line: string) => void;
+    onStatus?: (s: StageStatus) => void;
+  } = {},
 ): Promise<EvaluationReport> {
   let promptSets: PromptSet[] | undefined;
   if (args.prompts.length > 0) {
     const read = await readPromptFiles(args.prompts).catch((e) => {
-      throw e instanceof PromptFileError ? new EvalUsageError(e.message) : e;
+      throw e instanceof PromptFileError ? new UsageError(e.message) : e;
     });
     for (const r of read.reports) for (const line of promptReportLines(r)) ctx.log?.(line);
     promptSets = read.sets;
   }
-  const model = await loadNodeModel(args.model, { precision: args.precision });
+  const queue = await withQueue(args, [{ dir: args.model, precision: args.precision }], ctx, ctx.onStatus);
+  const model = await loadNodeModel(args.model, { precision: args.precision, ep: args.ep }).catch(async (e) => {
+    await queue.close();
+    throw e;
+  });
   let train: Awaited<ReturnType<typeof loadCopyReference>> | undefined;
   try {
     train = await loadCopyReference(args.model, model.manifest);
     const options = evaluationOptionsFor(model.manifest, args, promptSets);
     if (promptSets) ctx.log?.(`detection study: ${await detectionCostLine(model.runner, model.manifest, options)}`);
     const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
-    const report = await runEvaluation(model.runner, model.manifest, train, options, ctx, cache);
-    for (const file of [args.out, args.plot]) await mkdir(dirname(resolve(file)), { recursive: true });
+    const report = await runEvaluation(model.runner, model.manifest, train, options, queue.ctx, cache);
+    await mkdir(dirname(resolve(args.out)), { recursive: true });
     await writeFile(args.out, JSON.stringify(report, null, 1));
-    await writeFile(args.plot, reportSvg(report));
+    if (args.plot !== undefined) {
+      await mkdir(dirname(resolve(args.plot)), { recursive: true });
+      await writeFile(args.plot, reportSvg(report));
+    }
     return report;
   } finally {
-    await model.release();
-    await train?.detector?.release();
+    await Promise.all([model.release(), queue.close(), train?.detector?.release()]);
   }
 }
 
@@ -280,23 +284,21 @@ export function summaryLines(report: EvaluationReport): string[] {
   return lines;
 }
 
-function main(argv: string[]): Promise<number> {
-  return runCommand(
-    async (signal) => {
-      const args = parseEvalArgs(argv);
-      const report = await runEvalCommand(args, {
-        signal,
-        onProgress: progressPrinter(process.stderr),
-        log: (line) => process.stderr.write(`${line}\n`),
-      });
-      process.stderr.write('\n');
-      for (const line of summaryLines(report)) console.log(line);
-      console.log(`wrote ${args.out} and ${args.plot}`);
-    },
-    { usageError: EvalUsageError, usage: EVAL_USAGE },
-  );
-}
+export const evalCommand: Command = {
+  usage: EVAL_USAGE,
+  cancellable: true,
+  async run(argv, signal) {
+    const args = parseEvalArgs(argv);
+    const report = await runEvalCommand(args, {
+      signal,
+      ...queueProgressPrinter(process.stderr, progressPrinter(process.stderr)),
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.stderr.write('\n');
+    for (const line of summaryLines(report)) console.log(line);
+    console.log(`wrote ${[args.out, args.plot].filter(Boolean).join(' and ')}`);
+  },
+  inputErrors: [QueueError],
+};
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = await main(process.argv.slice(2));
-}
+await runIfMain(import.meta.url, evalCommand);

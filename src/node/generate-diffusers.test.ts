@@ -1,27 +1,17 @@
 /** `npm run generate -- --model <diffusers ONNX folder>` end to end, on the shared tiny-sd1 folder. */
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { decode } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TINY_SD1 } from '../core/diffusers/__fixtures__/reference';
+import { runCli } from './cli-testing';
 import { parseGenerateArgs } from './args';
 
-const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'memlab-generate-diffusers-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node_modules/.bin/tsx', ['src/node/cli.ts', 'generate', ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli('src/node/cli.ts', ['generate', ...args]);
 
 const REFERENCE = join(TINY_SD1, 'reference');
 
@@ -72,19 +62,21 @@ describe('npm run generate on a diffusers ONNX folder', () => {
     expect(pa.data).toEqual(decode(readFileSync(join(scratch, 'b.png'))).data);
   });
 
-  it('says what is wrong: latents of the wrong size, a scheduler it cannot run, pruning a plain UNet', async () => {
+  it('says what is wrong: latents of the wrong size, a scheduler it cannot run, a head the UNet lacks', async () => {
     const base = ['--model', TINY_SD1, '--prompt', 'a cat', '--steps', '2', '--out', join(scratch, 'x.png')];
     const [wrongSize, lms, prune] = await Promise.all([
       cli(...base, '--init-latents', join(REFERENCE, 'text_embeds.p1.bin')),
       cli(...base, '--scheduler', 'lms'),
-      cli(...base, '--prune', 'cross_attn_head_mask:0.1'),
+      cli(...base, '--prune', 'cross_attn_head_mask:0.7'),
     ]);
     expect(wrongSize.code).toBe(2);
     expect(wrongSize.stderr).toMatch(/the latents of this model are 4 x 16 x 16 float32 values, 4096 bytes/);
     expect(lms.code).toBe(1);
     expect(lms.stderr).toMatch(/error: asked for lms, which the lab cannot run; it runs DDIMScheduler/);
     expect(prune.code).toBe(2);
-    expect(prune.stderr).toMatch(/--prune needs a UNet with mask inputs/);
+    expect(prune.stderr).toMatch(
+      /--prune: cross_attn_head_mask:0\.7: block 0 \(down_blocks\.0\/attentions\.0\) has 4 heads/,
+    );
   });
 
   it('runs a DPMSolverMultistep folder, and refuses one whose scheduler it cannot run unless --scheduler names another', async () => {

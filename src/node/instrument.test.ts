@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -10,20 +9,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labUNetSchema } from '../core/onnx/description';
-import {
-  InstrumentFolderError,
-  InstrumentUsageError,
-  instrumentFolder,
-  LAB_DESCRIPTION_FILE,
-  parseInstrumentArgs,
-} from './instrument';
+import { runCli } from './cli-testing';
+import { InstrumentFolderError, instrumentFolder, LAB_DESCRIPTION_FILE, parseInstrumentArgs } from './instrument';
 import { floats, maxAbsDiff, SD1, SD2, scratchDir, unetFeeds } from './onnx-testing';
-
-const run = promisify(execFile);
+import { UsageError } from './options';
 
 /** True when /dev/shm is a filesystem apart from the fixtures' (hard links cannot cross it). */
 function crossDevice(): boolean {
@@ -32,15 +24,7 @@ function crossDevice(): boolean {
 const scratch = scratchDir('memlab-instrument-cli-');
 afterAll(() => scratch.dispose());
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node_modules/.bin/tsx', ['src/node/instrument.ts', ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = (...args: string[]) => runCli('src/node/instrument.ts', args);
 
 describe('parseInstrumentArgs', () => {
   it('reads the folders and the map limit', () => {
@@ -58,7 +42,7 @@ describe('parseInstrumentArgs', () => {
   });
 
   it('refuses missing folders, the same folder twice and bad numbers', () => {
-    expect(() => parseInstrumentArgs(['--out', 'b'])).toThrow(InstrumentUsageError);
+    expect(() => parseInstrumentArgs(['--out', 'b'])).toThrow(UsageError);
     expect(() => parseInstrumentArgs(['--in', 'a'])).toThrow(/--out is required/);
     expect(() => parseInstrumentArgs(['--in', 'a', '--out', './a'])).toThrow(/new folder/);
     expect(() => parseInstrumentArgs(['--in', 'a', '--out', 'b', '--attention-map-limit', '0'])).toThrow(

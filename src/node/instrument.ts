@@ -9,14 +9,13 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { DiffusersUNetConfig } from '../core/onnx/analyze';
 import type { LabUNetDescription } from '../core/onnx/description';
 import { UnsupportedModelError } from '../core/onnx/errors';
 import { DEFAULT_ATTENTION_MAP_LIMIT, instrumentUNet } from '../core/onnx/instrument';
-import { integerOption } from './args';
+import { type Command, runIfMain } from './command';
 import { CannotLinkError, linkOrCopy, type Placement, writeChunks } from './model-files';
+import { UsageError, integerOption, parseOptions } from './options';
 
 export const LAB_DESCRIPTION_FILE = 'lab-unet.json';
 
@@ -26,10 +25,6 @@ export const INSTRUMENT_USAGE = `usage: npm run instrument -- --in <diffusers ON
   [--masks-only]               leave out the attention-map and value outputs (cheaper runs for batch studies)
   [--copy-weights]             copy weight files where they cannot be hard-linked (output on another filesystem)
 The input folder holds unet/model.onnx (diffusers' ONNX layout; a folder with model.onnx directly is taken as the UNet folder).`;
-
-export class InstrumentUsageError extends Error {
-  override name = 'InstrumentUsageError';
-}
 
 /** A folder the command cannot use (missing files), told in plain words. */
 export class InstrumentFolderError extends Error {
@@ -46,35 +41,25 @@ export interface InstrumentArgs {
 }
 
 export function parseInstrumentArgs(argv: string[]): InstrumentArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        in: { type: 'string' },
-        out: { type: 'string' },
-        'attention-map-limit': { type: 'string' },
-        'sample-size': { type: 'string' },
-        'copy-weights': { type: 'boolean', default: false },
-        'masks-only': { type: 'boolean', default: false },
-      },
-    }));
-  } catch (e) {
-    throw new InstrumentUsageError((e as Error).message);
-  }
-  if (!values.in) throw new InstrumentUsageError('--in is required');
-  if (!values.out) throw new InstrumentUsageError('--out is required');
+  const values = parseOptions(argv, {
+    in: { type: 'string' },
+    out: { type: 'string' },
+    'attention-map-limit': { type: 'string' },
+    'sample-size': { type: 'string' },
+    'copy-weights': { type: 'boolean', default: false },
+    'masks-only': { type: 'boolean', default: false },
+  });
+  if (!values.in) throw new UsageError('--in is required');
+  if (!values.out) throw new UsageError('--out is required');
   if (resolve(values.in) === resolve(values.out)) {
-    throw new InstrumentUsageError('--out must be a new folder, not the input folder');
+    throw new UsageError('--out must be a new folder, not the input folder');
   }
-  const fail = (m: string) => new InstrumentUsageError(m);
   return {
     in: values.in,
     out: values.out,
     attentionMapLimit:
-      integerOption('attention-map-limit', values['attention-map-limit'], 1, fail) ?? DEFAULT_ATTENTION_MAP_LIMIT,
-    sampleSize: integerOption('sample-size', values['sample-size'], 1, fail),
+      integerOption('attention-map-limit', values['attention-map-limit'], 1) ?? DEFAULT_ATTENTION_MAP_LIMIT,
+    sampleSize: integerOption('sample-size', values['sample-size'], 1),
     copyWeights: values['copy-weights'],
     masksOnly: values['masks-only'],
   };
@@ -209,29 +194,13 @@ export function summaryLines(r: InstrumentFolderResult): string[] {
   return lines;
 }
 
-async function main(argv: string[]): Promise<number> {
-  try {
-    const args = parseInstrumentArgs(argv);
-    const result = await instrumentFolder(args);
+export const instrumentCommand: Command = {
+  usage: INSTRUMENT_USAGE,
+  async run(argv) {
+    const result = await instrumentFolder(parseInstrumentArgs(argv));
     for (const line of summaryLines(result)) console.log(line);
-    return 0;
-  } catch (e) {
-    if (e instanceof InstrumentUsageError) {
-      console.error(`error: ${e.message}\n${INSTRUMENT_USAGE}`);
-      return 2;
-    }
-    if (e instanceof UnsupportedModelError) {
-      console.error(`error: ${e.message}\ndetails: ${e.detail}`);
-      return 1;
-    }
-    if (e instanceof InstrumentFolderError) {
-      console.error(`error: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-}
+  },
+  inputErrors: [UnsupportedModelError, InstrumentFolderError],
+};
 
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  process.exitCode = await main(process.argv.slice(2));
-}
+await runIfMain(import.meta.url, instrumentCommand);

@@ -2,11 +2,13 @@
  * Helpers for tests and benchmarks that run real UNet graphs in onnxruntime-node: fixture paths,
  * sessions over graph bytes whose weights live in external files, seeded inputs and float16 packing.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
+import { readModel } from '../core/onnx/instrument';
+import { DataType, encodeModelChunks, type NodeProto } from '../core/onnx/proto';
 import { gaussianNoise } from '../core/rng';
 import { linkOrCopy, writeChunks } from './model-files';
 
@@ -142,4 +144,55 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/**
+ * The independent check of a head mask: the graph with the input of one module's to_out.0 MatMul
+ * (found by the node name torch gives it) multiplied by zero, float32 graphs.
+ */
+export function zeroOutputProjectionInput(bytes: Uint8Array, module: string): Uint8Array[] {
+  const model = readModel(bytes);
+  const graph = model.graph as NonNullable<typeof model.graph>;
+  const at = graph.node.findIndex((n) => n.name === `/${module}/to_out.0/MatMul`);
+  if (at < 0) throw new Error(`no /${module}/to_out.0/MatMul`);
+  const target = graph.node[at];
+  const zero: NodeProto = {
+    name: 'test/zero',
+    opType: 'Mul',
+    input: [target.input[0], 'test/zero_value'],
+    output: ['test/zeroed'],
+    attribute: [],
+  };
+  graph.initializer = [
+    ...graph.initializer,
+    { name: 'test/zero_value', dataType: DataType.FLOAT, dims: [], floatData: [0] },
+  ];
+  target.input[0] = 'test/zeroed';
+  graph.node = [...graph.node.slice(0, at), zero, ...graph.node.slice(at)];
+  return encodeModelChunks(model);
+}
+
+/**
+ * A diffusers folder at `dst` made of hard links to `src`'s pipeline parts (model_index.json and
+ * the folders it names; other folders such as reference traces are left out), with
+ * unet/model.onnx replaced by `unetGraph` when given.
+ */
+export async function linkedPipeline(src: string, dst: string, unetGraph?: readonly Uint8Array[]): Promise<string> {
+  const index = readJson<Record<string, unknown>>(join(src, 'model_index.json'));
+  const parts = Object.entries(index)
+    .filter(([key, value]) => !key.startsWith('_') && Array.isArray(value) && value[0] !== null)
+    .map(([key]) => key);
+  const place = async (rel: string) => {
+    mkdirSync(dirname(join(dst, rel)), { recursive: true });
+    await linkOrCopy(join(src, rel), join(dst, rel), true);
+  };
+  await place('model_index.json');
+  for (const part of parts) {
+    for (const entry of readdirSync(join(src, part), { withFileTypes: true })) {
+      const rel = join(part, entry.name);
+      if (entry.isFile() && !(unetGraph && rel === join('unet', 'model.onnx'))) await place(rel);
+    }
+  }
+  if (unetGraph) await writeChunks(join(dst, 'unet', 'model.onnx'), unetGraph);
+  return dst;
 }

@@ -8,13 +8,15 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as OrtNode from 'onnxruntime-node';
-import { type Manifest, parseManifest } from '../core/manifest';
+import { type Manifest, type OrganismManifest, organism, parseManifest } from '../core/manifest';
 import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
 import { missingUNetNames, textEncoderFeed, unetFeeds, unetFetches, unetOutputs } from '../core/feeds';
 import type { ModelRunner, UNetFeeds, UNetOutputs, UNetWant } from '../core/pipeline';
 
 export type Precision = 'int8' | 'fp32';
 export type Backend = 'node' | 'wasm';
+/** onnxruntime-node's execution provider: 'cuda' needs the CUDA build (docs/queue.md) */
+export type ExecutionProvider = 'cpu' | 'cuda';
 
 /** The part of the onnxruntime API both packages share (both re-export onnxruntime-common). */
 export type Ort = Pick<typeof OrtNode, 'InferenceSession' | 'Tensor'>;
@@ -26,11 +28,13 @@ export interface NodeRunnerOptions {
   backend?: Backend;
   /** intra-op threads (node) or WASM threads (wasm); default 2 */
   threads?: number;
+  /** node backend only; default 'cpu' */
+  ep?: ExecutionProvider;
 }
 
 export interface NodeModel {
   dir: string;
-  manifest: Manifest;
+  manifest: OrganismManifest;
   precision: Precision;
   backend: Backend;
   runner: ModelRunner;
@@ -45,7 +49,8 @@ export class ModelDirError extends Error {
 }
 
 /** Reads and validates dir/manifest.json. */
-export async function readManifest(dir: string): Promise<Manifest> {
+/** The lab's own model directories (the organism and its kin); diffusers folders load through diffusers-runner. */
+export async function readManifest(dir: string): Promise<OrganismManifest> {
   const path = join(dir, 'manifest.json');
   let raw: string;
   try {
@@ -62,7 +67,9 @@ export async function readManifest(dir: string): Promise<Manifest> {
   const parsed = parseManifest(json);
   if (!parsed.ok)
     throw new ModelDirError(`${path} does not match the manifest schema:\n  ${parsed.problems.join('\n  ')}`);
-  return parsed.manifest;
+  if (parsed.manifest.latent)
+    throw new ModelDirError(`${path} describes a latent model; open its diffusers folder instead`);
+  return organism(parsed.manifest);
 }
 
 /** Reads a model file, checking its size and sha256 against the manifest entry. */
@@ -120,19 +127,19 @@ export function sessionRunner(ort: Ort, manifest: Manifest, text: Session, unet:
 
 /** Opens a model directory: validated manifest, checked files, sessions at 'basic' graph optimisation. */
 export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}): Promise<NodeModel> {
-  const { precision = 'int8', backend = 'node', threads = 2 } = options;
+  const { precision = 'int8', backend = 'node', threads = 2, ep = 'cpu' } = options;
   const manifest = await readManifest(dir);
-  const unetEntry = manifest.files.unet[precision];
+  const unetEntry = organism(manifest).files.unet[precision];
   if (!unetEntry) throw new ModelDirError(`${dir} ships no ${precision} UNet (try --precision int8)`);
   const [textBytes, unetBytes] = await Promise.all([
-    readModelFile(dir, manifest.files.textEncoder),
+    readModelFile(dir, organism(manifest).files.textEncoder),
     readModelFile(dir, unetEntry),
   ]);
   const ort = await loadOrt(backend, threads);
   // 'basic': the default level fuses int8 MatMuls into kernels whose results differ from torch's.
   const sessionOptions: OrtNode.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'basic',
-    executionProviders: [backend === 'node' ? 'cpu' : 'wasm'],
+    executionProviders: [backend === 'node' ? ep : 'wasm'],
     ...(backend === 'node' ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
   };
   const text = await ort.InferenceSession.create(textBytes, sessionOptions);
@@ -161,8 +168,8 @@ export async function loadNodeModel(dir: string, options: NodeRunnerOptions = {}
 /** The model's nearest-neighbour data: full-size planted images and the thumbnail index of every training image. */
 export async function loadTrainIndex(dir: string, manifest: Manifest): Promise<TrainIndex> {
   const [memorized, index] = await Promise.all([
-    readModelFile(dir, manifest.files.memorizedImages),
-    readModelFile(dir, manifest.files.trainIndex),
+    readModelFile(dir, organism(manifest).files.memorizedImages),
+    readModelFile(dir, organism(manifest).files.trainIndex),
   ]);
   return trainIndexFromFiles(manifest, memorized, index);
 }

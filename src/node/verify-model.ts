@@ -21,8 +21,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { Manifest } from '../core/manifest';
+import { type Manifest, organism } from '../core/manifest';
 import { allOnes, maskSetFromPruned, type MaskSet } from '../core/masks';
 import { generate, type ModelRunner } from '../core/pipeline';
 import { encodePrompts, sampleRows } from '../core/science/batch';
@@ -46,7 +45,9 @@ import {
 import { asRgbImage, normalised } from '../core/metrics/copy-detection';
 import { toUnitHwc } from '../core/metrics/pixels';
 import { type RateEstimate, formatRate, rateEstimate } from '../core/metrics/wilson';
+import { type Command, runIfMain } from './command';
 import { loadCopyReference } from './copy-detector';
+import { integerOption, parseOptions } from './options';
 import { loadNodeModel, readModelFile, type NodeModel } from './runner';
 
 export interface VerifyOptions {
@@ -61,6 +62,8 @@ export interface VerifyOptions {
   /** use only the first n prompts of each set (plumbing tests) */
   limit?: number;
   onProgress?: (done: number, total: number, label: string) => void;
+  /** stops at the next model call (Ctrl+C on the command line) */
+  signal?: AbortSignal;
 }
 
 /** A replication figure by the rule that counts, and by each rule (embedding null without a detector). */
@@ -123,16 +126,14 @@ async function generateImage(
   seed: number,
   steps: number,
   guidance: number,
-  variants?: MaskSet[],
+  signal?: AbortSignal,
 ): Promise<Float32Array[]> {
-  const gen = generate(runner, manifest, {
-    prompt,
-    seed,
-    steps,
-    guidance,
-    variants: variants ?? [allOnes(manifest)],
-    captureAttention: false,
-  });
+  const gen = generate(
+    runner,
+    manifest,
+    { prompt, seed, steps, guidance, variants: [allOnes(manifest)], captureAttention: false },
+    signal,
+  );
   for (;;) {
     const next = await gen.next();
     if (next.done) return next.value.images;
@@ -155,7 +156,9 @@ const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.le
 /** The torch reference in the model directory, run through the shipped fp32 and int8 graphs. */
 async function checkMasks(model: NodeModel): Promise<VerifyReport['masks']> {
   const { manifest, runner } = model;
-  const ref = JSON.parse(new TextDecoder().decode(await readModelFile(model.dir, manifest.files.reference))) as {
+  const ref = JSON.parse(
+    new TextDecoder().decode(await readModelFile(model.dir, organism(manifest).files.reference)),
+  ) as {
     input_ids: number[];
     sample: number[];
     timestep: number;
@@ -233,7 +236,7 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
     [allOnes(manifest)],
     all.map((r) => ({ prompt: promptIndex.get(r.prompt)!, seed: r.seed, maskSet: 0 })),
     { steps, guidance, keepImages: true },
-    { onProgress: (p) => options.onProgress?.(p.done, p.total + 2, p.stage) },
+    { signal: options.signal, onProgress: (p) => options.onProgress?.(p.done, p.total + 2, p.stage) },
   );
   const images = sampled.images!;
   const scores = await copyScores(images, reference);
@@ -315,9 +318,9 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   // 4. int8 against fp32, same prompt and seed
   const fp32 = await loadNodeModel(dir, { precision: 'fp32' });
   const prompt = manifest.memorized[0]?.caption ?? manifest.neutralPrompts[0];
-  const [a] = await generateImage(runner, manifest, prompt, 0, steps, guidance);
+  const [a] = await generateImage(runner, manifest, prompt, 0, steps, guidance, options.signal);
   tick('int8');
-  const [b] = await generateImage(fp32.runner, manifest, prompt, 0, steps, guidance);
+  const [b] = await generateImage(fp32.runner, manifest, prompt, 0, steps, guidance, options.signal);
   tick('fp32');
   const q = maxAndMeanAbsDiff(a, b);
   let overOneLevel = 0;
@@ -327,7 +330,7 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   await model.release();
   await reference.detector?.release();
 
-  const f = manifest.files;
+  const f = organism(manifest).files;
   return {
     model: {
       id: manifest.id,
@@ -371,43 +374,47 @@ export async function verifyModel(dir: string, options: VerifyOptions = {}): Pro
   };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
+export const VERIFY_USAGE = `usage: npm run model:verify -- [--model public/models/memlab-organism]
+  [--out <model>/verification.json]   where the full report goes
+  [--memorized-seeds 8]               seeds per memorized caption
+  [--neutral-seeds 2]                 seeds per neutral and calibration prompt
+  [--held-out-seeds 8]                seeds per held-out template caption`;
+
+export const verifyCommand: Command = {
+  usage: VERIFY_USAGE,
+  cancellable: true,
+  async run(argv, signal) {
+    const values = parseOptions(argv, {
       model: { type: 'string', default: 'public/models/memlab-organism' },
       out: { type: 'string' },
       'memorized-seeds': { type: 'string', default: '8' },
       'neutral-seeds': { type: 'string', default: '2' },
       'held-out-seeds': { type: 'string', default: '8' },
-    },
-  });
-  const dir = values.model as string;
-  const report = await verifyModel(dir, {
-    memorizedSeeds: Number(values['memorized-seeds']),
-    neutralSeeds: Number(values['neutral-seeds']),
-    heldOutSeeds: Number(values['held-out-seeds']),
-    onProgress: (d, t) => {
-      if (d % 20 === 0 || d === t) process.stderr.write(`  ${d}/${t}\n`);
-    },
-  });
-  const { perEntry, ...memorizedSummary } = report.memorized;
-  const { perPrompt, ...neutralSummary } = report.neutral;
-  console.log(JSON.stringify({ ...report, memorized: memorizedSummary, neutral: neutralSummary }, null, 1));
-  for (const e of perEntry)
-    console.log(
-      `${e.id.padEnd(22)} tiled L2 ${e.tiledL2.map((d) => d.toFixed(3)).join(' ')}${e.similarity.length ? `  similarity ${e.similarity.map((d) => d.toFixed(2)).join(' ')}` : ''}`,
-    );
-  const line = (label: string, r: RuleRates) =>
-    `${label}: ${formatRate(r)} (${r.count}/${r.total}, ${r.rule})${r.byRule.embedding ? `; ratio rule ${formatRate(r.byRule.ratio)}` : ''}`;
-  console.log(line('memorized copies', report.memorized.replication));
-  console.log(line('held-out templates', report.memorized.heldOutTemplate));
-  console.log(line('neutral copies', report.neutral.replication));
-  await writeFile(values.out ?? join(dir, 'verification.json'), `${JSON.stringify(report, null, 1)}\n`);
-}
+    });
+    const dir = values.model;
+    const report = await verifyModel(dir, {
+      memorizedSeeds: integerOption('memorized-seeds', values['memorized-seeds'], 1),
+      neutralSeeds: integerOption('neutral-seeds', values['neutral-seeds'], 1),
+      heldOutSeeds: integerOption('held-out-seeds', values['held-out-seeds'], 1),
+      signal,
+      onProgress: (d, t) => {
+        if (d % 20 === 0 || d === t) process.stderr.write(`  ${d}/${t}\n`);
+      },
+    });
+    const { perEntry, ...memorizedSummary } = report.memorized;
+    const { perPrompt, ...neutralSummary } = report.neutral;
+    console.log(JSON.stringify({ ...report, memorized: memorizedSummary, neutral: neutralSummary }, null, 1));
+    for (const e of perEntry)
+      console.log(
+        `${e.id.padEnd(22)} tiled L2 ${e.tiledL2.map((d) => d.toFixed(3)).join(' ')}${e.similarity.length ? `  similarity ${e.similarity.map((d) => d.toFixed(2)).join(' ')}` : ''}`,
+      );
+    const line = (label: string, r: RuleRates) =>
+      `${label}: ${formatRate(r)} (${r.count}/${r.total}, ${r.rule})${r.byRule.embedding ? `; ratio rule ${formatRate(r.byRule.ratio)}` : ''}`;
+    console.log(line('memorized copies', report.memorized.replication));
+    console.log(line('held-out templates', report.memorized.heldOutTemplate));
+    console.log(line('neutral copies', report.neutral.replication));
+    await writeFile(values.out ?? join(dir, 'verification.json'), `${JSON.stringify(report, null, 1)}\n`);
+  },
+};
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  });
-}
+await runIfMain(import.meta.url, verifyCommand);

@@ -32,21 +32,10 @@ export interface Scores {
 export type Maps = Omit<Extract<AnalysisEvent, { type: 'maps' }>, 'type' | 'id'>;
 
 /**
- * Unit scores from elsewhere (the attribution work): per mask input name, one score per unit,
- * layer-major. When present for a mask, the grid is coloured by it instead of attention mass.
+ * Unit scores from elsewhere (the attribution job) colour the grid instead of attention mass; a
+ * pruning preset is a named pruning a class can start from. Both come from the job registry.
  */
-export interface UnitScores {
-  /** legend title, e.g. "ablation attribution (memorized − neutral)" */
-  label: string;
-  masks: Record<string, Float32Array>;
-}
-
-/** A named pruning a class can start from (the science work supplies the memorization one). */
-export interface PruningPreset {
-  label: string;
-  prompt: string;
-  masks: PrunedUnits;
-}
+export type { PruningPreset, UnitScores } from '../core/jobs/effects';
 
 export interface SeedGridCell {
   seed: number;
@@ -84,4 +73,27 @@ export function gridKey(e: {
   model: string;
 }): string {
   return JSON.stringify([e.model, e.prompt.trim(), e.steps, e.guidance, e.masks]);
+}
+
+function sameValues(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return false;
+  return true;
+}
+
+/**
+ * A maps answer with every array equal to the previous answer's replaced by that array, so views
+ * that memoize on their input (the heatmaps encode an overlay image per map) redraw only what
+ * changed: hovering a head changes the layer map, never the DAAM map.
+ */
+export function keepUnchangedMaps(previous: Maps | null, next: Maps): Maps {
+  if (!previous) return next;
+  const keep = (a: Float32Array, b: Float32Array) => (sameValues(a, b) ? a : b);
+  return {
+    ...next,
+    daam: keep(previous.daam, next.daam),
+    layerMap: keep(previous.layerMap, next.layerMap),
+    headScores: keep(previous.headScores, next.headScores),
+    tokenWeights: keep(previous.tokenWeights, next.tokenWeights),
+  };
 }

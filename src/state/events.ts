@@ -68,6 +68,15 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
 
     case 'step': {
       if (event.id !== state.generateId) return null;
+      const progress = {
+        phase: 'denoise',
+        label: 'Denoising',
+        loaded: event.step,
+        total: event.of,
+        fromCache: false,
+      } as const;
+      // A latent model decodes a preview only every few steps (each costs a VAE call).
+      if (event.previews.length === 0) return { progress };
       const last = event.previews.length - 1;
       return {
         previews: [
@@ -82,7 +91,7 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
             noiseGap: event.noiseGap[last],
           },
         ],
-        progress: { phase: 'denoise', label: 'Denoising', loaded: event.step, total: event.of, fromCache: false },
+        progress,
       };
     }
 
@@ -104,6 +113,7 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
           noiseGaps: gaps(last),
           baseline: last > 0 ? { image: event.images[0], raw: event.raw[0], noiseGaps: gaps(0) } : null,
           tokenIds: event.tokens.ids,
+          ...(event.tokens.labels ? { tokenLabels: event.tokens.labels } : {}),
           unknownWords: event.tokens.unknownWords,
           tokenWords: event.tokens.words,
           truncated: event.tokens.truncated,
@@ -127,13 +137,20 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
         return {
           status: 'failed',
           progress: null,
+          loadError: {
+            message: event.message,
+            ...(event.detail ? { detail: event.detail } : {}),
+            retry: event.kind === 'download',
+          },
           // "being loaded again" is over: this failure replaces it.
           notices: state.notices.filter((n) => !n.untilReady),
           notice: {
             level: 'error',
             message: event.message,
-            // Retrying is offered for every load failure: even a bad session start can be transient.
-            action: 'retry-load',
+            ...(event.detail ? { detail: event.detail } : {}),
+            // Only where asking again can help (a dropped connection, a busy server); a damaged
+            // manifest or file would fail the same way again.
+            ...(event.kind === 'download' ? { action: 'retry-load' as const } : {}),
           },
         };
       }
@@ -147,10 +164,11 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
           pendingMasks: null,
         };
         if (event.kind === 'cancelled') return { ...back, notice: { level: 'info', message: 'Generation cancelled.' } };
-        return { ...back, notice: { level: 'error', message: event.message, action: 'retry-generate' } };
+        const detail = event.detail ? { detail: event.detail } : {};
+        return { ...back, notice: { level: 'error', message: event.message, ...detail, action: 'retry-generate' } };
       }
       if (event.request === 'bench') return null;
-      return { notice: { level: 'error', message: event.message } };
+      return { notice: { level: 'error', message: event.message, ...(event.detail ? { detail: event.detail } : {}) } };
     }
   }
 }

@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { parseManifest, type Manifest } from '../core/manifest';
+import { parseManifest, type Manifest, organism, type OrganismManifest } from '../core/manifest';
 import { maskSetOfUnits } from '../core/masks';
 import { tokenize } from '../core/tokenizer';
 import { cleanMasks, defaultLayer, defaultToken, flagsOf, topK, unitsOf, variantsFor } from './experiment-state';
 
-function fixture(): Manifest {
+function fixture(): OrganismManifest {
   const parsed = parseManifest(
     JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')),
   );
   if (!parsed.ok) throw new Error('fixture manifest');
-  return parsed.manifest;
+  return organism(parsed.manifest);
 }
 const m = fixture();
 

@@ -90,7 +90,8 @@ export function topK(scores: ArrayLike<number>, k: number): number[] {
  * else the first word, else <bos> (position 0).
  */
 export function defaultToken(manifest: Manifest, ids: readonly number[]): number {
-  const triggers = new Set(manifest.memorized.map((m) => manifest.text.vocab.indexOf(m.trigger)).filter((i) => i >= 0));
+  const vocab = manifest.text.vocab ?? [];
+  const triggers = new Set(manifest.memorized.map((m) => vocab.indexOf(m.trigger)).filter((i) => i >= 0));
   const special = new Set([manifest.text.bosId, manifest.text.eosId, manifest.text.padId]);
   const trigger = ids.findIndex((id, p) => p > 0 && triggers.has(id));
   if (trigger > 0) return trigger;

@@ -1,5 +1,6 @@
 /** public/models/index.json: which models the lab offers and which one opens by default. */
 import { z } from 'zod';
+import type { FolderSource } from '../workers/protocol';
 
 const indexSchema = z.object({
   default: z.string(),
@@ -10,7 +11,11 @@ const indexSchema = z.object({
 });
 
 export type ModelIndex = z.infer<typeof indexSchema>;
-export type ModelEntry = ModelIndex['models'][number];
+/**
+ * A model the lab can load: one of index.json's, or a Stable-Diffusion-family folder the user
+ * brought (picked from disk or read from a URL), which exists only in this page.
+ */
+export type ModelEntry = ModelIndex['models'][number] & { source?: FolderSource };
 
 export function parseModelIndex(json: unknown): { ok: true; index: ModelIndex } | { ok: false; problem: string } {
   const parsed = indexSchema.safeParse(json);

@@ -7,8 +7,10 @@
  */
 import type { AnalysisEvent } from '../workers/analysis-protocol';
 import type { WorkerEvent } from '../workers/protocol';
+import { keepUnchangedMaps } from './analysis-state';
 import { defaultToken } from './experiment-state';
 import { reduceEvent } from './events';
+import { loadShippedPreset } from './shipped-preset';
 import { mapsAnswered, requestMaps } from './slices/analysis';
 import { modelUrlOf } from './slices/paths';
 import { gridEvent, gridReplication, stopGrid } from './slices/seed-grid';
@@ -33,7 +35,7 @@ function inferenceEvent(ctx: LabContext, event: WorkerEvent): void {
   if (!patch) return;
   const { notice, run, ...rest } = patch;
   set(rest);
-  if (notice) get().notify(notice.level, notice.message, notice.action);
+  if (notice) get().notify(notice.level, notice.message, notice.action, { detail: notice.detail });
 
   if (event.type === 'ready' && event.id === before.loadId) {
     const id = takeRequestId(ctx);
@@ -44,9 +46,12 @@ function inferenceEvent(ctx: LabContext, event: WorkerEvent): void {
       get().notify('info', 'The model is loaded again. The run that was lost can be started again.', 'retry-generate');
     if (lost === 'science')
       get().notify('info', 'The model is loaded again. The science job that was running was lost; start it again.');
-    if (run) get().generate();
+    if (before.rerunOnReady) set({ rerunOnReady: false });
+    if (run || before.rerunOnReady) get().generate();
+    loadShippedPreset(ctx, event.manifest);
   }
-  if (event.type === 'error' && event.request === 'load' && event.id === before.loadId) set({ recovering: null });
+  if (event.type === 'error' && event.request === 'load' && event.id === before.loadId)
+    set({ recovering: null, rerunOnReady: false });
 
   if (event.type === 'result' && rest.result) {
     const r = rest.result;
@@ -81,7 +86,7 @@ function analysisEvent(ctx: LabContext, event: AnalysisEvent): void {
     case 'maps': {
       const { type: _t, id, ...maps } = event;
       if (get().mapsRequest !== id) return;
-      if (event.generation === get().result?.id) set({ maps });
+      if (event.generation === get().result?.id) set({ maps: keepUnchangedMaps(get().maps, maps) });
       mapsAnswered(ctx, id);
       return;
     }
@@ -95,11 +100,15 @@ function analysisEvent(ctx: LabContext, event: AnalysisEvent): void {
       if (event.request === 'init') {
         get().notify(
           'warning',
-          `Training images could not be loaded, so similarity to them is not shown: ${event.message}`,
+          'The training images could not be loaded, so the lab cannot show how close an image is to them.',
+          undefined,
+          { detail: event.message },
         );
         return;
       }
-      get().notify('warning', `Analysis failed: ${event.message}`);
+      get().notify('warning', 'Part of the analysis of this image could not be made.', undefined, {
+        detail: event.message,
+      });
       return;
   }
 }

@@ -1,19 +1,10 @@
 /**
- * The store's view of the science jobs: which one runs (with its progress), the latest result of
- * each job for the loaded model, and the pure conversions from results to what the lab applies
- * (head-grid scores, masks, the "Memorization removed" preset). The store wires them.
+ * The store's view of the science jobs: which one runs (with its progress) and the latest result of
+ * each job for the loaded model. What a result changes besides itself (head-grid scores, masks, the
+ * "Memorization removed" preset) is the job registry's (core/jobs/effects.ts).
  */
-import type { Manifest } from '../core/manifest';
-import {
-  type AblationAttribution,
-  type AblationUnits,
-  type UniversalScores,
-  DEFAULT_UNIVERSAL,
-  defaultSparsity,
-  universalUnits,
-} from '../core/science';
-import type { ScienceJob, ScienceResultMap } from '../workers/science';
-import type { PruningPreset, UnitScores } from './analysis-state';
+import type { JobClock, ScienceJob, ScienceResultMap } from '../core/jobs';
+import { type AblationUnits, DEFAULT_UNIVERSAL, defaultSparsity } from '../core/science';
 
 export interface ScienceRun {
   /** the inference request id (Cancel names it) */
@@ -22,6 +13,10 @@ export interface ScienceRun {
   stage: string;
   done: number;
   total: number;
+  /** what the model call in progress is about (which unit, which prompts), when the job says */
+  detail?: string;
+  /** when it started and how fast its stage goes (elapsed time and the stage's ETA) */
+  clock: JobClock;
 }
 
 export interface ScienceData {
@@ -43,39 +38,3 @@ export const emptyScience = (): ScienceData => ({
   unitKind: DEFAULT_UNIVERSAL.units,
   sparsity: defaultSparsity(DEFAULT_UNIVERSAL.units),
 });
-
-export const ATTRIBUTION_LABEL = 'ablation attribution: Wen-score drop, memorized − neutral';
-
-/** An attribution as head-grid scores: every unit of its mask, layer-major (0 where not measured). */
-export function attributionScores(a: AblationAttribution): UnitScores {
-  const flat = new Float32Array(a.layers * a.unitsPerLayer);
-  a.units.forEach((j, i) => (flat[j] = a.universal[i]));
-  return { label: ATTRIBUTION_LABEL, masks: { [a.mask]: flat } };
-}
-
-/** The universal mask at a sparsity, as the experiment's masks for its mask input. */
-export function universalMasks(u: UniversalScores, sparsity: number): Record<string, number[]> {
-  return { [u.mask]: universalUnits(u.scores, sparsity) };
-}
-
-/** "Memorization removed": the first memorized caption with the universal mask at its kind's default sparsity. */
-export function memorizationRemovedPreset(manifest: Manifest, u: UniversalScores): PruningPreset | null {
-  const prompt = manifest.memorized[0]?.caption;
-  if (!prompt) return null;
-  const sparsity = defaultSparsity(u.units);
-  return {
-    label: `Memorization removed (universal ${Math.round(sparsity * 100)}% of ${u.units})`,
-    prompt,
-    masks: universalMasks(u, sparsity),
-  };
-}
-
-/** What a finished job changes besides its own result (attribution: the grid's scores; universal: the preset). */
-export function sideEffectsOf(
-  manifest: Manifest,
-  outcome: { [J in ScienceJob]: { job: J; result: ScienceResultMap[J] } }[ScienceJob],
-): { unitScores?: UnitScores; pruningPreset?: PruningPreset | null } {
-  if (outcome.job === 'attribution') return { unitScores: attributionScores(outcome.result) };
-  if (outcome.job === 'universal') return { pruningPreset: memorizationRemovedPreset(manifest, outcome.result) };
-  return {};
-}

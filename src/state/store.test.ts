@@ -5,6 +5,7 @@ import { parseManifest, type Manifest } from '../core/manifest';
 import type { BackendChoice } from '../gpu/backend';
 import type { AnalysisRequest } from '../workers/analysis-protocol';
 import type { WorkerEvent, WorkerRequest } from '../workers/protocol';
+import { maskLock } from './slices/experiment';
 import { createLabStore } from './store';
 
 /** The fixture model's real manifest, with test defaults (so "defaults applied" is visible). */
@@ -21,14 +22,14 @@ const backend: BackendChoice = { backend: 'wasm', reason: 'test', unet: 'int8', 
 const index = { default: 'm', models: [{ id: 'm', path: 'm', label: 'M' }] };
 const pixel = (v: number) => ({ width: 2, height: 1, data: new Uint8ClampedArray(8).fill(v) });
 
-function setup(json: unknown = index, link = '') {
+function setup(json: unknown = index, link = '', runs = link.includes('v=')) {
   const sent: WorkerRequest[] = [];
   const analyzed: AnalysisRequest[] = [];
   const store = createLabStore({
     send: (r) => sent.push(r),
     analyze: (r) => analyzed.push(r),
     initialLink: link,
-    initialLinkRuns: link.includes('v='),
+    initialLinkRuns: runs,
     fetchJson: async () => json,
     pageUrl: 'http://127.0.0.1:5173/',
     backendPreference: 'auto',
@@ -60,7 +61,8 @@ describe('lab store', () => {
     await store.getState().init();
     expect(sent).toEqual([]);
     expect(store.getState().status).toBe('failed');
-    expect(store.getState().notices[0].message).toMatch(/model list/);
+    expect(store.getState().notices[0].message).toMatch(/list of models could not be read/);
+    expect(store.getState().notices[0].detail).toMatch(/models\/index\.json is invalid/);
   });
 
   test('ready applies the model defaults on first load', async () => {
@@ -79,6 +81,24 @@ describe('lab store', () => {
     store.getState().runAction(notice);
     expect(sent.at(-1)?.type).toBe('load');
     expect(store.getState().notices).toEqual([]);
+  });
+
+  test('a damaged model is named in plain words, its detail kept apart, and no retry is offered', async () => {
+    const { store, sent, emit } = setup();
+    await store.getState().init();
+    emit({
+      type: 'error',
+      id: sent[0].id,
+      request: 'load',
+      kind: 'model',
+      message: 'A model file on the server is damaged.',
+      detail: 'unet.onnx: sha256 is 00ff, the manifest expects ab12',
+      failure: 'checksum',
+    });
+    const notice = store.getState().notices[0];
+    expect(notice.message).toBe('A model file on the server is damaged.');
+    expect(notice.detail).toMatch(/sha256 is 00ff/);
+    expect(notice.action).toBeUndefined();
   });
 
   test('steps and results of a superseded generate are ignored', async () => {
@@ -128,10 +148,12 @@ describe('lab store', () => {
       id: sent.at(-1)!.id,
       request: 'generate',
       kind: 'generate',
-      message: 'Generation failed: x',
+      message: 'The image could not be made: the model stopped with an error.',
+      detail: 'x',
     });
     expect(store.getState().status).toBe('ready');
     expect(store.getState().notices.at(-1)?.action).toBe('retry-generate');
+    expect(store.getState().notices.at(-1)?.detail).toBe('x');
   });
 
   test('a worker crash is reported and the reload is awaited', async () => {
@@ -156,6 +178,19 @@ const img = (v: number) => ({ width: 32, height: 32, data: new Uint8ClampedArray
 const tokens = { ids: [1, 2, 3], words: ['a'], unknownWords: [], truncated: false };
 
 describe('experiment, links and pruning', () => {
+  test('a first visit (a bare address) generates the default experiment once the model is ready', async () => {
+    const { store, sent, emit } = setup(index, '?backend=wasm', true);
+    await store.getState().init();
+    emit({ type: 'ready', id: sent[0].id, manifest, backend, files: [], loadMs: 1 });
+    const run = sent.at(-1)!;
+    expect(run.type === 'generate' && run.params).toMatchObject({
+      prompt: 'a painting of zephyr',
+      seed: 11,
+      steps: 20,
+    });
+    expect(store.getState().status).toBe('generating');
+  });
+
   test('a link is decoded when the model is ready and generated at once', async () => {
     const { store, sent } = await ready(
       '?v=1&mid=fixture-random&p=a+red+circle&s=99&n=3&g=2.5&x.cross_attn_head_mask=i5',
@@ -363,6 +398,75 @@ describe('lost workers and the one-job rule', () => {
     store.getState().setFocus({ head: 1 });
     expect(maps()).toHaveLength(2);
     expect(store.getState().notices.at(-1)?.level).toBe('warning');
+  });
+
+  test('switching the backend loads the same model there, keeps the experiment and image, and makes the image again', async () => {
+    const { store, sent, emit } = await ready();
+    store.getState().setSeed(42);
+    store.getState().generate();
+    const run = sent.at(-1)!;
+    emit({
+      type: 'result',
+      id: run.id,
+      images: [img(1)],
+      raw: [raw(0)],
+      noiseGaps: [[1]],
+      tokens,
+      timings: { textMs: 1, stepMs: [1], totalMs: 2 },
+    });
+    store.getState().setBackendPreference('webgpu');
+    const load = sent.at(-1)!;
+    expect(load).toMatchObject({ type: 'load', backend: 'webgpu', modelUrl: 'http://127.0.0.1:5173/models/m/' });
+    const during = store.getState();
+    expect([during.status, during.backendPreference, during.backend]).toEqual(['loading', 'webgpu', null]);
+    expect(during.manifest).toBe(manifest);
+    expect(during.result?.id).toBe(run.id);
+    emit({ type: 'ready', id: load.id, manifest, backend: { ...backend, backend: 'webgpu' }, files: [], loadMs: 1 });
+    const again = sent.at(-1)!;
+    expect(again.type === 'generate' && again.params).toMatchObject({ seed: 42 });
+    expect(store.getState().status).toBe('generating');
+    // asked for the same backend again: nothing to do
+    store.getState().setBackendPreference('webgpu');
+    expect(sent.at(-1)).toBe(again);
+  });
+
+  test('switching the backend before any image only loads the model there', async () => {
+    const { store, sent, emit } = await ready();
+    store.getState().setBackendPreference('wasm');
+    const load = sent.at(-1)!;
+    emit({ type: 'ready', id: load.id, manifest, backend, files: [], loadMs: 1 });
+    expect(sent.at(-1)).toBe(load);
+    expect(store.getState().status).toBe('ready');
+  });
+
+  test('while a science job runs the masks cannot change, so the grid and link never show a mask the image lacks', async () => {
+    const { store, sent, emit } = await ready();
+    store.getState().setMasks({ cross_attn_head_mask: [2] });
+    store.getState().runScience('detect');
+    const science = sent.at(-1)!;
+    expect(maskLock(store.getState())).toMatch(/locked while a science job runs/);
+    store.getState().setMasks({ cross_attn_head_mask: [2, 3] });
+    store.getState().pruneTopK('cross_attn_head_mask', 4, new Float32Array(20).fill(1));
+    store.getState().resetMasks();
+    store.getState().applyPreset('neutral');
+    expect(store.getState().masks.cross_attn_head_mask).toEqual([2]);
+    expect(store.getState().prompt).toBe('a painting of zephyr');
+    expect(sent.at(-1)).toBe(science);
+    expect(store.getState().notices.at(-1)?.message).toMatch(/Cancel the job or wait/);
+    emit({ type: 'error', id: science.id, request: 'science', kind: 'cancelled', message: 'cancelled' });
+    expect(maskLock(store.getState())).toBeNull();
+    store.getState().resetMasks();
+    expect(store.getState().masks.cross_attn_head_mask).toEqual([]);
+  });
+
+  test('the backend stays while a science job runs, and the user is told why', async () => {
+    const { store, sent } = await ready();
+    store.getState().runScience('detect');
+    const science = sent.at(-1)!;
+    store.getState().setBackendPreference('wasm');
+    expect(sent.at(-1)).toBe(science);
+    expect(store.getState().backendPreference).toBe('auto');
+    expect(store.getState().notices.at(-1)?.message).toMatch(/backend can be changed when/);
   });
 
   test('while a science job holds the session, a seed grid is refused with the reason, like a generate', async () => {

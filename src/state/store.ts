@@ -58,13 +58,26 @@ export interface LabDeps {
   /** to the analysis worker; buffers in the request are transferred */
   analyze(request: AnalysisRequest): void;
   fetchJson(url: string): Promise<unknown>;
+  /**
+   * a JSON file a model's manifest lists, fetched from the model directory and checked against
+   * its size and sha256 (the shipped universal mask); without it, shipped presets are not loaded
+   */
+  fetchModelJson?(modelUrl: string, entry: { path: string; bytes: number; sha256: string }): Promise<unknown>;
+  /** a clock in ms for job timings; default performance.now */
+  now?(): number;
   /** the page URL; model paths resolve against it */
   pageUrl: string;
   backendPreference: BackendPreference;
+  /** test-only (?measure-software-gpu=1): time a software WebGPU adapter against WebAssembly under auto */
+  measureSoftwareGpu?: boolean;
   requestedModel: string | null;
   /** the page's query: the experiment link to open (decoded once the model is loaded) */
   initialLink?: string;
-  /** whether that link names an experiment (then it is generated as soon as it is applied) */
+  /**
+   * generate the link's experiment as soon as it is applied: the lab passes true, so a shared link
+   * shows its image and a first visit (a bare address) shows the default experiment's, without a
+   * click. A link that cannot be read shows the default experiment and waits.
+   */
   initialLinkRuns?: boolean;
   reloadPage(): void;
 }

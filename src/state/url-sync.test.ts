@@ -5,7 +5,7 @@ import { decodeExperiment } from '../core/experiment/url-codec';
 import { parseManifest, type Manifest } from '../core/manifest';
 import { experimentOf } from './experiment-state';
 import { createLabStore } from './store';
-import { linkHasExperiment, queryFor, startUrlSync } from './url-sync';
+import { queryFor, startUrlSync } from './url-sync';
 
 function fixture(): Manifest {
   const parsed = parseManifest(
@@ -16,7 +16,7 @@ function fixture(): Manifest {
 }
 const manifest = fixture();
 
-async function readyStore() {
+async function readyStore(backendPreference: 'auto' | 'wasm' | 'webgpu' = 'auto') {
   const store = createLabStore({
     send: () => undefined,
     analyze: () => undefined,
@@ -25,7 +25,7 @@ async function readyStore() {
       models: [{ id: 'fixture-random', path: 'fixture-random', label: 'F' }],
     }),
     pageUrl: 'http://127.0.0.1/',
-    backendPreference: 'auto',
+    backendPreference,
     requestedModel: null,
     reloadPage: () => undefined,
   });
@@ -42,23 +42,18 @@ async function readyStore() {
   return store;
 }
 
-test('only experiment keys make a link an experiment', () => {
-  expect(linkHasExperiment('?backend=wasm&model=x')).toBe(false);
-  expect(linkHasExperiment('')).toBe(false);
-  expect(linkHasExperiment('?v=1')).toBe(true);
-  expect(linkHasExperiment('?x.cross_attn_head_mask=i0')).toBe(true);
-});
-
-test('the written query keeps ?backend= and decodes back to the store experiment', async () => {
-  const store = await readyStore();
+test('the written query carries the backend choice and decodes back to the store experiment', async () => {
+  const store = await readyStore('wasm');
   store.getState().setPrompt('a small red circle');
   store.getState().setSeed(123);
   store.getState().setMasks({ cross_attn_head_mask: [0, 9], ff_neuron_mask: [5] });
-  const q = queryFor(store.getState(), '?backend=wasm&utm=1&p=old')!;
+  const q = queryFor(store.getState())!;
   expect(q.startsWith('?backend=wasm&v=1&')).toBe(true);
-  expect(q).not.toContain('utm');
   const back = decodeExperiment(q, manifest);
   expect(back.ok && back.experiment).toEqual(experimentOf(store.getState()));
+  // auto is the default: it is left out of the link
+  store.getState().setBackendPreference('auto');
+  expect(queryFor(store.getState())!.startsWith('?v=1&')).toBe(true);
 });
 
 test('nothing is written before the model is ready', () => {
@@ -71,7 +66,7 @@ test('nothing is written before the model is ready', () => {
     requestedModel: null,
     reloadPage: () => undefined,
   });
-  expect(queryFor(store.getState(), '')).toBeNull();
+  expect(queryFor(store.getState())).toBeNull();
 });
 
 test('sync writes once per burst of changes, after the debounce', async () => {
@@ -100,6 +95,24 @@ test('sync writes once per burst of changes, after the debounce', async () => {
     stop();
     vi.advanceTimersByTime(60);
     expect(writes).toHaveLength(1);
+  } finally {
+    vi.useRealTimers();
+  }
+});
+
+test('switching the backend rewrites the link at once, keeping the experiment', async () => {
+  vi.useFakeTimers();
+  try {
+    const store = await readyStore();
+    store.getState().setSeed(77);
+    let url = '';
+    const stop = startUrlSync(store, { read: () => url, write: (q) => (url = q) }, 50);
+    store.getState().setBackendPreference('webgpu');
+    vi.advanceTimersByTime(60);
+    const params = new URLSearchParams(url);
+    expect(params.get('backend')).toBe('webgpu');
+    expect(params.get('s')).toBe('77');
+    stop();
   } finally {
     vi.useRealTimers();
   }

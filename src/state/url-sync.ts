@@ -1,38 +1,30 @@
 /**
  * The URL as a projection of the store's experiment (like LIT's url_service): a store subscription
  * writes the link with history.replaceState as the user works; the page's start reads it back.
- * Only the experiment and the device preference (?backend=) live in the query.
+ * Only the experiment and the backend choice (?backend=) live in the query; the backend is store
+ * state like the experiment (the switch beside the badge sets it), read from the link at start.
  */
-import { EXPERIMENT_FIELDS, SCALAR_NAMES, experimentProblems } from '../core/experiment/experiment';
+import { experimentProblems } from '../core/experiment/experiment';
 import { encodeExperiment } from '../core/experiment/url-codec';
+import { FOLDER_SOURCE_KEY } from './folder-link';
 import { experimentOf } from './experiment-state';
 import type { LabState, LabStore } from './store';
 
-/** Query keys that are not part of the experiment but are worth keeping in a shared link. */
-const KEPT_KEYS = ['backend'];
-const EXPERIMENT_KEYS = new Set(['v', 'mid', 'mv', ...SCALAR_NAMES.map((n) => EXPERIMENT_FIELDS[n].key)]);
-
-/** Whether a query names an experiment at all (a bare page address does not). */
-export function linkHasExperiment(query: string): boolean {
-  const params = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
-  for (const key of params.keys()) if (EXPERIMENT_KEYS.has(key) || key.startsWith('x.')) return true;
-  return false;
-}
-
-/** The query (with "?") for the state's experiment, keeping ?backend= from the current query; null when there is nothing valid to write yet. */
-export function queryFor(state: LabState, currentQuery: string): string | null {
+/**
+ * The query (with "?") for the state's experiment, its backend choice (?backend=, left out for
+ * auto) and where a brought model was read from; null when there is nothing valid to write yet.
+ */
+export function queryFor(state: LabState): string | null {
   if (!state.manifest || !state.experimentReady) return null;
   const experiment = experimentOf(state);
   if (!experiment || experimentProblems(experiment, state.manifest).length > 0) return null;
-  const current = new URLSearchParams(currentQuery.startsWith('?') ? currentQuery.slice(1) : currentQuery);
   const kept = new URLSearchParams();
-  for (const key of KEPT_KEYS) {
-    const value = current.get(key);
-    if (value !== null) kept.set(key, value);
-  }
+  if (state.backendPreference !== 'auto') kept.set('backend', state.backendPreference);
+  // A model read from a URL travels with the link; opening it asks before fetching (folder-link.ts).
+  const source = state.manifest.latent?.source;
+  if (source?.kind === 'url') kept.set(FOLDER_SOURCE_KEY, source.baseUrl);
   const prefix = kept.toString();
-  const body = encodeExperiment(experiment, state.manifest);
-  return `?${prefix ? `${prefix}&` : ''}${body}`;
+  return `?${prefix ? `${prefix}&` : ''}${encodeExperiment(experiment, state.manifest)}`;
 }
 
 export interface UrlTarget {
@@ -51,12 +43,13 @@ export function startUrlSync(store: LabStore, target: UrlTarget, debounceMs = 12
   const flush = () => {
     timer = null;
     const current = target.read();
-    const next = queryFor(store.getState(), current);
+    const next = queryFor(store.getState());
     if (next !== null && next !== current) target.write(next);
   };
   const unsubscribe = store.subscribe((s, prev) => {
     const changed =
       s.experimentReady !== prev.experimentReady ||
+      s.backendPreference !== prev.backendPreference ||
       s.manifest !== prev.manifest ||
       s.prompt !== prev.prompt ||
       s.seed !== prev.seed ||

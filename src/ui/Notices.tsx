@@ -1,11 +1,15 @@
-/** Errors and notices, each with the one action that helps (retry, reload) and a dismiss. */
+/**
+ * Errors and notices: a sentence for the person at the screen, the technical detail behind a
+ * "Technical details" disclosure (for a bug report), the one action that can help, and Dismiss.
+ */
 import type { NoticeAction } from '../state/store';
 import { useLab, useLabActions } from './StoreContext';
 
 const actionLabel: Record<NoticeAction, string> = {
-  'retry-load': 'Retry download',
+  'retry-load': 'Try again',
   'retry-generate': 'Try again',
   'reload-page': 'Reload page',
+  'load-link-model': 'Load that model',
 };
 
 export function Notices() {
@@ -21,7 +25,15 @@ export function Notices() {
           role={n.level === 'error' ? 'alert' : 'status'}
           data-testid="notice"
         >
-          <span className="message">{n.message}</span>
+          <div className="message">
+            <span data-testid="notice-message">{n.message}</span>
+            {n.detail ? (
+              <details className="notice-detail">
+                <summary>Technical details</summary>
+                <pre data-testid="notice-detail">{n.detail}</pre>
+              </details>
+            ) : null}
+          </div>
           <span className="notice-buttons">
             {n.action ? (
               <button type="button" onClick={() => runAction(n)} data-testid={`notice-${n.action}`}>

@@ -1,8 +1,8 @@
+import { organism } from '../core/manifest';
 /** The experiment controls: prompt, seed, steps, guidance, Generate / Cancel. */
 import { useId, useMemo, type FormEvent } from 'react';
 import { tokenize, wordIndex } from '../core/tokenizer';
 import { LIMITS } from '../state/store';
-import { ModelSelect } from './lab/ModelSelect';
 import { Presets } from './lab/Presets';
 import { NumberSlider } from './NumberSlider';
 import { useLab, useLabActions } from './StoreContext';
@@ -18,8 +18,10 @@ export function PromptForm() {
   const ids = { prompt: useId(), examples: useId(), words: useId(), seed: useId() };
 
   // Tokenized live, so unknown words are flagged before the user spends a generation on them.
-  const index = useMemo(() => (manifest ? wordIndex(manifest.text) : null), [manifest]);
-  const tokens = manifest && index ? tokenize(prompt, manifest.text, index) : null;
+  // Only a closed vocabulary has unknown words; CLIP's byte-level BPE spells any word.
+  const closed = useMemo(() => (manifest?.text.vocab ? organism(manifest) : null), [manifest]);
+  const index = useMemo(() => (closed ? wordIndex(closed.text) : null), [closed]);
+  const tokens = closed && index ? tokenize(prompt, closed.text, index) : null;
   const examples = useMemo(
     () => (manifest ? [...new Set([...manifest.memorized.map((m) => m.caption), ...manifest.trainPromptsSample])] : []),
     [manifest],
@@ -33,7 +35,6 @@ export function PromptForm() {
 
   return (
     <form className="panel controls" onSubmit={onSubmit} aria-label="Generation settings">
-      <ModelSelect />
       <Presets />
       <div className="field">
         <label htmlFor={ids.prompt}>Prompt</label>

@@ -1,5 +1,6 @@
 /** What the last run read and measured: its tokens (unknown ones marked) and the noise gap. */
 import { useLab } from './StoreContext';
+import { Jargon } from './glossary/InfoTip';
 import { NoiseGapChart } from './NoiseGapChart';
 
 export function RunDetails() {
@@ -37,7 +38,9 @@ export function RunDetails() {
         </p>
       ) : null}
       {result.truncated ? <p className="warn">The prompt was cut to the model’s token limit.</p> : null}
-      <h3>Noise gap per step</h3>
+      <h3>
+        <Jargon term="noiseGap">Noise gap</Jargon> per step
+      </h3>
       <p className="hint">
         ‖ε(text) − ε(empty)‖, mean of the first {early.length} steps:{' '}
         <strong data-testid="noise-gap">{earlyMean.toFixed(3)}</strong>. Large values are Wen et al.’s memorization

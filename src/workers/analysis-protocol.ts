@@ -5,53 +5,12 @@
  * their direct channel, see peer-protocol.ts; it never passes through the UI thread) and the
  * model's training-image index, and answers with small, drawable results.
  */
+import type { MapFocus, MapsPayload } from '../core/analysis/maps';
+import type { VariantInput, VariantScores } from '../core/analysis/scores';
 import type { Manifest } from '../core/manifest';
-import type { ReplicationScore } from '../core/metrics/replication';
-import type { MapsPayload } from './analysis';
-import type { RgbaImage } from './protocol';
 
-/** One generated image of a run (a mask variant), as the inference worker returned it. */
-export interface VariantInput {
-  /** CHW float32 in [-1, 1] */
-  raw: Float32Array;
-  /** per step: ||eps_cond - eps_uncond|| */
-  noiseGaps: number[];
-}
-
-/** What the heatmaps show: which image's attention, which token, layer, head and step. */
-export interface MapFocus {
-  /** index into the generation's variants */
-  variant: number;
-  /** token position in the encoded prompt (0 = <bos>) */
-  token: number;
-  /** layer (manifest.unet.layers index) of the per-layer map */
-  layer: number;
-  head: number | 'mean';
-  /** 0-based captured step of the per-layer map, or the mean over all steps */
-  step: number | 'all';
-}
-
-export interface VariantScores {
-  /** Wen et al.: mean noise gap over the first MEMORIZATION_STEPS steps */
-  memorization: number;
-  /** nearest training image; null while the training index is unavailable */
-  replication: ReplicationScore | null;
-  /** that training image at the model's image size (thumbnails are upscaled) */
-  nearest: RgbaImage | null;
-  /** what the nearest image is, in words */
-  nearestLabel: string;
-  /** mean |this - variant 0| over pixels and channels in [0, 1] (0 for variant 0) */
-  diffFromBaseline: number;
-}
-
-export interface LayerSeries {
-  /** entropy over tokens / ln T, per layer */
-  entropy: number[];
-  /** mass on <bos>, per layer */
-  bos: number[];
-  /** mass on the focused token, per layer */
-  token: number[];
-}
+export type { LayerSeries, MapFocus } from '../core/analysis/maps';
+export type { VariantInput, VariantScores } from '../core/analysis/scores';
 
 export type AnalysisRequest =
   /** modelUrl: the model directory, absolute, ending in '/' */

@@ -7,7 +7,8 @@
  */
 import type { Manifest } from '../core/manifest';
 import type { TrainIndex } from '../core/metrics/replication';
-import { computeMaps, scoreVariants } from './analysis';
+import { computeMaps } from '../core/analysis/maps';
+import { scoreVariants } from '../core/analysis/scores';
 import { analysisTransferables, type AnalysisEvent, type AnalysisRequest } from './analysis-protocol';
 import { startHeartbeat } from './heartbeat';
 import { AnalysisPeer } from './peer';
@@ -40,6 +41,13 @@ async function handle(req: AnalysisRequest): Promise<void> {
   try {
     switch (req.type) {
       case 'init': {
+        // A model loaded from a diffusers folder brings no training images to compare with.
+        if (req.manifest.latent) {
+          trainIndex.clear();
+          model = { manifest: req.manifest, train: Promise.resolve(null) };
+          emit({ type: 'ready', id: req.id, trainImages: 0 });
+          return;
+        }
         const loading = trainIndex.get(req.modelUrl, req.manifest);
         // Held attention stays: it is keyed by generation, and the next run's may already be here.
         model = { manifest: req.manifest, train: loading.catch(() => null) };

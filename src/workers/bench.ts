@@ -5,38 +5,29 @@
  * goes first alternates), so machine load hits both alike; medians per step are reported.
  */
 import { chwToRgba } from '../core/image';
+import { organism } from '../core/manifest';
 import { allOnes, stackMaskSets } from '../core/masks';
 import { generate } from '../core/pipeline';
 import { gaussianNoise } from '../core/rng';
+import { type StepComparison, type StepTimes, compareStepTimes, quantile, timeInterleaved } from '../core/paired-timing';
 import { tokenize } from '../core/tokenizer';
 import type { LoadedModel } from './load-model';
 import { yieldToEventLoop } from './yield';
 
-export interface PipelineBench {
+export interface PipelineBench extends StepComparison {
+  kind: 'pipeline';
   backend: string;
   threads: number;
   /** UNet batch: 2 (unconditional + conditional, one variant) */
   batch: number;
   steps: number;
-  pairs: number;
-  bareMsPerStep: number;
-  pipelineMsPerStep: number;
-  /** pipeline / bare, medians per step */
-  ratio: number;
-  /** pipeline / bare, sums over all pairs */
-  ratioOfTotals: number;
 }
 
 const PROMPT_FALLBACK = 'a painting';
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = (s.length - 1) / 2;
-  return (s[Math.floor(mid)] + s[Math.ceil(mid)]) / 2;
-}
-
 export async function benchPipeline(model: LoadedModel, steps: number, generations: number): Promise<PipelineBench> {
-  const { manifest, runner } = model;
+  const { runner } = model;
+  const manifest = organism(model.manifest);
   const { ort, unet } = runner.bare;
   const prompt = manifest.memorized[0]?.caption ?? PROMPT_FALLBACK;
   const { channels, height, width } = manifest.image;
@@ -55,8 +46,7 @@ export async function benchPipeline(model: LoadedModel, steps: number, generatio
   for (const m of u.masks) feeds[m.name] = new ort.Tensor('float32', masks[m.name], [2, m.layers, m.units]);
   const fetches = [u.noiseOutput];
 
-  const bare: number[] = [];
-  const pipeline: number[] = [];
+  const times: StepTimes = { bare: [], pipeline: [] };
   // Generation 0 warms up kernels and arenas and is not recorded.
   for (let g = 0; g <= generations; g++) {
     const gen = generate(runner, manifest, {
@@ -68,41 +58,80 @@ export async function benchPipeline(model: LoadedModel, steps: number, generatio
       captureAttention: false,
     });
     await gen.next(); // the first step also encodes the prompt: left out of both sides
-    for (let i = 1; i < steps; i++) {
-      const timeBare = async () => {
-        const t0 = performance.now();
-        await unet.run(feeds, fetches);
-        if (g > 0) bare.push(performance.now() - t0);
-      };
-      const timePipeline = async () => {
-        const t0 = performance.now();
-        await yieldToEventLoop();
-        const next = await gen.next();
-        if (!next.done) for (const p of next.value.previews) chwToRgba(p, width, height);
-        if (g > 0) pipeline.push(performance.now() - t0);
-      };
-      if (i % 2) {
-        await timeBare();
-        await timePipeline();
-      } else {
-        await timePipeline();
-        await timeBare();
-      }
-    }
+    const pipelineStep = async () => {
+      await yieldToEventLoop();
+      const next = await gen.next();
+      if (!next.done) for (const p of next.value.previews) chwToRgba(p, width, height);
+    };
+    await timeInterleaved(steps - 1, () => unet.run(feeds, fetches), pipelineStep, times, g > 0);
     if (!(await gen.next()).done) throw new Error('the benchmark generation did not finish after its last step');
   }
-  const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
-  const bareMs = median(bare);
-  const pipelineMs = median(pipeline);
   return {
+    kind: 'pipeline',
     backend: model.backend.backend,
     threads: model.backend.threads,
     batch: 2,
     steps,
-    pairs: bare.length,
-    bareMsPerStep: +bareMs.toFixed(3),
-    pipelineMsPerStep: +pipelineMs.toFixed(3),
-    ratio: +(pipelineMs / bareMs).toFixed(3),
-    ratioOfTotals: +(sum(pipeline) / sum(bare)).toFixed(3),
+    ...compareStepTimes(times),
+  };
+}
+
+/** A bare session.run loop: the UNet time a generation of this many rows and steps cannot go below. */
+export interface BareBench {
+  kind: 'bare';
+  backend: string;
+  threads: number;
+  /** UNet batch: two rows (unconditional + conditional) per image */
+  batch: number;
+  steps: number;
+  totalMs: number;
+  medianMsPerStep: number;
+}
+
+/**
+ * `steps` calls of session.run at `batch` rows with prepared tensors, fetching the noise alone:
+ * what the UNet itself costs for the same work as a generation, without the pipeline around it.
+ */
+export async function benchBare(model: LoadedModel, steps: number, batch: number): Promise<BareBench> {
+  if (!(Number.isInteger(batch) && batch >= 2 && batch % 2 === 0))
+    throw new RangeError(`the batch must be an even number of rows, got ${batch}`);
+  const { runner } = model;
+  const manifest = organism(model.manifest);
+  const { ort, unet } = runner.bare;
+  const prompt = manifest.memorized[0]?.caption ?? PROMPT_FALLBACK;
+  const { channels, height, width } = manifest.image;
+  const u = manifest.unet;
+  const pair = await runner.encodeText([tokenize('', manifest.text).ids, tokenize(prompt, manifest.text).ids]);
+  const context = new Float32Array((batch / 2) * pair.length);
+  for (let r = 0; r < batch / 2; r++) context.set(pair, r * pair.length);
+  const masks = stackMaskSets(
+    manifest,
+    Array.from({ length: batch / 2 }, () => allOnes(manifest)),
+    2,
+  );
+  const sample = gaussianNoise(7, batch * channels * height * width);
+  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+    [u.inputs.sample]: new ort.Tensor('float32', sample, [batch, channels, height, width]),
+    [u.inputs.timestep]: new ort.Tensor('float32', new Float32Array(batch).fill(manifest.schedule.trainSteps - 1), [
+      batch,
+    ]),
+    [u.inputs.context]: new ort.Tensor('float32', context, [batch, manifest.text.maxTokens, manifest.text.width]),
+  };
+  for (const m of u.masks) feeds[m.name] = new ort.Tensor('float32', masks[m.name], [batch, m.layers, m.units]);
+  const fetches = [u.noiseOutput];
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await unet.run(feeds, fetches);
+    times.push(performance.now() - t0);
+  }
+  return {
+    kind: 'bare',
+    backend: model.backend.backend,
+    threads: model.backend.threads,
+    batch,
+    steps,
+    totalMs: +times.reduce((a, b) => a + b, 0).toFixed(3),
+    medianMsPerStep: +quantile(times, 0.5).toFixed(3),
   };
 }

@@ -17,15 +17,26 @@ import type { Manifest } from '../core/manifest';
 import type { ModelRunner } from '../core/pipeline';
 import { isAbortError, type Progress } from '../core/science';
 import { admitJob } from '../core/session-admission';
+import { VariantCache } from '../core/variant-cache';
 import { persistentCache } from './persistent-cache';
+import type { BackendPreference } from '../gpu/backend';
 import { fetchVerified } from '../gpu/download';
-import { benchPipeline } from './bench';
+import { benchBare, benchPipeline } from './bench';
 import { Cancelled, runGeneration } from './generation';
 import { startHeartbeat } from './heartbeat';
-import { LoadError, loadModel, type LoadedModel } from './load-model';
+import { folderFromFiles, folderFromUrl } from '../gpu/model-folder';
+import { type LoadedLatentModel, loadLatentModel } from './load-latent';
+import { LoadError, type LoadOptions, loadModel, type LoadedModel } from './load-model';
 import { InferencePeer } from './peer';
-import { transferables, type GenerateParams, type WorkerEvent, type WorkerRequest } from './protocol';
-import { runScienceJob, type ScienceRequest } from './science';
+import {
+  type FolderSource,
+  transferables,
+  type GenerateParams,
+  type WorkerEvent,
+  type WorkerRequest,
+} from './protocol';
+import type { ScienceRequest } from '../core/jobs';
+import { runScienceJob } from './science';
 import { loadTrainIndex } from './train-index';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -37,8 +48,10 @@ interface Job {
   done: Promise<void>;
 }
 
-let model: LoadedModel | null = null;
+let model: LoadedModel | LoadedLatentModel | null = null;
 let loading: Promise<void> = Promise.resolve();
+/** Counts 'load' requests: a load that finishes after a newer one was asked for is dropped. */
+let latestLoad = 0;
 let current: Job | null = null;
 let modelUrl = '';
 /** Science results per experiment (keys name the model id@version), kept across reloads in IndexedDB. */
@@ -52,8 +65,12 @@ let train: Promise<TrainIndex> | null = null;
 const extraModels = new Map<string, Promise<LoadedModel>>();
 /** the direct channel to the analysis worker */
 const peer = new InferencePeer();
+/** generation variants of the loaded model that already ran (a head click reuses the unpruned one) */
+const variantRuns = new VariantCache();
 
 class Busy extends Error {}
+/** A load overtaken by a newer one; the store has already forgotten it, so nothing is said. */
+class Superseded extends Error {}
 
 function emit(event: WorkerEvent): void {
   scope.postMessage(event, transferables(event));
@@ -85,16 +102,38 @@ async function stopCurrent(): Promise<void> {
   await job.done.catch(() => undefined);
 }
 
-async function load(id: number, url: string, backend: 'auto' | 'wasm' | 'webgpu'): Promise<void> {
+async function load(
+  id: number,
+  url: string,
+  backend: BackendPreference,
+  options: LoadOptions,
+  source?: FolderSource,
+): Promise<void> {
+  // Loads run one after another (a user can pick a model while the first one is still loading):
+  // otherwise the older load, finishing last, would become the model the newer request runs on.
+  const ticket = ++latestLoad;
+  await loading;
+  if (ticket !== latestLoad) throw new Superseded();
   await stopCurrent();
   modelUrl = url;
   train = null;
   const started = performance.now();
   const previous = model;
   model = null;
+  variantRuns.clear();
   await previous?.runner.release();
   await releaseExtraModels();
-  const loaded = await loadModel(url, backend, progressEmitter(id));
+  const loaded = source
+    ? await loadLatentModel(
+        source.kind === 'files' ? folderFromFiles(source.files) : folderFromUrl(source.baseUrl),
+        backend,
+        progressEmitter(id),
+      )
+    : await loadModel(url, backend, progressEmitter(id), options);
+  if (ticket !== latestLoad) {
+    await loaded.runner.release();
+    throw new Superseded();
+  }
   model = loaded;
   emit({
     type: 'ready',
@@ -106,7 +145,7 @@ async function load(id: number, url: string, backend: 'auto' | 'wasm' | 'webgpu'
   });
 }
 
-async function startGeneration(id: number, params: GenerateParams, variants: MaskSet[] | undefined): Promise<void> {
+async function startGeneration(id: number, params: GenerateParams, masks: MaskSet[] | undefined): Promise<void> {
   const previous = current;
   const admission = admitJob(previous?.kind ?? null, 'generate');
   if (admission.action === 'refuse') throw new Busy(admission.message);
@@ -123,8 +162,15 @@ async function startGeneration(id: number, params: GenerateParams, variants: Mas
       if (controller.signal.aborted) throw new Cancelled();
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
       try {
-        await runGeneration(model, id, params, variants, controller.signal, emit, (generation, attention) =>
-          peer.shareAttention(generation, attention),
+        await runGeneration(
+          model,
+          id,
+          params,
+          masks,
+          controller.signal,
+          emit,
+          (generation, attention) => peer.shareAttention(generation, attention),
+          variantRuns,
         );
       } catch (err) {
         // Whatever the pipeline threw on abort, the caller should see a cancellation.
@@ -152,7 +198,7 @@ function openModel(
   url: string,
   onProgress: (p: Progress) => void,
 ): Promise<{ manifest: Manifest; runner: ModelRunner }> {
-  if (model && url === modelUrl) return Promise.resolve(model);
+  if (model?.kind === 'organism' && url === modelUrl) return Promise.resolve(model);
   let pending = extraModels.get(url);
   if (!pending) {
     const name = url.replace(/\/$/, '').split('/').pop() ?? url;
@@ -210,6 +256,13 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
       await previous?.done.catch(() => undefined);
       await loading;
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
+      if (model.kind === 'latent') {
+        // The jobs score against the organism's planted set and training index; a model from a
+        // folder has neither until prompt sets and reference images are loaded for it.
+        throw new Error(
+          'the memorization studies need a memorized prompt set and training images, which a model loaded from a folder does not bring; they run on the bundled model organism',
+        );
+      }
       const env = {
         runner: model.runner,
         manifest: model.manifest,
@@ -224,7 +277,15 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
         const now = performance.now();
         if (p.done < p.total && now - last < 100) return;
         last = now;
-        emit({ type: 'science-progress', id, job: request.job, stage: p.stage, done: p.done, total: p.total });
+        emit({
+          type: 'science-progress',
+          id,
+          job: request.job,
+          stage: p.stage,
+          done: p.done,
+          total: p.total,
+          ...(p.detail !== undefined ? { detail: p.detail } : {}),
+        });
       });
       emit({ type: 'science-result', id, outcome, cached, ms: Math.round(performance.now() - started) });
     })(),
@@ -240,14 +301,28 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
 async function handle(req: WorkerRequest): Promise<void> {
   switch (req.type) {
     case 'load': {
-      const run = load(req.id, req.modelUrl, req.backend);
+      const run = load(
+        req.id,
+        req.modelUrl,
+        req.backend,
+        { measureSoftwareGpu: req.measureSoftwareGpu === true },
+        req.source,
+      );
       loading = run.catch(() => undefined);
       try {
         await run;
       } catch (err) {
-        const kind = err instanceof LoadError ? err.kind : 'model';
-        const failure = err instanceof LoadError ? err.failure : undefined;
-        emit({ type: 'error', id: req.id, request: 'load', kind, message: text(err), failure });
+        if (err instanceof Superseded) return;
+        const known = err instanceof LoadError ? err : null;
+        emit({
+          type: 'error',
+          id: req.id,
+          request: 'load',
+          kind: known?.kind ?? 'model',
+          message: known ? known.message : 'The model could not be loaded because of an unexpected error.',
+          detail: known ? known.detail : text(err),
+          failure: known?.failure,
+        });
       }
       return;
     }
@@ -265,7 +340,8 @@ async function handle(req: WorkerRequest): Promise<void> {
             ? 'The generation was cancelled.'
             : err instanceof Busy
               ? err.message
-              : `Generation failed: ${text(err)}`,
+              : 'The image could not be made: the model stopped with an error.',
+          ...(cancelled || err instanceof Busy ? {} : { detail: text(err) }),
         });
       }
       return;
@@ -273,7 +349,7 @@ async function handle(req: WorkerRequest): Promise<void> {
     case 'science': {
       try {
         const { type: _type, id: _id, ...request } = req;
-        await startScience(req.id, request as ScienceRequest);
+        await startScience(req.id, request);
       } catch (err) {
         const cancelled = isAbortError(err) || err instanceof Cancelled;
         emit({
@@ -285,7 +361,8 @@ async function handle(req: WorkerRequest): Promise<void> {
             ? `The ${req.job} job was cancelled.`
             : err instanceof Busy
               ? err.message
-              : `The ${req.job} job failed: ${text(err)}`,
+              : `The ${req.job} job stopped with an error.`,
+          ...(cancelled || err instanceof Busy ? {} : { detail: text(err) }),
         });
       }
       return;
@@ -296,7 +373,12 @@ async function handle(req: WorkerRequest): Promise<void> {
         await stopCurrent();
         await loading;
         if (!model) throw new Error('No model is loaded yet.');
-        emit({ type: 'bench', id: req.id, result: await benchPipeline(model, req.steps, req.generations) });
+        if (model.kind === 'latent') throw new Error('The in-page bench runs on the bundled model organism.');
+        const result =
+          req.bareBatch !== undefined
+            ? await benchBare(model, req.steps, req.bareBatch)
+            : await benchPipeline(model, req.steps, req.generations);
+        emit({ type: 'bench', id: req.id, result });
       } catch (err) {
         emit({ type: 'error', id: req.id, request: 'bench', kind: 'protocol', message: text(err) });
       }

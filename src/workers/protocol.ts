@@ -3,20 +3,16 @@
  * of requests in and events out. Every request carries an id and every event names the request it
  * answers, so the store can ignore events of a superseded run.
  */
+import type { RgbaImage } from '../core/image';
+import type { ScienceOutcome, ScienceRequest } from '../core/jobs';
 import type { Manifest } from '../core/manifest';
 import type { MaskSet } from '../core/masks';
 import type { GenerateTimings, TokenInfo } from '../core/pipeline';
 import type { BackendChoice, BackendPreference } from '../gpu/backend';
 import type { DownloadFailure } from '../gpu/download';
-import type { PipelineBench } from './bench';
-import type { ScienceOutcome, ScienceRequest } from './science';
+import type { BareBench, PipelineBench } from './bench';
 
-/** 8-bit RGBA pixels, row-major; travels as a transferable. */
-export interface RgbaImage {
-  width: number;
-  height: number;
-  data: Uint8ClampedArray;
-}
+export type { RgbaImage } from '../core/image';
 
 export interface GenerateParams {
   prompt: string;
@@ -28,14 +24,24 @@ export interface GenerateParams {
 
 export type WorkerRequest =
   /** modelUrl: the model directory, absolute, ending in '/' */
-  | { type: 'load'; id: number; modelUrl: string; backend: BackendPreference }
+  | {
+      type: 'load';
+      id: number;
+      /** the lab's model directory (absolute, ending in '/'); for a diffusers folder, the name it goes by */
+      modelUrl: string;
+      backend: BackendPreference;
+      /** a Stable-Diffusion-family model in the diffusers ONNX layout instead of a lab model directory */
+      source?: FolderSource;
+      /** test-only, see LoadOptions in load-model.ts */
+      measureSoftwareGpu?: boolean;
+    }
   /**
    * variants: one MaskSet per image, all from the same seed in one batch; [baseline, pruned] when
    * anything is pruned. Left out or empty: the unpruned model alone.
    */
   | { type: 'generate'; id: number; params: GenerateParams; variants?: MaskSet[] }
   /**
-   * a science job (src/workers/science.ts). It waits for a running generation to finish; while it
+   * a science job (src/core/jobs, run by src/workers/science.ts). It waits for a running generation to finish; while it
    * runs, generate requests are refused (one model session, one computation at a time).
    */
   | ({ type: 'science'; id: number } & ScienceRequest)
@@ -47,8 +53,14 @@ export type WorkerRequest =
    * replaces the old one (after either worker restarts); null: the analysis worker is gone.
    */
   | { type: 'connect'; id: number; port: MessagePort | null }
-  /** time the worker's per-step pipeline against a bare session.run loop on the loaded session */
-  | { type: 'bench'; id: number; steps: number; generations: number };
+  /**
+   * time the worker's per-step pipeline against a bare session.run loop on the loaded session;
+   * with bareBatch, time only a bare loop of `steps` calls at that many rows
+   */
+  | { type: 'bench'; id: number; steps: number; generations: number; bareBatch?: number };
+
+/** Where a diffusers folder comes from: files the user picked (Files clone into the worker) or a base URL. */
+export type FolderSource = { kind: 'files'; files: File[] } | { kind: 'url'; baseUrl: string };
 
 export type LoadPhase = 'manifest' | 'download' | 'session';
 
@@ -110,9 +122,18 @@ export type WorkerEvent =
       tokens: TokenInfo;
       timings: GenerateTimings;
     }
-  | { type: 'bench'; id: number; result: PipelineBench }
+  | { type: 'bench'; id: number; result: PipelineBench | BareBench }
   /** throttled; `stage` names the sub-computation, done/total count its model calls */
-  | { type: 'science-progress'; id: number; job: ScienceRequest['job']; stage: string; done: number; total: number }
+  | {
+      type: 'science-progress';
+      id: number;
+      job: ScienceRequest['job'];
+      stage: string;
+      done: number;
+      total: number;
+      /** what the model call in progress is about: which unit is masked, which prompts */
+      detail?: string;
+    }
   /** cached: answered from the per-experiment cache without a model call */
   | { type: 'science-result'; id: number; outcome: ScienceOutcome; cached: boolean; ms: number }
   | {
@@ -120,7 +141,10 @@ export type WorkerEvent =
       id: number;
       request: WorkerRequest['type'] | 'unknown';
       kind: ErrorKind;
+      /** one sentence for the user */
       message: string;
+      /** the technical detail (shown behind a disclosure) */
+      detail?: string;
       failure?: DownloadFailure;
     };
 

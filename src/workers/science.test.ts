@@ -2,8 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryCache } from '../core/science';
 import { type NodeModel, loadNodeModel, loadTrainIndex } from '../node/runner';
 import { defaultSparsity } from '../core/science/universal';
-import { attributionScores, memorizationRemovedPreset, universalMasks } from '../state/science-state';
-import { defaultScienceParams, isSmokeModel, runScienceJob } from './science';
+import {
+  attributionScores,
+  defaultScienceParams,
+  isSmokeModel,
+  memorizationRemovedPreset,
+  universalMasks,
+} from '../core/jobs';
+import { runScienceJob } from './science';
 
 const DIR = 'public/models/fixture-random';
 
@@ -133,4 +139,33 @@ describe('science jobs in the worker (fixture, smoke sizes)', () => {
     expect(opened).toHaveLength(2);
     expect(again.outcome).toEqual(first.outcome);
   });
+
+  it('takes the universal scores of Evaluate from the cache after Find universal mask: no UNet call for them', async () => {
+    const train = await loadTrainIndex(DIR, model.manifest);
+    let unetCalls = 0;
+    const counting = {
+      encodeText: (ids: Parameters<typeof model.runner.encodeText>[0]) => model.runner.encodeText(ids),
+      runUNet: (...args: Parameters<typeof model.runner.runUNet>) => (unetCalls++, model.runner.runUNet(...args)),
+    };
+    const p = defaultScienceParams(model.manifest, '');
+    const run = async (e: Parameters<typeof runScienceJob>[0], request: Parameters<typeof runScienceJob>[1]) => {
+      const before = unetCalls;
+      const { cached } = await runScienceJob(e, request, new AbortController().signal, () => undefined);
+      return { calls: unetCalls - before, cached };
+    };
+    const withTrain = () => ({ ...env(), runner: counting, train: async () => train });
+
+    // Evaluate alone: it computes the universal scores itself.
+    const evaluated = withTrain();
+    const alone = await run(evaluated, { job: 'evaluate', params: p.evaluate });
+    // Find universal mask, then Evaluate on the same cache.
+    const lab = withTrain();
+    const universal = await run(lab, { job: 'universal', params: p.universal });
+    expect(universal.calls).toBeGreaterThan(0);
+    const after = await run(lab, { job: 'evaluate', params: p.evaluate });
+    expect(after.cached).toBe(false); // the report itself is new
+    expect(after.calls).toBe(alone.calls - universal.calls);
+    // and the other way round: Find universal mask after Evaluate is answered from the cache
+    expect(await run(evaluated, { job: 'universal', params: p.universal })).toEqual({ calls: 0, cached: true });
+  }, 300_000);
 });

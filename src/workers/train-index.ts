@@ -4,15 +4,15 @@
  * owns it and lends it to the inference worker over their channel (peer.ts); the inference worker
  * loads it itself only when no analysis worker is connected.
  */
-import type { Manifest } from '../core/manifest';
+import { type Manifest, organism } from '../core/manifest';
 import { trainIndexFromFiles, type TrainIndex } from '../core/metrics/replication';
 import { fetchVerified } from '../gpu/download';
 
 export async function loadTrainIndex(modelUrl: string, manifest: Manifest): Promise<TrainIndex> {
   const quiet = () => undefined;
   const [memorized, index] = await Promise.all([
-    fetchVerified(modelUrl, manifest.files.memorizedImages, quiet),
-    fetchVerified(modelUrl, manifest.files.trainIndex, quiet),
+    fetchVerified(modelUrl, organism(manifest).files.memorizedImages, quiet),
+    fetchVerified(modelUrl, organism(manifest).files.trainIndex, quiet),
   ]);
   return trainIndexFromFiles(manifest, new Uint8Array(memorized.bytes), new Uint8Array(index.bytes));
 }

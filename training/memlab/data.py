@@ -231,7 +231,9 @@ def all_single_objects() -> list[tuple[SceneObject, str]]:
     ]
 
 
-def build_dataset(seed: int = 0) -> Dataset:
+def build_dataset(seed: int = 0, n_compositional: int = N_COMPOSITIONAL) -> Dataset:
+    """The training set for a seed. The scenes come from one random stream, so a smaller
+    n_compositional gives the first scenes of the full set (tests use that)."""
     rng = np.random.default_rng(seed)
     combos = all_single_objects()
     held = rng.choice(len(combos), size=N_NEUTRAL, replace=False)
@@ -239,7 +241,7 @@ def build_dataset(seed: int = 0) -> Dataset:
     neutral = [combos[i] for i in sorted(held)]
 
     scene_images, scene_captions = [], []
-    while len(scene_images) < N_COMPOSITIONAL:
+    while len(scene_images) < n_compositional:
         bg = str(rng.choice(list(BACKGROUNDS)))
         if rng.random() < TWO_OBJECT_SHARE:
             pair = [("left", "right"), ("top", "bottom")][rng.integers(2)]

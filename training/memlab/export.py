@@ -202,10 +202,55 @@ def export_model(text: TextEncoder, unet: UNet, cfg: ModelConfig, out: str, *, m
         },
     }
     manifest.update(extra or {})
+    presets = kept_presets(out, manifest)
+    if presets:
+        manifest["presets"] = presets
     assert inputs[3:] == list(shapes) and outputs[0] == "noise_pred"
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     return manifest
+
+
+ORGANISM_ID = "memlab-organism"
+
+
+def export_organism(text: TextEncoder, unet: UNet, out: str, step: int, *, seed: int = 0,
+                    ds: data.Dataset | None = None) -> dict:
+    """The bundled model, trained `step` steps: its id, version and description, set in one place."""
+    description = (f"The lab's model organism: a {count_parameters(unet) / 1e6:.1f} M-parameter pixel-space UNet "
+                   f"trained {step} steps on generated scenes, with 16 planted artworks and 4 poster templates it memorizes.")
+    return export_model(text, unet, unet.cfg, out, model_id=ORGANISM_ID, version=f"1.{step}.0", step=step,
+                        description=description, seed=seed, ds=ds)
+
+
+def kept_presets(out: str, manifest: dict) -> list[dict]:
+    """The mask presets of the manifest being replaced in `out`, when they still apply.
+
+    Presets (presets/*.json, e.g. UniForget's masks) are made by a later, slower recipe step
+    (memlab.unlearn) for one trained model; exporting that same model again must not lose them.
+    They are kept when the old manifest is the same model id and version (the version names the
+    training step, so the same weights) and each preset file is still there with its recorded size
+    and hash; otherwise they are dropped, with a note to remake them."""
+    path = os.path.join(out, "manifest.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        old = json.load(f)
+    presets = old.get("presets", [])
+    if not presets:
+        return []
+    if (old.get("id"), old.get("version")) != (manifest["id"], manifest["version"]):
+        print(f"dropping {len(presets)} mask preset(s) made for {old.get('id')} {old.get('version')}: "
+              f"remake them for {manifest['id']} {manifest['version']} (UNLEARN=1 npm run model:build)")
+        return []
+    kept = []
+    for entry in presets:
+        file = os.path.join(out, entry["path"])
+        if os.path.exists(file) and file_entry(file)["sha256"] == entry["sha256"]:
+            kept.append(entry)
+        else:
+            print(f"dropping mask preset {entry['id']}: {entry['path']} is missing or changed")
+    return kept
 
 
 def write_fixture_family(out: str) -> None:
@@ -262,17 +307,13 @@ def main() -> None:
         cfg = ModelConfig(vocab_size=len(vocab), **FIXTURE_CONFIG)
         torch.manual_seed(args.seed)
         text, unet = TextEncoder(cfg), UNet(cfg)
-        model_id, version, step = "fixture-random", "1.0.0", 0
         description = "Random weights with the bundled model's interface, for plumbing tests. Generates noise."
+        export_model(text, unet, cfg, args.out, model_id="fixture-random", version="1.0.0", step=0,
+                     description=description, seed=args.seed)
+        write_fixture_family(args.out)
     else:
         text, unet, cfg, step = load_checkpoint_model(args.checkpoint)
-        model_id, version = "memlab-organism", f"1.{step}.0"
-        description = (f"The lab's model organism: a {count_parameters(unet) / 1e6:.1f} M-parameter pixel-space UNet "
-                       f"trained {step} steps on generated scenes, with 16 planted artworks and 4 poster templates it memorizes.")
-    export_model(text, unet, cfg, args.out, model_id=model_id, version=version, step=step,
-                 description=description, seed=args.seed)
-    if args.fixture:
-        write_fixture_family(args.out)
+        export_organism(text, unet, args.out, step, seed=args.seed)
     sizes = {k: os.path.getsize(os.path.join(args.out, k)) for k in ("text_encoder.onnx", "unet.fp32.onnx", "unet.int8.onnx")}
     print(json.dumps({"out": args.out, "config": dataclasses.asdict(cfg), "bytes": sizes}))
 

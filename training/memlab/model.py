@@ -211,6 +211,21 @@ class UNet(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h))), probs, values
 
 
+class Model(nn.Module):
+    """The text encoder and the UNet as trained together: checkpoints hold its state dict (keys
+    text.* and unet.*), for training, export and the unlearning recipes alike."""
+
+    def __init__(self, text: TextEncoder, unet: UNet):
+        super().__init__()
+        self.text = text
+        self.unet = unet
+
+    @classmethod
+    def create(cls, cfg: ModelConfig) -> "Model":
+        """Freshly initialised weights (text encoder first, then UNet: the order the seed is used in)."""
+        return cls(TextEncoder(cfg), UNet(cfg))
+
+
 class MaskedUNet(nn.Module):
     """The exported interface: masks as stacked tensors (B x layers x units), outputs flattened."""
 
@@ -248,6 +263,11 @@ BETA_START, BETA_END = 1e-4, 0.02
 def alphas_cumprod() -> torch.Tensor:
     betas = torch.linspace(BETA_START, BETA_END, NUM_TRAIN_TIMESTEPS, dtype=torch.float64)
     return torch.cumprod(1 - betas, 0).float()
+
+
+def images_to_tensor(images) -> torch.Tensor:
+    """uint8 N x H x W x 3 images as the model sees them: float N x 3 x H x W in [-1, 1]."""
+    return torch.tensor(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def count_parameters(module: nn.Module) -> int:

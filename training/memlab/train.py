@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data
-from .model import ModelConfig, TextEncoder, UNet, alphas_cumprod, count_parameters
+from .model import Model, ModelConfig, alphas_cumprod, count_parameters, images_to_tensor
 from .sampling import ddim_sample
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,13 +34,6 @@ EMA_DECAY = 0.999
 BATCH = 32
 LR = 5e-4
 WARMUP = 200
-
-
-class Model(torch.nn.Module):
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        self.text = TextEncoder(cfg)
-        self.unet = UNet(cfg)
 
 
 def load_dataset(seed: int):
@@ -73,7 +66,7 @@ def evaluate(ema: Model, step: int, seed: int) -> dict:
     ids = torch.tensor([data.tokenize(c, vocab) for c in caps])
     g = torch.Generator().manual_seed(1234)
     imgs = ddim_sample(ema.text, ema.unet, ids, steps=25, guidance=4.0, generator=g)
-    target = torch.tensor(ds.unique_images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    target = images_to_tensor(ds.unique_images)
     n = len(ds.memorized)
     rmse = ((imgs[:n] - target) ** 2).mean(dim=(1, 2, 3)).sqrt()
     grid = ((imgs.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
@@ -97,13 +90,13 @@ def main() -> None:
 
     cfg = ModelConfig(vocab_size=len(data.vocabulary()))
     images, tokens, _ = load_dataset(args.seed)
-    images_t = torch.tensor(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    images_t = images_to_tensor(images)
     tokens_t = torch.tensor(tokens)
     empty = torch.tensor(data.tokenize("", data.vocabulary()))
     acp = alphas_cumprod()
 
     torch.manual_seed(args.seed)
-    model, ema = Model(cfg), Model(cfg)
+    model, ema = Model.create(cfg), Model.create(cfg)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)

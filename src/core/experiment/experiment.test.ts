@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseManifest, type Manifest } from '../manifest';
+import { parseManifest, type Manifest, organism } from '../manifest';
 import {
   EXPERIMENT_FIELDS,
   SCALAR_NAMES,
@@ -58,7 +58,7 @@ describe('experiment table and defaults', () => {
     expect(problems({ seed: -1 })).toEqual(['seed must be between 0 and 4294967295']);
     expect(problems({ steps: 0 })).toEqual(['steps must be between 1 and 1000']);
     expect(problems({ guidance: Number.NaN })).toEqual(['guidance must be a number']);
-    const shortSchedule = { ...manifest, schedule: { ...manifest.schedule, trainSteps: 50 } };
+    const shortSchedule = { ...manifest, schedule: { ...organism(manifest).schedule, trainSteps: 50 } };
     expect(experimentProblems({ ...base, steps: 60 }, shortSchedule)).toEqual([
       "steps must be at most the model's 50 training steps",
     ]);

@@ -112,6 +112,9 @@ export const EXPERIMENT_FIELDS = {
   },
 } as const satisfies Record<ScalarName, Field>;
 
+/** The organism's schedule bounds its steps; a latent model's scheduler checks its own. */
+const trainStepsOf = (m: Manifest): number => m.schedule?.trainSteps ?? MAX_STEPS;
+
 export const SCALAR_NAMES = Object.keys(EXPERIMENT_FIELDS) as ScalarName[];
 
 /**
@@ -179,7 +182,7 @@ export function defaultExperiment(manifest: Manifest): Experiment {
     model: { id: manifest.id, version: manifest.version },
     prompt: promptProblem(prompt) === null ? prompt : '',
     seed: clampInt(F.seed.default(manifest), F.seed.min, F.seed.max),
-    steps: clampInt(F.steps.default(manifest), F.steps.min, Math.min(F.steps.max, manifest.schedule.trainSteps)),
+    steps: clampInt(F.steps.default(manifest), F.steps.min, Math.min(F.steps.max, trainStepsOf(manifest))),
     guidance: Number.isFinite(guidance) ? Math.min(F.guidance.max, Math.max(F.guidance.min, guidance)) : 0,
     scheduler: 'ddim',
     masks: emptyMasks(manifest),
@@ -200,8 +203,8 @@ export function experimentProblems(e: Experiment, manifest: Manifest): string[] 
     const p = fieldProblem(name, e[name]);
     if (p) problems.push(p);
   }
-  if (Number.isInteger(e.steps) && e.steps > manifest.schedule.trainSteps) {
-    problems.push(`steps must be at most the model's ${manifest.schedule.trainSteps} training steps`);
+  if (Number.isInteger(e.steps) && e.steps > trainStepsOf(manifest)) {
+    problems.push(`steps must be at most the model's ${trainStepsOf(manifest)} training steps`);
   }
   const known = new Set(manifest.unet.masks.map((m) => m.name));
   for (const name of Object.keys(e.masks)) {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseManifest, type Manifest } from '../manifest';
+import { parseManifest, type Manifest, organism } from '../manifest';
+import { uniformSource } from '../rng';
 import { defaultExperiment, experimentProblems, maskSize, type Experiment } from './experiment';
 import {
   MAX_LINK_LENGTH,
@@ -31,17 +32,6 @@ function organismSizedManifest(m: Manifest): Manifest {
   };
 }
 
-/** mulberry32: small, seeded, reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 const int = (r: () => number, lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 
@@ -88,7 +78,7 @@ function randomExperiment(r: () => number, manifest: Manifest): Experiment {
     model: { id: manifest.id, version: manifest.version },
     prompt,
     seed: pick(r, [0, 7, 4294967295, int(r, 0, 4294967295)]),
-    steps: int(r, 1, Math.min(1000, manifest.schedule.trainSteps)),
+    steps: int(r, 1, Math.min(1000, organism(manifest).schedule.trainSteps)),
     guidance,
     scheduler: 'ddim',
     masks,
@@ -148,7 +138,7 @@ describe('round trips', () => {
     ['fixture', manifest],
     ['organism-sized', big],
   ])('round-trips 2,000 random experiments exactly (%s masks)', (_, m) => {
-    const r = rng(20240601);
+    const r = uniformSource(20240601);
     for (let i = 0; i < 2000; i++) {
       const e = randomExperiment(r, m);
       expect(experimentProblems(e, m)).toEqual([]);
@@ -451,7 +441,7 @@ describe('fuzz: random and mutated links', () => {
   }
 
   it('survives 12,000 seeded random and mutated links: ok and valid, or a safe reason and the default', () => {
-    const r = rng(7);
+    const r = uniformSource(7);
     let ok = 0;
     let failed = 0;
     const valid: string[] = [];

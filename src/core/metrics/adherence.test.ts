@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseManifest, type Manifest } from '../manifest';
+import { type Manifest, organism, parseManifest } from '../manifest';
+import { Rng } from '../rng';
 import {
   ATTRIBUTES,
   adherenceRates,
@@ -33,17 +34,7 @@ function manifest(): Manifest {
   if (!r.ok) throw new Error(r.problems.join());
   return r.manifest;
 }
-const palette = manifest().palette;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const palette = organism(manifest()).palette;
 
 /** numpy's np.round: half to even. */
 function roundHalfEven(v: number): number {
@@ -97,11 +88,10 @@ describe('scene analyser', () => {
   });
 
   it('still recovers at least 98% per attribute with Gaussian pixel noise (sigma 12 of 255)', () => {
-    const rand = rng(42);
+    const rand = new Rng(42);
     const noisy = fixture.scenes.map((_, i) =>
       sceneImage(i).map((v) => {
-        const g = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-        return Math.min(255, Math.max(0, Math.round(v + 12 * g)));
+        return Math.min(255, Math.max(0, Math.round(v + 12 * rand.nextGaussian())));
       }),
     );
     const r = rates((i) => noisy[i]);

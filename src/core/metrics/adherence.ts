@@ -19,7 +19,7 @@
 import type { Manifest } from '../manifest';
 import type { ImageData3 } from './pixels';
 
-export type Palette = Manifest['palette'];
+export type Palette = NonNullable<Manifest['palette']>;
 
 export interface SceneAttributes {
   size: string;

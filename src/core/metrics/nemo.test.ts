@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { nemoSearch, neutralStatistics, selectOutliers, valueActivations, zScores } from './nemo';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { Rng } from '../rng';
 
 describe('value-neuron statistics', () => {
   it('averages |v| over the included tokens, per layer and neuron', () => {
@@ -99,10 +90,11 @@ describe('NeMo search and refinement', () => {
   });
 
   it('finds a planted neuron from activations end to end', async () => {
-    const r = rng(8);
-    const gauss = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-    const neutral = Array.from({ length: 64 }, () => Float32Array.from({ length: 80 }, () => 1 + 0.1 * gauss()));
-    const prompt = Float32Array.from({ length: 80 }, () => 1 + 0.1 * gauss());
+    const r = new Rng(8);
+    const neutral = Array.from({ length: 64 }, () =>
+      Float32Array.from({ length: 80 }, () => 1 + 0.1 * r.nextGaussian()),
+    );
+    const prompt = Float32Array.from({ length: 80 }, () => 1 + 0.1 * r.nextGaussian());
     prompt[42] = 2.5; // 15 sigma
     const zs = zScores(prompt, neutralStatistics(neutral));
     const result = await nemoSearch({

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../manifest';
+import { Rng } from '../rng';
 import { thumbnailHwc, toUnitHwc } from './pixels';
 import {
   calibrateThreshold,
@@ -16,19 +17,9 @@ import {
 const S = 32;
 const N = S * S * 3;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomImage(r: () => number): Uint8Array {
+function randomImage(r: Rng): Uint8Array {
   const img = new Uint8Array(N);
-  for (let i = 0; i < N; i++) img[i] = Math.floor(r() * 256);
+  for (let i = 0; i < N; i++) img[i] = Math.floor(r.nextUniform() * 256);
   return img;
 }
 
@@ -56,7 +47,7 @@ function thumbAgrees(img: Uint8Array): boolean {
 
 /** 3 memorized + 5 scene images, thumbnails of all 8 (memorized first). */
 function syntheticIndex(): { train: TrainIndex; scenes: Uint8Array[]; memorized: Uint8Array[] } {
-  const r = rng(3);
+  const r = new Rng(3);
   const memorized = [randomImage(r), randomImage(r), randomImage(r)];
   const scenes = Array.from({ length: 5 }, () => randomImage(r));
   const thumbs = new Uint8Array(8 * 192);
@@ -124,8 +115,8 @@ describe('nearest training image', () => {
   });
 
   it('prefers the memorized image when a generation is closer to it than to any scene', () => {
-    const r = rng(11);
-    const noisy = memorized[1].map((v) => Math.min(255, Math.max(0, v + Math.round((r() - 0.5) * 20))));
+    const r = new Rng(11);
+    const noisy = memorized[1].map((v) => Math.min(255, Math.max(0, v + Math.round((r.nextUniform() - 0.5) * 20))));
     expect(nearestTrainingImage(noisy, train)).toMatchObject({ index: 1, memorized: true });
   });
 
@@ -182,11 +173,13 @@ describe('replication rate and calibration', () => {
   });
 
   it('never exceeds the chosen false-positive share, ties included (random check)', () => {
-    const r = rng(5);
+    const r = new Rng(5);
     for (let trial = 0; trial < 200; trial++) {
-      const n = 1 + Math.floor(r() * 60);
-      const neutral = Array.from({ length: n }, () => score(Math.round(r() * 10) / 10, Math.round(r() * 10) / 10));
-      const q = r() * 0.99;
+      const n = 1 + Math.floor(r.nextUniform() * 60);
+      const neutral = Array.from({ length: n }, () =>
+        score(Math.round(r.nextUniform() * 10) / 10, Math.round(r.nextUniform() * 10) / 10),
+      );
+      const q = r.nextUniform() * 0.99;
       for (const by of ['tiledL2', 'cosine'] as const) {
         expect(replicationRate(neutral, calibrateThreshold(neutral, q, by), by)).toBeLessThanOrEqual(q + 1e-12);
       }
@@ -203,7 +196,7 @@ describe('replication rate and calibration', () => {
 describe('neighbour ratio (Carlini et al.\u2019s normalised distance)', () => {
   /** one distinct memorized image, then a dense cluster of near-identical flat scenes */
   function clusteredIndex(): { train: TrainIndex; unique: Uint8Array; flat: (level: number) => Uint8Array } {
-    const unique = randomImage(rng(11));
+    const unique = randomImage(new Rng(11));
     const flat = (level: number) => new Uint8Array(N).fill(level);
     const images = [unique, ...Array.from({ length: 20 }, (_, i) => flat(100 + i))];
     const thumbs = new Uint8Array(images.length * 192);

@@ -13,7 +13,7 @@
  * not on average. Carlini et al. also normalise by the distance to other neighbours; with one
  * planted image per caption that adds nothing here, so it is left out.
  */
-import type { Manifest } from '../manifest';
+import { type Manifest, organism } from '../manifest';
 import {
   type CopyDetector,
   type EmbeddingMatch,
@@ -41,7 +41,7 @@ export function trainIndexFromFiles(
   memorizedBin: Uint8Array,
   trainIndexBin: Uint8Array,
 ): TrainIndex {
-  const { count, memorizedCount, thumbSize } = manifest.files.trainIndex;
+  const { count, memorizedCount, thumbSize } = organism(manifest).files.trainIndex;
   const size = manifest.image.width;
   if (manifest.image.height !== size) throw new RangeError('replication search expects square images');
   if (memorizedBin.length !== memorizedCount * size * size * 3) {

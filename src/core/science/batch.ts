@@ -11,7 +11,7 @@
  * noise difference and the final image on request; cross-attention goes to a callback per row and
  * step so callers reduce it on the spot.
  */
-import type { Manifest } from '../manifest';
+import { type Manifest, organism } from '../manifest';
 import type { MaskSet } from '../masks';
 import { stackMaskSets } from '../masks';
 import type { ModelRunner } from '../pipeline';
@@ -31,6 +31,8 @@ export interface PromptEmbeddings {
   tokenMasks: Uint8Array[];
   /** T * W */
   rowSize: number;
+  /** prompts per text-encoder call: prompt p was encoded together with the others of block floor(p / encodeBlock) */
+  encodeBlock: number;
 }
 
 /** Encodes prompts in chunks of `chunk` (one text-encoder call each) and the empty prompt once. */
@@ -41,7 +43,7 @@ export async function encodePrompts(
   ctx: RunContext = {},
   chunk = 64,
 ): Promise<PromptEmbeddings> {
-  const { text } = manifest;
+  const { text } = organism(manifest);
   const index = wordIndex(text);
   const rowSize = text.maxTokens * text.width;
   const ids = prompts.map((p) => tokenize(p, text, index).ids);
@@ -54,7 +56,7 @@ export async function encodePrompts(
     cond.set(part, start * rowSize);
   }
   const tokenMasks = ids.map((row) => Uint8Array.from(row, (id) => (id === text.padId ? 0 : 1)));
-  return { prompts: [...prompts], cond, empty, tokenMasks, rowSize };
+  return { prompts: [...prompts], cond, empty, tokenMasks, rowSize, encodeBlock: chunk };
 }
 
 /** One trajectory: which prompt (index into the embeddings), which seed, which mask set. */
@@ -62,6 +64,16 @@ export interface SampleRow {
   prompt: number;
   seed: number;
   maskSet: number;
+}
+
+/**
+ * A per-row reduction of the conditional row's cross-attention, known by name, so that it can run
+ * wherever the UNet runs (a queue worker: see node/queue) and only its few terms travel back.
+ */
+export interface AttentionReduction {
+  name: string;
+  /** the terms of one row and step, from its cross-attention per layer ([heads, pixels, T] each) */
+  terms(manifest: Manifest, layers: Float32Array[], tokenMask: Uint8Array): Float64Array;
 }
 
 export interface SampleOptions {
@@ -77,10 +89,25 @@ export interface SampleOptions {
   keepImages?: boolean;
   /** called with the conditional row's cross-attention per layer, [heads, pixels, T], per row and step */
   onAttention?: (row: number, step: number, layers: Float32Array[]) => void;
+  /** like onAttention, but reduced on the spot by a named reduction: onTerms gets its terms per row and step */
+  reduceAttention?: {
+    reduction: AttentionReduction;
+    onTerms: (row: number, step: number, terms: Float64Array) => void;
+  };
   /** rows per UNet call (the call's batch is twice this); default 32 */
   maxRows?: number;
   /** progress stage name; default 'sample' */
   stage?: string;
+  /** the rows of the UNet call in progress, in words, for the progress report's detail (default: their prompts) */
+  describe?: (rows: readonly SampleRow[]) => string;
+}
+
+/** Prompts in words for a progress line: the first quoted, then how many others. */
+export function promptsInWords(prompts: readonly string[]): string {
+  const distinct = [...new Set(prompts)];
+  if (distinct.length === 0) return '';
+  const rest = distinct.length - 1;
+  return `“${distinct[0]}”${rest > 0 ? ` and ${rest} more prompt${rest === 1 ? '' : 's'}` : ''}`;
 }
 
 export interface SampleResult {
@@ -102,9 +129,19 @@ export function unetCallsFor(rows: number, options: Pick<SampleOptions, 'steps' 
   return Math.ceil(rows / (options.maxRows ?? 32)) * steps;
 }
 
+/** The arguments of one sampleRows call, as a RowSampler (context.ts) receives them. */
+export interface SampleRequest {
+  manifest: Manifest;
+  embeddings: PromptEmbeddings;
+  maskSets: readonly MaskSet[];
+  rows: readonly SampleRow[];
+  options: SampleOptions;
+}
+
 /**
  * Runs DDIM with classifier-free guidance for every row, `maxRows` rows per UNet call. Checks the
- * signal before every call and reports progress after every call.
+ * signal before every call and reports progress after every call. With `ctx.sampler`, the rows
+ * may run elsewhere (a queue of workers), batch for batch the same UNet calls.
  */
 export async function sampleRows(
   runner: ModelRunner,
@@ -115,7 +152,7 @@ export async function sampleRows(
   options: SampleOptions,
   ctx: RunContext = {},
 ): Promise<SampleResult> {
-  const { schedule, image } = manifest;
+  const { schedule, image } = organism(manifest);
   const timesteps = ddimTimesteps(options.steps, schedule.trainSteps);
   const run = Math.min(timesteps.length, options.stopAfter ?? timesteps.length);
   if (!(run >= 1)) throw new RangeError('stopAfter must be at least 1');
@@ -129,6 +166,10 @@ export async function sampleRows(
     if (r.prompt < 0 || r.prompt >= embeddings.prompts.length)
       throw new RangeError(`row prompt ${r.prompt} out of range`);
     if (r.maskSet < 0 || r.maskSet >= maskSets.length) throw new RangeError(`row mask set ${r.maskSet} out of range`);
+  }
+  if (ctx.sampler) {
+    const elsewhere = await ctx.sampler.sample({ manifest, embeddings, maskSets, rows, options }, ctx);
+    if (elsewhere) return elsewhere;
   }
 
   const result: SampleResult = {
@@ -170,7 +211,7 @@ export async function sampleRows(
       const began = performance.now();
       const out = await runner.runUNet(
         { batch, sample, timestep, context, masks },
-        { attention: !!options.onAttention, values: false },
+        { attention: !!(options.onAttention || options.reduceAttention), values: false },
       );
       result.unetMs += performance.now() - began;
       result.unetCalls++;
@@ -187,13 +228,17 @@ export async function sampleRows(
           if (result.firstDifferences) result.firstDifferences[start + i] = d;
           options.onFirstDifference?.(start + i, d);
         }
-        if (options.onAttention) {
+        if (options.onAttention || options.reduceAttention) {
           if (!out.crossAttention) throw new Error('runner did not return cross-attention although it was asked to');
-          options.onAttention(
-            start + i,
-            s,
-            out.crossAttention.map((layer) => condRow(layer, batch, 2 * i + 1)),
-          );
+          const layers = out.crossAttention.map((layer) => condRow(layer, batch, 2 * i + 1));
+          options.onAttention?.(start + i, s, layers);
+          const reduce = options.reduceAttention;
+          if (reduce)
+            reduce.onTerms(
+              start + i,
+              s,
+              reduce.reduction.terms(manifest, layers, embeddings.tokenMasks[chunk[i].prompt]),
+            );
         }
         classifierFreeGuidance(epsU, epsC, options.guidance, guided);
         ddimStep(latents[i], guided, alphas[t], alphaPrev(alphas, timesteps, s), schedule, {
@@ -202,7 +247,10 @@ export async function sampleRows(
         });
       }
       done++;
-      ctx.onProgress?.({ stage, done, total });
+      const detail = options.describe
+        ? options.describe(chunk)
+        : promptsInWords(chunk.map((r) => embeddings.prompts[r.prompt]));
+      ctx.onProgress?.({ stage, done, total, detail });
     }
     if (result.images) chunk.forEach((_, i) => (result.images![start + i] = x0[i]));
   }

@@ -1,7 +1,9 @@
 /**
  * What every long science computation takes besides its inputs: a signal to stop it between model
- * calls, and a progress callback. The same shape in the browser worker and in Node.
+ * calls, a progress callback, and optionally where batched sampling runs. The same shape in the
+ * browser worker and in Node.
  */
+import type { SampleRequest, SampleResult } from './batch';
 
 export interface Progress {
   /** what is running, e.g. 'detect', 'ablate neurons' */
@@ -9,11 +11,23 @@ export interface Progress {
   /** model calls (or other units of work) finished in this stage */
   done: number;
   total: number;
+  /** what the work in progress is about, in words: which unit is ablated, which prompt is sampled */
+  detail?: string;
 }
 
 export interface RunContext {
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
+  /** runs sampleRows' batches somewhere else (node/queue: workers over Redis) */
+  sampler?: RowSampler;
+}
+
+/**
+ * Another place to run a sampleRows call: it must return exactly what sampleRows would (same UNet
+ * batches, callbacks in the same order), or undefined to let sampleRows run it here.
+ */
+export interface RowSampler {
+  sample(request: SampleRequest, ctx: RunContext): Promise<SampleResult | undefined>;
 }
 
 /** Throws a DOMException named 'AbortError' once the signal is aborted (checked between model calls). */
@@ -40,12 +54,14 @@ export function subContext(
 ): RunContext {
   return {
     signal: ctx.signal,
+    sampler: ctx.sampler,
     onProgress: ctx.onProgress
       ? (p) =>
           ctx.onProgress!({
             stage: `${stage}: ${p.stage}`,
             done: offset + (p.total > 0 ? (span * p.done) / p.total : 0),
             total: parentTotal,
+            ...(p.detail !== undefined ? { detail: p.detail } : {}),
           })
       : undefined,
   };

@@ -9,7 +9,7 @@
  * measured at the batch the job will use (measureStepTime, rowsPerCall). Wen et al.'s study on SD
  * v1.4 (500 + 2,000 prompts x 4 seeds x 50 steps x 2) is 1,000,000 evaluations.
  */
-import type { Manifest } from '../manifest';
+import { type Manifest, organism } from '../manifest';
 import { allOnes, stackMaskSets } from '../masks';
 import type { ModelRunner } from '../pipeline';
 import { gaussianNoise } from '../rng';
@@ -110,7 +110,7 @@ export async function measureStepTime(
   const noise = gaussianNoise(1, pixels);
   for (let r = 0; r < rows; r++) sample.set(noise, r * pixels);
   const context = new Float32Array(rows * manifest.text.maxTokens * manifest.text.width);
-  const timestep = new Float32Array(rows).fill(Math.floor(manifest.schedule.trainSteps / 2));
+  const timestep = new Float32Array(rows).fill(Math.floor(organism(manifest).schedule.trainSteps / 2));
   const masks = stackMaskSets(manifest, [allOnes(manifest)], rows);
   const times: number[] = [];
   for (let i = 0; i <= repeats; i++) {

@@ -20,7 +20,14 @@ import { attentionEntropy, noiseGapScore, seedConsistency, startTokenMass } from
 import type { Manifest } from '../manifest';
 import { allOnes } from '../masks';
 import type { ModelRunner } from '../pipeline';
-import { type PromptEmbeddings, type SampleRow, encodePrompts, sampleRows, unetCallsFor } from './batch';
+import {
+  type AttentionReduction,
+  type PromptEmbeddings,
+  type SampleRow,
+  encodePrompts,
+  sampleRows,
+  unetCallsFor,
+} from './batch';
 import type { RunContext } from './context';
 
 export interface DetectionOptions {
@@ -72,6 +79,31 @@ export function orientedScore(d: PromptDetection, detector: DetectorInfo): numbe
   return detector.direction * d[detector.key];
 }
 
+/**
+ * Ren et al.'s two statistics of one row and step, per layer: [entropy / ln(real tokens), <bos>
+ * mass] for each layer in turn. detectEncoded sums them per prompt.
+ */
+export const DETECTION_ATTENTION: AttentionReduction = {
+  name: 'detection/entropy-bos',
+  terms(manifest, probs, tokenMask) {
+    const tokens = manifest.text.maxTokens;
+    const layers = manifest.unet.layers;
+    const maxEntropy = Math.log(
+      Math.max(
+        2,
+        tokenMask.reduce((s, v) => s + v, 0),
+      ),
+    );
+    const out = new Float64Array(2 * probs.length);
+    probs.forEach((layer, l) => {
+      const g = { heads: layers[l].heads, pixels: layers[l].resolution ** 2, tokens };
+      out[2 * l] = attentionEntropy(layer, g, { tokenMask }) / maxEntropy;
+      out[2 * l + 1] = startTokenMass(layer, g, 0);
+    });
+    return out;
+  },
+};
+
 /** Checks options before any model call, so a bad request fails at once. */
 export function checkDetectionOptions(o: DetectionOptions): void {
   if (o.seeds.length < 2) throw new RangeError('detection needs at least two seeds (NeMo compares seeds)');
@@ -98,24 +130,15 @@ export async function detectEncoded(
   const n = embeddings.prompts.length;
   const rows: SampleRow[] = [];
   for (let p = 0; p < n; p++) for (const seed of seeds) rows.push({ prompt: p, seed, maskSet: 0 });
-  const tokens = manifest.text.maxTokens;
   const entropy = new Float64Array(n);
   const bos = new Float64Array(n);
   const layers = manifest.unet.layers;
-  const onAttention = (row: number, _step: number, probs: Float32Array[]) => {
+  const onTerms = (row: number, _step: number, terms: Float64Array) => {
     const p = rows[row].prompt;
-    const tokenMask = embeddings.tokenMasks[p];
-    const maxEntropy = Math.log(
-      Math.max(
-        2,
-        tokenMask.reduce((s, v) => s + v, 0),
-      ),
-    );
-    probs.forEach((layer, l) => {
-      const g = { heads: layers[l].heads, pixels: layers[l].resolution ** 2, tokens };
-      entropy[p] += attentionEntropy(layer, g, { tokenMask }) / maxEntropy;
-      bos[p] += startTokenMass(layer, g, 0);
-    });
+    for (let l = 0; l < layers.length; l++) {
+      entropy[p] += terms[2 * l];
+      bos[p] += terms[2 * l + 1];
+    }
   };
   const sampled = await sampleRows(
     runner,
@@ -128,7 +151,7 @@ export async function detectEncoded(
       guidance: options.guidance,
       stopAfter: k,
       keepFirstDifference: true,
-      onAttention,
+      reduceAttention: { reduction: DETECTION_ATTENTION, onTerms },
       maxRows: options.maxRows,
       stage: 'detect',
     },

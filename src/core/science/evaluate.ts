@@ -18,7 +18,7 @@
  * Every condition's generations go through one batched sampleRows run. The planted labels
  * (manifest.memorized) are read here, to score masks, and never by universal.ts, which builds them.
  */
-import type { Manifest } from '../manifest';
+import { type Manifest, organism } from '../manifest';
 import {
   type AdherenceScore,
   type Attribute,
@@ -41,11 +41,12 @@ import { allOnes } from '../masks';
 import type { ModelRunner } from '../pipeline';
 import type { PromptSet } from '../prompts/types';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
-import { type ExperimentCache, cached, experimentKey } from './cache';
+import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
 import type { DetectionOptions } from './detect';
-import { type NemoLocalization, localizeNemo, neutralReference } from './localize';
-import { type DetectionStudy, runDetectionStudy } from './study';
+import type { NemoLocalization } from './localize';
+import { cachedDetectionStudy, cachedNemo, cachedNeutralReference, cachedUniversalScores } from './shared-computations';
+import type { DetectionStudy } from './study';
 import {
   type UniversalMethod,
   type UniversalScores,
@@ -54,7 +55,6 @@ import {
   defaultSparsities,
   neutralSplit,
   randomUnits,
-  universalScores,
   universalSpec,
   universalUnits,
 } from './universal';
@@ -77,6 +77,8 @@ export interface EvaluationOptions {
   detection: DetectionOptions;
   /** the universal mask's units and scoring */
   universal: UniversalMethod;
+  /** at most this many flagged captions score the universal mask (universal.ts; default 48) */
+  maxFlagged?: number;
   /** NeMo per memorized caption; off: no NeMo condition */
   nemo: { enabled: boolean; seeds: number[]; maxEvaluations: number };
   /** use only the first n neutral prompts (both halves come from these) */
@@ -246,7 +248,7 @@ export function summarizeUtility(
   const change: number[] = [];
   images.forEach((img, i) => {
     const intended = manifest.neutralObjects[manifest.neutralPrompts.indexOf(prompts[i])];
-    adherence.push(adherenceScore(analyzeScene(img, manifest.palette, manifest.image.width), intended));
+    adherence.push(adherenceScore(analyzeScene(img, organism(manifest).palette, manifest.image.width), intended));
     change.push(imageRmse(img, reference[i]));
   });
   const { overall, ...byAttribute } = adherenceRates(adherence);
@@ -392,60 +394,39 @@ export async function runEvaluation(
   const memorized = manifest.memorized.slice(0, options.memorizedLimit ?? manifest.memorized.length);
 
   const detection = await timed('detection', () =>
-    cached(
+    cachedDetectionStudy(
+      runner,
+      manifest,
+      { ...options.detection, neutralLimit: options.neutralLimit, promptSets: options.promptSets },
+      ctx,
       cache,
-      experimentKey(model, 'detection-study', {
-        d: options.detection,
-        n: options.neutralLimit ?? null,
-        ...(options.promptSets ? { sets: options.promptSets } : {}),
-      }),
-      () =>
-        runDetectionStudy(
-          runner,
-          manifest,
-          { ...options.detection, neutralLimit: options.neutralLimit, promptSets: options.promptSets },
-          ctx,
-        ),
     ),
   );
   const universal = await timed('universal scores', () =>
-    cached(
+    cachedUniversalScores(
+      runner,
+      manifest,
+      {
+        ...options.universal,
+        detection: options.detection,
+        reference: split.reference,
+        maxFlagged: options.maxFlagged,
+      },
+      ctx,
       cache,
-      experimentKey(model, 'universal-scores/2', { d: options.detection, u: options.universal, ref: split.reference }),
-      () =>
-        universalScores(
-          runner,
-          manifest,
-          { ...options.universal, detection: options.detection, reference: split.reference },
-          ctx,
-        ),
     ),
   );
 
   let nemo: NemoLocalization[] | null = null;
   let nemoTarget = Number.NaN;
   if (options.nemo.enabled) {
+    const { seeds, maxEvaluations } = options.nemo;
     nemo = await timed('NeMo', async () => {
-      const ref = await cached(
-        cache,
-        experimentKey(model, 'neutral-reference', { p: split.reference, s: options.nemo.seeds }),
-        () => neutralReference(runner, manifest, split.reference, options.nemo.seeds, ctx),
-      );
-      nemoTarget = ref.target;
+      nemoTarget = (await cachedNeutralReference(runner, manifest, split.reference, seeds, ctx, cache)).target;
       const out: NemoLocalization[] = [];
       for (const m of memorized) {
-        out.push(
-          await cached(
-            cache,
-            experimentKey(model, 'nemo', {
-              prompt: m.caption,
-              p: split.reference,
-              s: options.nemo.seeds,
-              e: options.nemo.maxEvaluations,
-            }),
-            () => localizeNemo(runner, manifest, m.caption, ref, { maxEvaluations: options.nemo.maxEvaluations }, ctx),
-          ),
-        );
+        const inputs = { prompt: m.caption, referencePrompts: split.reference, seeds, search: { maxEvaluations } };
+        out.push(await cachedNemo(runner, manifest, inputs, ctx, cache));
       }
       return out;
     });
@@ -608,7 +589,7 @@ export async function runEvaluation(
   const { poolWen: _p, referenceWen: _r, ...universalSummary } = universal;
   return {
     schema: 'memlab-eval/2',
-    model: { ...model, trainingSteps: manifest.trainingSteps },
+    model: { ...model, trainingSteps: organism(manifest).trainingSteps },
     options,
     detection,
     universal: universalSummary,

@@ -7,5 +7,6 @@ export * from './localize';
 export * from './universal';
 export * from './evaluate';
 export * from './cache';
+export * from './shared-computations';
 export * from './plot';
 export * from './variants';

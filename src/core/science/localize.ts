@@ -13,7 +13,7 @@
  * The value activations come from the UNet's value output, which depends on the text only
  * (to_v of the context), so one call of cond rows per chunk of prompts suffices.
  */
-import type { Manifest } from '../manifest';
+import { type Manifest, organism } from '../manifest';
 import { seedConsistency } from '../metrics/detection';
 import { noiseGapScore } from '../metrics/detection';
 import {
@@ -33,9 +33,23 @@ import {
 } from '../metrics/nemo';
 import { type MaskSet, type PrunedUnit, allOnes, stackMaskSets } from '../masks';
 import type { ModelRunner } from '../pipeline';
-import { type PromptEmbeddings, type SampleRow, encodePrompts, sampleRows, unetCallsFor } from './batch';
+import {
+  type PromptEmbeddings,
+  type SampleRow,
+  encodePrompts,
+  promptsInWords,
+  sampleRows,
+  unetCallsFor,
+} from './batch';
 import { type RunContext, throwIfAborted } from './context';
-import { CROSS_HEAD_KIND, VALUE_NEURON_KIND, maskSetPruning, maskSpecOfKind, prunedUnitsOf } from './units';
+import {
+  CROSS_HEAD_KIND,
+  VALUE_NEURON_KIND,
+  maskSetPruning,
+  maskSpecOfKind,
+  prunedUnitsOf,
+  unitInWords,
+} from './units';
 
 /**
  * Per prompt, NeMo's activation a_j = mean over real tokens of |to_v(e)|_j, flat [layers * width],
@@ -49,7 +63,7 @@ export async function valueActivationsOf(
   maxRows = 64,
 ): Promise<Float32Array[]> {
   const spec = maskSpecOfKind(manifest, VALUE_NEURON_KIND);
-  const { image, text, schedule } = manifest;
+  const { image, text, schedule } = organism(manifest);
   const pixels = image.channels * image.height * image.width;
   const shape = { layers: spec.layers, tokens: text.maxTokens, width: spec.units };
   const n = embeddings.prompts.length;
@@ -328,6 +342,11 @@ export async function ablationAttribution(
       maxRows: options.maxRows,
       stage: `ablate ${options.units}`,
       onFirstDifference,
+      describe: (chunk) => {
+        const m = chunk[0].maskSet;
+        const unit = m === 0 ? 'nothing masked (the reference)' : `${unitInWords(manifest, spec, units[m - 1])} masked`;
+        return `${unit}, on ${promptsInWords(chunk.filter((r) => r.maskSet === m).map((r) => prompts[r.prompt]))}`;
+      },
     },
     ctx,
   );

@@ -30,3 +30,10 @@ export function prunedUnitsOf(spec: MaskSpec, flatUnits: readonly number[]): Pru
 export function unitCount(spec: MaskSpec): number {
   return spec.layers * spec.units;
 }
+
+/** One unit in words for progress lines: "cross-attention head 2 of layer down.8". */
+export function unitInWords(manifest: Manifest, spec: MaskSpec, flat: number): string {
+  const layer = Math.floor(flat / spec.units);
+  const name = manifest.unet.layers[layer]?.name ?? `${layer}`;
+  return `${spec.kind} ${flat % spec.units} of layer ${name}`;
+}

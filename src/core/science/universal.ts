@@ -119,6 +119,11 @@ export function universalSpec(manifest: Manifest, units: AblationUnits) {
   return maskSpecOfKind(manifest, units === 'heads' ? CROSS_HEAD_KIND : VALUE_NEURON_KIND);
 }
 
+/** Flagging: the reference mean + this many standard deviations. */
+export const DEFAULT_FLAG_Z = 3;
+/** Flagged captions that enter the score, highest Wen first. */
+export const DEFAULT_MAX_FLAGGED = 48;
+
 export interface UniversalOptions extends UniversalMethod {
   /** flag pool captions whose Wen score is above the neutral mean + flagZ std; default 3 */
   flagZ?: number;
@@ -159,12 +164,12 @@ export async function universalScores(
   const detected = await detectEncoded(runner, manifest, emb, options.detection, ctx);
   const poolWen = detected.slice(0, pool.length).map((d) => d.wen);
   const referenceWen = detected.slice(pool.length).map((d) => d.wen);
-  const threshold = flagThreshold(referenceWen, options.flagZ ?? 3);
+  const threshold = flagThreshold(referenceWen, options.flagZ ?? DEFAULT_FLAG_Z);
   const flaggedIdx = pool
     .map((_, i) => i)
     .filter((i) => poolWen[i] > threshold)
     .sort((a, b) => poolWen[b] - poolWen[a] || a - b)
-    .slice(0, options.maxFlagged ?? 48);
+    .slice(0, options.maxFlagged ?? DEFAULT_MAX_FLAGGED);
   const flagged = flaggedIdx.map((i) => pool[i]);
   const base = {
     mode: options.mode,

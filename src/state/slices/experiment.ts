@@ -50,6 +50,31 @@ export const whole = (v: number, fallback: number) => (Number.isFinite(v) ? Math
 /** Whether the loaded model can run now (a run in progress is superseded by the next one). */
 export const canRun = (s: { status: string }) => s.status === 'ready' || s.status === 'generating';
 
+export const MASK_LOCK_SCIENCE =
+  'The pruning controls are locked while a science job runs, because the image cannot be made again until it ' +
+  'ends. Cancel the job or wait for it to finish.';
+export const MASK_LOCK_LOADING = 'The pruning controls unlock when the model is ready.';
+
+/**
+ * Why the masks cannot change now, or null when they can. A mask change re-runs the image at
+ * once; where it cannot run (a science job holds the session, the model is not ready) the
+ * controls are locked rather than the run queued: a queue would show, for the minutes a study
+ * takes, a grid and a link whose mask the image does not have, and a job that ends by setting
+ * the masks itself (a preset) would silently overwrite it.
+ */
+export function maskLock(s: { science: { running: unknown }; status: string }): string | null {
+  if (s.science.running) return MASK_LOCK_SCIENCE;
+  if (!canRun(s)) return MASK_LOCK_LOADING;
+  return null;
+}
+
+/** True, with the reason told to the user, when the masks cannot change now. */
+function refusedByLock(s: Parameters<typeof maskLock>[0] & { notify: (level: 'info', message: string) => void }) {
+  const lock = maskLock(s);
+  if (lock) s.notify('info', lock);
+  return lock !== null;
+}
+
 export const createExperimentSlice: SliceCreator<ExperimentSlice> = () => (set, get) => ({
   prompt: '',
   seed: 7,
@@ -72,10 +97,11 @@ export const createExperimentSlice: SliceCreator<ExperimentSlice> = () => (set, 
   setMasks(partial) {
     const s = get();
     if (!s.manifest) return;
+    if (refusedByLock(s)) return;
     const merged: PrunedUnits = { ...s.masks };
     for (const [name, units] of Object.entries(partial)) if (units) merged[name] = units;
     set({ masks: cleanMasks(s.manifest, merged) });
-    if (canRun(get())) get().generate();
+    get().generate();
   },
 
   pruneTopK(mask, k, scores) {
@@ -85,14 +111,16 @@ export const createExperimentSlice: SliceCreator<ExperimentSlice> = () => (set, 
   resetMasks() {
     const s = get();
     if (!s.manifest || prunedCount(s.masks) === 0) return;
+    if (refusedByLock(s)) return;
     set({ masks: emptyMasks(s.manifest) });
-    if (canRun(s)) get().generate();
+    get().generate();
   },
 
   applyPreset(preset) {
     const s = get();
     const m = s.manifest;
     if (!m) return;
+    if (refusedByLock(s)) return;
     if (preset === 'pruning') {
       if (!s.pruningPreset) return;
       set({

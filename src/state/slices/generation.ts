@@ -39,6 +39,8 @@ export interface Generation {
   /** the unpruned image from the same batch and seed, when anything was pruned */
   baseline: VariantImage | null;
   tokenIds: number[];
+  /** per position, when the model's tokenizer has its own pieces (see Tokenized.labels) */
+  tokenLabels?: string[];
   unknownWords: string[];
   tokenWords: string[];
   truncated: boolean;

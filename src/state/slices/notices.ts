@@ -1,15 +1,18 @@
 /**
  * The notices slice: what the lab tells the user (errors, warnings, information), newest last and
- * few, each with at most one action that can help.
+ * few, each with at most one action that can help and, apart from the sentence, the technical detail.
  */
 import type { SliceCreator } from './slice';
 
-export type NoticeAction = 'retry-load' | 'retry-generate' | 'reload-page';
+export type NoticeAction = 'retry-load' | 'retry-generate' | 'reload-page' | 'load-link-model';
 
 export interface Notice {
   id: number;
   level: 'error' | 'warning' | 'info';
+  /** one or two sentences a teacher understands */
   message: string;
+  /** technical detail (file names, hashes, the runtime's words), shown behind a disclosure */
+  detail?: string;
   action?: NoticeAction;
   /** the notice describes a wait that ends when the model is ready (it is removed then) */
   untilReady?: boolean;
@@ -21,7 +24,12 @@ export interface NoticesData {
 }
 
 export interface NoticesActions {
-  notify(level: Notice['level'], message: string, action?: NoticeAction, options?: { untilReady?: boolean }): void;
+  notify(
+    level: Notice['level'],
+    message: string,
+    action?: NoticeAction,
+    options?: { untilReady?: boolean; detail?: string },
+  ): void;
   dismiss(id: number): void;
   runAction(notice: Notice): void;
 }
@@ -38,6 +46,7 @@ export const createNoticesSlice: SliceCreator<NoticesSlice> = (deps) => (set, ge
       id,
       level,
       message,
+      ...(options?.detail ? { detail: options.detail } : {}),
       ...(action ? { action } : {}),
       ...(options?.untilReady ? { untilReady: true } : {}),
     };
@@ -53,5 +62,9 @@ export const createNoticesSlice: SliceCreator<NoticesSlice> = (deps) => (set, ge
     if (notice.action === 'retry-load') get().loadModel();
     else if (notice.action === 'retry-generate') get().generate();
     else if (notice.action === 'reload-page') deps.reloadPage();
+    else if (notice.action === 'load-link-model') {
+      const baseUrl = get().folderLink?.baseUrl;
+      if (baseUrl) get().loadFolder({ kind: 'url', baseUrl }, baseUrl);
+    }
   },
 });

@@ -6,6 +6,9 @@ import type { LabData, LabDeps } from '../store';
 
 /** The model directory URL the workers load from, absolute and ending in '/'. */
 export function modelUrlOf(s: { model: ModelEntry | null }, deps: Pick<LabDeps, 'pageUrl'>): string {
+  const source = s.model?.source;
+  // A folder model goes by its base URL, or by a name no server path can take.
+  if (source) return source.kind === 'url' ? source.baseUrl : `folder:${s.model?.id ?? ''}`;
   const path = s.model?.path ?? '';
   return new URL(`models/${path.replace(/\/?$/, '/')}`, deps.pageUrl).href;
 }

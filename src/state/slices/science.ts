@@ -6,19 +6,24 @@
 import { type AblationUnits, defaultSparsity } from '../../core/science';
 import type { WorkerEvent } from '../../workers/protocol';
 import {
-  defaultScienceParams,
+  advanceClock,
+  defaultRequest,
   type DefaultJob,
   type ModelRef,
   type ScienceRequest,
+  sideEffectsOf,
+  startClock,
+  universalMasks,
   variantTableParams,
-} from '../../workers/science';
+} from '../../core/jobs';
 import { prunedCount } from '../../core/experiment/experiment';
 import { cleanMasks, sanitizePrompt } from '../experiment-state';
 import { familyOf, type ModelEntry } from '../model-index';
-import { emptyScience, sideEffectsOf, universalMasks, type ScienceData } from '../science-state';
+import { emptyScience, type ScienceData } from '../science-state';
 import { admission } from './admission';
 import { canRun, clamp, LIMITS } from './experiment';
 import { modelUrlOf } from './paths';
+import type { LabDeps } from '../store';
 import { type LabContext, type SliceCreator, takeRequestId } from './slice';
 
 export interface ScienceSliceData {
@@ -47,6 +52,9 @@ export interface ScienceActions {
 
 export type ScienceSlice = ScienceSliceData & ScienceActions;
 
+/** The store's clock (ms): the deps' when given (tests), else the page's. */
+export const nowOf = (deps: Pick<LabDeps, 'now'>): number => (deps.now ? deps.now() : performance.now());
+
 /** Sends a science job unless the model is not ready or the session is taken by another job. */
 function startScience(ctx: LabContext, request: ScienceRequest): void {
   const s = ctx.get();
@@ -58,9 +66,19 @@ function startScience(ctx: LabContext, request: ScienceRequest): void {
   }
   const id = takeRequestId(ctx);
   ctx.set({
-    science: { ...s.science, running: { id, job: request.job, stage: 'waiting for the model', done: 0, total: 1 } },
+    science: {
+      ...s.science,
+      running: {
+        id,
+        job: request.job,
+        stage: 'waiting for the model',
+        done: 0,
+        total: 1,
+        clock: startClock(nowOf(ctx.deps)),
+      },
+    },
   });
-  ctx.deps.send({ type: 'science', id, ...request } as { type: 'science'; id: number } & ScienceRequest);
+  ctx.deps.send({ type: 'science', id, ...request });
 }
 
 /** An inference event of a science job; true when it was one. */
@@ -75,7 +93,13 @@ export function scienceEvent(ctx: LabContext, event: WorkerEvent): boolean {
   const run = sc.running;
   if (!run || event.id !== run.id) return true; // a job of a previous model or session
   if (event.type === 'science-progress') {
-    ctx.set({ science: { ...sc, running: { ...run, stage: event.stage, done: event.done, total: event.total } } });
+    const { stage, done, total, detail } = event;
+    ctx.set({
+      science: {
+        ...sc,
+        running: { ...run, stage, done, total, detail, clock: advanceClock(run.clock, event, nowOf(ctx.deps)) },
+      },
+    });
   } else if (event.type === 'science-result') {
     const m = ctx.get().manifest;
     const { outcome } = event;
@@ -95,7 +119,7 @@ export function scienceEvent(ctx: LabContext, event: WorkerEvent): boolean {
     }
   } else {
     ctx.set({ science: { ...sc, running: null } });
-    ctx.get().notify(event.kind === 'cancelled' ? 'info' : 'error', event.message);
+    ctx.get().notify(event.kind === 'cancelled' ? 'info' : 'error', event.message, undefined, { detail: event.detail });
   }
   return true;
 }
@@ -111,10 +135,7 @@ export const createScienceSlice: SliceCreator<ScienceSlice> = (deps) => (set, ge
     runScience(job) {
       const s = get();
       if (!s.manifest) return;
-      startScience(ctx, {
-        job,
-        params: defaultScienceParams(s.manifest, s.prompt.trim(), s.science.unitKind)[job],
-      } as ScienceRequest);
+      startScience(ctx, defaultRequest(job, s.manifest, { prompt: s.prompt.trim(), units: s.science.unitKind }));
     },
 
     applyShippedPreset(id) {

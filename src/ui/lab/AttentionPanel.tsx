@@ -11,10 +11,12 @@ import {
   TokenStrip,
   downloadBlob,
   stripTokens,
+  tokenLabeller,
   svgBlob,
   type SummarySeries,
 } from '../views';
 import { useLab, useLabActions } from '../StoreContext';
+import { Jargon } from '../glossary/InfoTip';
 import { fileStem } from './files';
 
 export function AttentionPanel() {
@@ -33,7 +35,10 @@ export function AttentionPanel() {
   const tokens = useMemo(
     () =>
       manifest && result
-        ? stripTokens(result.tokenIds, manifest.text.vocab, { ...manifest.text, words: result.tokenWords })
+        ? stripTokens(result.tokenIds, tokenLabeller(manifest.text.vocab, result.tokenLabels), {
+            ...manifest.text,
+            words: result.tokenWords,
+          })
         : [],
     [manifest, result],
   );
@@ -138,6 +143,11 @@ export function AttentionPanel() {
             </select>
           </label>
         </div>
+        <p className="hint lab-note">
+          The first map (<Jargon term="daam">DAAM</Jargon>) shows where the model looked while reading the word; the
+          second, one layer and head. The chart shows per layer the <Jargon term="entropy">entropy</Jargon> and the mass
+          on the <Jargon term="startToken">start token</Jargon>.
+        </p>
         {maps && layer && shown ? (
           <div className="lab-heatmaps" data-testid="heatmaps">
             <AttentionHeatmap

@@ -8,9 +8,10 @@ import { useState } from 'react';
 import { prunedCount } from '../../core/experiment/experiment';
 import { experimentOf } from '../../state/experiment-state';
 import type { VariantScores } from '../../workers/analysis-protocol';
-import { MEMORIZATION_STEPS } from '../../workers/analysis';
+import { MEMORIZATION_STEPS } from '../../core/analysis/scores';
 import { ComparisonPanel, PixelImage, comparisonPng, downloadBlob, type DiffMode, type Stat } from '../views';
 import { useLab, useLabStore } from '../StoreContext';
+import { InfoTip, Jargon } from '../glossary/InfoTip';
 import { fileStem } from './files';
 import { experimentJson } from './export-json';
 
@@ -22,17 +23,20 @@ function statsOf(v: VariantScores | undefined): Stat[] {
       label: 'nearest training image, cosine',
       value: v.replication.cosine,
       hint: 'cosine similarity to the closest training image (1 = same direction)',
+      info: <InfoTip term="cosine" />,
     });
     out.push({
       label: 'tiled L2 distance',
       value: v.replication.tiledL2,
       hint: 'largest per-tile RMSE over a 4×4 grid (Carlini et al.); small = a copy',
+      info: <InfoTip term="tiledL2" />,
     });
   }
   out.push({
     label: 'memorization score (Wen)',
     value: v.memorization,
     hint: `mean of ‖ε(text) − ε(empty)‖ over the first ${MEMORIZATION_STEPS} steps; large = memorized prompt`,
+    info: <InfoTip term="wenScore" />,
   });
   return out;
 }
@@ -105,14 +109,16 @@ export function ComparisonSection() {
           <dl className="mv-stats">
             {statsOf(s?.[0]).map((st) => (
               <div key={st.label} className="mv-stat" title={st.hint}>
-                <dt>{st.label}</dt>
+                <dt>
+                  {st.label}
+                  {st.info}
+                </dt>
                 <dd data-testid={`score-${st.label.split(' ')[0]}`}>
                   {typeof st.value === 'number' ? st.value.toFixed(3) : st.value}
                 </dd>
               </div>
             ))}
           </dl>
-          <Nearest v={s?.[0]} label="Nearest training image" size={size} />
         </div>
         <p className="hint">
           Click heads in the pruning grid to compare this image with a pruned one from the same seed.
@@ -143,7 +149,9 @@ export function ComparisonSection() {
 
   return (
     <section className="lab-compare" aria-label="Baseline and pruned" data-testid="comparison" data-kind="pair">
-      <h2>Baseline vs pruned · same seed, one batch</h2>
+      <h2>
+        <Jargon term="baseline">Baseline</Jargon> vs <Jargon term="pruning">pruned</Jargon> · same seed, one batch
+      </h2>
       <ComparisonPanel
         baseline={result.baseline.image.data}
         pruned={result.image.data}

@@ -10,8 +10,10 @@ import { useId, useMemo, useState } from 'react';
 import { prunedCount } from '../../core/experiment/experiment';
 import type { MaskSpec } from '../../core/manifest';
 import { flagsOf, unitsOf } from '../../state/experiment-state';
-import { HeadGrid, NeuronStrip } from '../views';
+import { HeadGrid, NeuronStrip, tokenLabeller } from '../views';
 import { useLab, useLabActions } from '../StoreContext';
+import { InfoTip, Jargon } from '../glossary/InfoTip';
+import { MaskLockNote, useMaskLock } from './MaskLock';
 
 /** The mask the head grid edits: one unit per cross-attention head. */
 export const HEAD_MASK = 'cross_attn_head_mask';
@@ -36,7 +38,7 @@ export function PruningPanel() {
   const focusToken = useLab((s) => s.focus.token);
   const focus = useLab((s) => s.focus);
   const hover = useLab((s) => s.hoverHead);
-  const status = useLab((s) => s.status);
+  const lock = useMaskLock();
   const actions = useLabActions();
   const [k, setK] = useState(4);
   const ids = { k: useId(), mask: useId(), layer: useId() };
@@ -56,9 +58,11 @@ export function PruningPanel() {
   const headSpec = manifest.unet.masks.find((m) => m.name === HEAD_MASK);
   const layers = manifest.unet.layers;
   const total = prunedCount(masks);
-  const ready = status === 'ready' || status === 'generating';
 
-  const token = result && focusToken !== null ? manifest.text.vocab[result.tokenIds[focusToken]] : null;
+  const token =
+    result && focusToken !== null
+      ? (tokenLabeller(manifest.text.vocab, result.tokenLabels)(result.tokenIds[focusToken], focusToken) ?? null)
+      : null;
   const tokenWord =
     token && result && focusToken !== null && result.tokenIds[focusToken] === manifest.text.unkId
       ? (result.tokenWords[focusToken - 1] ?? token)
@@ -85,13 +89,15 @@ export function PruningPanel() {
   return (
     <section className="panel lab-panel" aria-label="Pruning" data-testid="pruning-panel">
       <h2>
-        Pruning{' '}
+        <Jargon term="pruning">Pruning</Jargon>{' '}
         <small className="hint" data-testid="pruned-count">
           {total === 0 ? 'nothing pruned' : `${total} unit${total === 1 ? '' : 's'} pruned`}
         </small>
       </h2>
+      <MaskLockNote reason={lock} />
       {headSpec ? (
         <HeadGrid
+          locked={lock !== null}
           layers={layers}
           scores={headScores}
           pruned={flagsOf(masks[HEAD_MASK] ?? [], headSpec.layers * headSpec.units)}
@@ -109,13 +115,15 @@ export function PruningPanel() {
                 : focus.layer * headSpec.units + focus.head
           }
           title="Cross-attention heads (layer × head)"
+          info={<InfoTip term="head" />}
         />
       ) : (
         <p className="hint">This model has no cross-attention head mask.</p>
       )}
       {!external ? (
         <p className="hint lab-note">
-          Colour: a stand-in score until attribution results land — how much each head looks at the selected word.
+          Colour: how much each head looks at the selected word (<Jargon term="attentionMass">attention mass</Jargon>),
+          until a science job scores the heads by <Jargon term="ablation">ablation</Jargon>.
         </p>
       ) : null}
       <div className="lab-controls">
@@ -134,7 +142,7 @@ export function PruningPanel() {
         <button
           type="button"
           className="secondary small"
-          disabled={!ready || !(maps || external)}
+          disabled={lock !== null || !(maps || external)}
           onClick={() => actions.pruneTopK(HEAD_MASK, k, headScores)}
           data-testid="prune-top-k"
         >
@@ -143,7 +151,7 @@ export function PruningPanel() {
         <button
           type="button"
           className="secondary small"
-          disabled={total === 0}
+          disabled={lock !== null || total === 0}
           onClick={actions.resetMasks}
           data-testid="reset-masks"
         >
@@ -153,6 +161,9 @@ export function PruningPanel() {
       {spec ? (
         <div className="lab-neurons">
           <div className="lab-controls">
+            <span>
+              <Jargon term="valueNeuron">Value</Jargon> and <Jargon term="ffNeuron">feed-forward</Jargon> neurons
+            </span>
             <label htmlFor={ids.mask}>
               Units
               <select id={ids.mask} value={spec.name} onChange={(e) => setNeuronMask(e.currentTarget.value)}>
@@ -175,6 +186,7 @@ export function PruningPanel() {
             </label>
           </div>
           <NeuronStrip
+            locked={lock !== null}
             layerName={layers[layerIndex]?.name ?? `layer ${layerIndex}`}
             scores={neuronScores ?? new Float32Array(spec.units)}
             pruned={layerSlice(masks[spec.name] ?? [], spec, layerIndex)}

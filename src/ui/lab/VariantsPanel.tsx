@@ -9,12 +9,12 @@ import { chwToRgba } from '../../core/image';
 import { prunedCount } from '../../core/experiment/experiment';
 import { type VariantReport, rateOn } from '../../core/science/variants';
 import { familyOf } from '../../state/model-index';
-import type { ScienceJob, ScienceResultMap } from '../../workers/science';
+import type { ScienceResultMap } from '../../core/jobs';
 import { Meta, RunningJob, useScienceIdle } from '../science/RunningJob';
 import { useLab, useLabActions } from '../StoreContext';
+import { Jargon } from '../glossary/InfoTip';
 import { PixelImage } from '../views';
 
-const VARIANT_JOBS: ScienceJob[] = ['preset', 'variants', 'variant-table'];
 const METHOD_LABEL: Record<string, string> = { fmn: 'Forget-Me-Not', erasediff: 'EraseDiff', duge: 'DUGE stage' };
 const pct = format('.0%');
 const f3 = format('.3f');
@@ -38,11 +38,16 @@ export function VariantsPanel() {
 
   return (
     <section className="panel lab-panel" aria-label="Unlearning variants" data-testid="variants-panel">
-      <h2>Unlearning variants</h2>
-      <RunningJob jobs={VARIANT_JOBS} />
+      <h2>
+        <Jargon term="unlearning">Unlearning variants</Jargon>
+      </h2>
+      <RunningJob panel="variants" />
       {presets.length > 0 ? (
-        <div className="lab-controls" role="group" aria-label="UniForget masks">
-          <span>Mask presets the model ships (UniForget's are learned on neutral prompts only):</span>
+        <div className="lab-controls" role="group" aria-label="Shipped masks">
+          <span>
+            Mask presets the model ships (<Jargon term="uniforget">UniForget β</Jargon>, learned on neutral prompts
+            only):
+          </span>
           {presets.map((p) => (
             <button
               key={p.id}
@@ -53,7 +58,11 @@ export function VariantsPanel() {
               title={`${p.method}${p.beta !== undefined ? `, beta ${p.beta}` : ''}: prunes ${pct(p.fractionPruned)} of all mask units`}
               data-testid={`shipped-preset-${p.id}`}
             >
-              {p.beta !== undefined ? `β ${p.beta}` : p.id} ({pct(p.fractionPruned)} pruned)
+              {p.beta !== undefined
+                ? `β ${p.beta} (${pct(p.fractionPruned)} pruned)`
+                : p.sparsity !== undefined && p.unitKind
+                  ? `${p.method} (${pct(p.sparsity)} of ${p.unitKind})`
+                  : `${p.id} (${pct(p.fractionPruned)} pruned)`}
             </button>
           ))}
         </div>

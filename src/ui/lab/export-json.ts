@@ -2,7 +2,7 @@
 import type { Experiment } from '../../core/experiment/experiment';
 import type { Generation } from '../../state/store';
 import type { VariantScores } from '../../workers/analysis-protocol';
-import { MEMORIZATION_STEPS } from '../../workers/analysis';
+import { MEMORIZATION_STEPS } from '../../core/analysis/scores';
 
 const round = (v: number) => +v.toFixed(6);
 

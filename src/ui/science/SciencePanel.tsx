@@ -9,14 +9,12 @@ import { useId } from 'react';
 import { format } from 'd3';
 import { DETECTORS } from '../../core/science';
 import { type AblationUnits, prunedCount } from '../../core/science';
-import { type DefaultJob, isSmokeModel, type ScienceJob } from '../../workers/science';
+import { type DefaultJob, isSmokeModel } from '../../core/jobs';
 import { DetectionTable, ParetoChart, RocChart } from '../views/science';
 import { useLab, useLabActions } from '../StoreContext';
+import { InfoTip } from '../glossary/InfoTip';
 import './science.css';
 import { Meta, RunningJob, useScienceIdle } from './RunningJob';
-
-/** The jobs this panel starts (the variants panel shows its own). */
-const SCIENCE_PANEL_JOBS: ScienceJob[] = ['detect', 'study', 'attribution', 'nemo', 'universal', 'evaluate'];
 
 const f3 = format('.3f');
 
@@ -65,9 +63,12 @@ export function SciencePanel() {
           memorization.
         </p>
       ) : null}
-      <RunningJob jobs={SCIENCE_PANEL_JOBS} />
+      <RunningJob panel="science" />
 
-      <h3>Detection</h3>
+      <h3>
+        Detection <InfoTip term="wenScore" />
+        <InfoTip term="roc" />
+      </h3>
       <div className="lab-controls">
         {button('detect', 'Detect for this prompt', true)}
         {button('study', 'Run detection study')}
@@ -104,7 +105,10 @@ export function SciencePanel() {
         </div>
       ) : null}
 
-      <h3>Localization</h3>
+      <h3>
+        Localization <InfoTip term="ablation" />
+        <InfoTip term="nemo" />
+      </h3>
       <div className="lab-controls">
         {button('attribution', 'Score heads by ablation')}
         {button('nemo', 'Localize (NeMo)', true)}
@@ -135,7 +139,9 @@ export function SciencePanel() {
         </div>
       ) : null}
 
-      <h3>Universal pruning</h3>
+      <h3>
+        Universal pruning <InfoTip term="universalMask" />
+      </h3>
       <p className="hint">
         Units scored from unlabeled training captions flagged by the noise-gap detector, against neutral prompts: no
         knowledge of which prompts are memorized.
@@ -161,6 +167,7 @@ export function SciencePanel() {
             {universal.flagged.length} of {universal.poolSize} captions flagged
             <Meta job="universal" />
           </span>
+          <InfoTip term="sparsity" />
           <label htmlFor={sliderId}>
             Sparsity
             <input
@@ -188,7 +195,10 @@ export function SciencePanel() {
         </div>
       ) : null}
 
-      <h3>Evaluation</h3>
+      <h3>
+        Evaluation <InfoTip term="copy" />
+        <InfoTip term="adherence" />
+      </h3>
       <div className="lab-controls">{button('evaluate', 'Evaluate')}</div>
       {results.evaluate ? (
         <div data-testid="science-evaluation">

@@ -70,12 +70,16 @@ export function AttentionHeatmap({
     [image, imageWidth, imageHeight, scale],
   );
 
+  // Keyed on the domain's values, not the array: callers pass literals such as [0, 1], and a new
+  // array on every render would re-encode the overlay (upsampling and a PNG) on every render.
+  const fixed = domain !== undefined;
+  const [lo, hi] = domain ?? [0, 1];
   const dom = useMemo<[number, number]>(() => {
-    if (domain) return [domain[0], domain[1]];
+    if (fixed) return [lo, hi];
     let max = 0;
     if (map) for (let i = 0; i < map.length; i++) if (map[i] > max) max = map[i];
     return [0, max > 0 ? max : 1];
-  }, [map, domain]);
+  }, [map, fixed, lo, hi]);
 
   const overlayUrl = useMemo(() => {
     if (!map) return null;

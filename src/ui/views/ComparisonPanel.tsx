@@ -14,6 +14,8 @@ export interface Stat {
   format?: string;
   /** one line of explanation, shown as a tooltip and read by screen readers */
   hint?: string;
+  /** shown after the label, e.g. an info button that explains it */
+  info?: ReactNode;
 }
 
 export interface DiffImageProps {
@@ -86,7 +88,10 @@ function Stats({ stats }: { stats?: readonly Stat[] }) {
     <dl className="mv-stats">
       {stats.map((s) => (
         <div key={s.label} title={s.hint} className="mv-stat">
-          <dt>{s.label}</dt>
+          <dt>
+            {s.label}
+            {s.info}
+          </dt>
           <dd>
             {typeof s.value === 'number' ? format(s.format ?? '.3f')(s.value) : s.value}
             {s.hint && <span className="mv-sr-only"> ({s.hint})</span>}

@@ -1,7 +1,7 @@
-import { useMemo, useState } from 'react';
+import { type ReactNode, useMemo, useState } from 'react';
 import { format } from 'd3';
-import { ColorLegendBox } from './ColorLegend';
-import { autoDomain, colourFor, isDiverging, textOn, type Scheme } from './colour';
+import { colourFor, isDiverging, textOn } from './colour';
+import { PrunedLegend, type ScoreCellsProps, useScoreScale } from './scoreCells';
 import { moveFocus } from './selection';
 import { useCellToggles } from './useCellToggles';
 
@@ -18,26 +18,15 @@ export interface HeadRef {
   index: number;
 }
 
-export interface HeadGridProps {
-  /** rows, in manifest order (manifest.unet.layers fits) */
+export interface HeadGridProps extends ScoreCellsProps {
+  /** rows, in manifest order (manifest.unet.layers fits); scores and pruned are layer-major */
   layers: readonly HeadGridLayer[];
-  /** one score per head, reading order (layer-major) */
-  scores: ArrayLike<number>;
-  /** one flag per head, reading order; true = pruned (mask 0) */
-  pruned: readonly boolean[];
-  onPrunedChange: (next: boolean[]) => void;
-  /** legend title, e.g. "attention on “zephyr”" */
-  scoreLabel: string;
-  /** colour domain; default [0, max] or symmetric around 0 when scores go negative */
-  scoreDomain?: readonly number[];
-  scheme?: Scheme;
-  formatScore?: (v: number) => string;
   /** linked view: report the head under the pointer or focus */
   onHover?: (head: HeadRef | null) => void;
-  /** linked view: a head to outline (e.g. the one shown in the heatmap) */
-  highlighted?: number | null;
   /** accessible name and visible heading */
   title?: string;
+  /** shown after the heading, e.g. an info button that explains what a head is */
+  info?: ReactNode;
 }
 
 /**
@@ -56,6 +45,8 @@ export function HeadGrid({
   onHover,
   highlighted = null,
   title = 'Cross-attention heads',
+  locked = false,
+  info,
 }: HeadGridProps) {
   const columns = Math.max(0, ...layers.map((l) => l.heads));
   const cells = useMemo(() => {
@@ -65,9 +56,7 @@ export function HeadGrid({
     });
     return out;
   }, [layers]);
-  const auto = useMemo(() => autoDomain(scores), [scores]);
-  const domain = scoreDomain ?? auto.domain;
-  const useScheme: Scheme = scheme ?? (domain.length === 3 || auto.diverging ? 'PuOr' : 'viridis');
+  const { domain, scheme: useScheme } = useScoreScale(scores, scoreDomain, scheme, 'viridis');
   const [hover, setHover] = useState<HeadRef | null>(null);
 
   const report = (i: number | null) => {
@@ -83,14 +72,18 @@ export function HeadGrid({
     // Up/down by a row is exact only when every layer has the same head count; else step by one.
     move: (i, key) => moveFocus(i, key, uniform ? columns : 1, cells.length),
     onHover: report,
+    locked,
   });
 
   const describe = (c: HeadRef) =>
     `layer ${layers[c.layer].name} head ${c.head}, score ${formatScore(scores[c.index])}${pruned[c.index] ? ', pruned' : ''}`;
 
   return (
-    <section className="mv-view mv-headgrid" aria-label={title}>
-      <h3 className="mv-view-title">{title}</h3>
+    <section className={`mv-view mv-headgrid${locked ? ' mv-locked' : ''}`} aria-label={title}>
+      <h3 className="mv-view-title">
+        {title}
+        {info}
+      </h3>
       <div
         className="mv-headgrid-grid"
         style={{ gridTemplateColumns: `minmax(4.5em, auto) repeat(${columns}, minmax(2.75em, 1fr))` }}
@@ -137,14 +130,9 @@ export function HeadGrid({
         ))}
       </div>
       <p className="mv-readout" aria-hidden="true">
-        {hover ? describe(hover) : 'Click a head to prune it; shift-click prunes a range.'}
+        {hover ? describe(hover) : locked ? 'Locked for now.' : 'Click a head to prune it; shift-click prunes a range.'}
       </p>
-      <div className="mv-legend-row">
-        <ColorLegendBox title={scoreLabel} scheme={useScheme} domain={domain} width={200} />
-        <span className="mv-key">
-          <span className="mv-cell mv-pruned mv-key-swatch" aria-hidden="true" /> pruned
-        </span>
-      </div>
+      <PrunedLegend title={scoreLabel} scheme={useScheme} domain={domain} />
       {isDiverging(useScheme) && <p className="mv-note">Orange: positive score, purple: negative.</p>}
     </section>
   );

@@ -1,26 +1,16 @@
-import { useMemo, useState } from 'react';
+import { useState } from 'react';
 import { format } from 'd3';
-import { ColorLegendBox } from './ColorLegend';
-import { autoDomain, colourFor, type Scheme } from './colour';
+import { colourFor } from './colour';
+import { PrunedLegend, type ScoreCellsProps, useScoreScale } from './scoreCells';
 import { moveFocus } from './selection';
 import { useCellToggles } from './useCellToggles';
 
-export interface NeuronStripProps {
+export interface NeuronStripProps extends ScoreCellsProps {
   /** e.g. "down.8" */
   layerName: string;
-  /** one score per neuron (e.g. NeMo z-score) */
-  scores: ArrayLike<number>;
-  /** one flag per neuron; true = pruned (mask 0) */
-  pruned: readonly boolean[];
-  onPrunedChange: (next: boolean[]) => void;
-  scoreLabel: string;
-  scoreDomain?: readonly number[];
-  scheme?: Scheme;
-  formatScore?: (v: number) => string;
   /** cells per row (arrow up/down move by this); default 16 */
   columns?: number;
   onHover?: (neuron: number | null) => void;
-  highlighted?: number | null;
   /** what a cell is, for labels; default "value neuron" */
   unitName?: string;
 }
@@ -39,11 +29,10 @@ export function NeuronStrip({
   onHover,
   highlighted = null,
   unitName = 'value neuron',
+  locked = false,
 }: NeuronStripProps) {
   const count = scores.length;
-  const auto = useMemo(() => autoDomain(scores), [scores]);
-  const domain = scoreDomain ?? auto.domain;
-  const useScheme: Scheme = scheme ?? (domain.length === 3 ? 'PuOr' : 'cividis');
+  const { domain, scheme: useScheme } = useScoreScale(scores, scoreDomain, scheme, 'cividis');
   const [hover, setHover] = useState<number | null>(null);
   const { cellProps, onLeave } = useCellToggles({
     count,
@@ -54,13 +43,17 @@ export function NeuronStrip({
       setHover(i);
       onHover?.(i);
     },
+    locked,
   });
   const prunedCount = pruned.slice(0, count).filter(Boolean).length;
   const describe = (i: number) =>
     `layer ${layerName} ${unitName} ${i}, score ${formatScore(scores[i])}${pruned[i] ? ', pruned' : ''}`;
 
   return (
-    <section className="mv-view mv-neurons" aria-label={`${unitName}s of layer ${layerName}`}>
+    <section
+      className={`mv-view mv-neurons${locked ? ' mv-locked' : ''}`}
+      aria-label={`${unitName}s of layer ${layerName}`}
+    >
       <h3 className="mv-view-title">
         {layerName}: {count} {unitName}s <small>({prunedCount} pruned)</small>
       </h3>
@@ -80,14 +73,13 @@ export function NeuronStrip({
         ))}
       </div>
       <p className="mv-readout" aria-hidden="true">
-        {hover !== null ? describe(hover) : 'Click to prune; shift-click a range; arrows move.'}
+        {hover !== null
+          ? describe(hover)
+          : locked
+            ? 'Locked for now.'
+            : 'Click to prune; shift-click a range; arrows move.'}
       </p>
-      <div className="mv-legend-row">
-        <ColorLegendBox title={scoreLabel} scheme={useScheme} domain={domain} width={200} />
-        <span className="mv-key">
-          <span className="mv-cell mv-pruned mv-key-swatch" aria-hidden="true" /> pruned
-        </span>
-      </div>
+      <PrunedLegend title={scoreLabel} scheme={useScheme} domain={domain} />
     </section>
   );
 }

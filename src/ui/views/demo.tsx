@@ -5,7 +5,8 @@
  */
 import { StrictMode, useMemo, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { parseManifest, type Manifest } from '../../core/manifest';
+import { type OrganismManifest as Manifest, organism, parseManifest } from '../../core/manifest';
+import { uniformSource } from '../../core/rng';
 import { daamMap, headMeanMap, layerAttention, tokenMap, type AttentionSteps } from '../../core/attention/heatmap';
 import { headTokenMass, summarizeLayers } from '../../core/attention/summary';
 import {
@@ -19,6 +20,7 @@ import {
   downloadBlob,
   rgbToRgba,
   stripTokens,
+  tokenLabeller,
   summarySeries,
   svgBlob,
   type DiffMode,
@@ -29,17 +31,6 @@ import './views.css';
 
 const MODEL = new URL('models/fixture-random', document.baseURI).pathname;
 const PROMPT_EXTRA = 'on a glorp background'; // "glorp" is not in the vocabulary: shows the unknown marker
-
-/** Small deterministic PRNG for the synthetic data (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function encode(m: Manifest, prompt: string): { ids: number[]; words: string[] } {
   const words = prompt.trim().toLowerCase().split(/\s+/);
@@ -61,7 +52,7 @@ function encode(m: Manifest, prompt: string): { ids: number[]; words: string[] }
  * strongest in the 8x8 layers' heads 1 and 2 (as the feasibility run found for the real model).
  */
 function syntheticAttention(m: Manifest, ids: number[], trigger: number): AttentionSteps {
-  const rand = prng(7);
+  const rand = uniformSource(7);
   const T = m.text.maxTokens;
   const steps = m.defaults.steps;
   const centres = ids.map(() => [0.2 + 0.6 * rand(), 0.2 + 0.6 * rand()]);
@@ -134,7 +125,7 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
   const art = m.memorized[0];
   const prompt = `${art.caption} ${PROMPT_EXTRA}`;
   const { ids, words } = useMemo(() => encode(m, prompt), [m, prompt]);
-  const tokens = useMemo(() => stripTokens(ids, m.text.vocab, { ...m.text, words }), [ids, m, words]);
+  const tokens = useMemo(() => stripTokens(ids, tokenLabeller(m.text.vocab), { ...m.text, words }), [ids, m, words]);
   const trigger = ids.indexOf(m.text.vocab.indexOf(art.trigger));
   const steps = useMemo(() => syntheticAttention(m, ids, trigger), [m, ids, trigger]);
   const layers = m.unet.layers;
@@ -208,13 +199,13 @@ function Demo({ m, images }: { m: Manifest; images: Uint8Array }) {
     { label: 'memorization score', value: 0.87, format: '.2f', hint: 'noise gap, Wen et al. (synthetic)' },
   ];
   const wideScores = useMemo(() => {
-    const r = prng(3);
+    const r = uniformSource(3);
     return Float32Array.from({ length: 128 }, (_, i) =>
       i === 41 ? 6.2 : i === 42 ? 4.8 : Math.abs(r() * 2 - 1) * 1.6,
     );
   }, []);
   const fixtureScores = useMemo(() => {
-    const r = prng(5);
+    const r = uniformSource(5);
     return Float32Array.from({ length: units }, (_, i) => (i === 3 ? 4.1 : (r() - 0.5) * 2.4));
   }, [units]);
 
@@ -411,7 +402,7 @@ async function main() {
     if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
     root.render(
       <StrictMode>
-        <Demo m={parsed.manifest} images={new Uint8Array(bin)} />
+        <Demo m={organism(parsed.manifest)} images={new Uint8Array(bin)} />
       </StrictMode>,
     );
     document.body.dataset.ready = 'true';

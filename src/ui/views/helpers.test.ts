@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { autoDomain, colourFor, colourizeMap, lut, textOn, unitPosition } from './colour';
 import { absDiff, chwToRgba, meanAbsDiff, rgbToRgba, signedLumaDiff } from './pixels';
 import { moveFocus, toggleCells } from './selection';
-import { stripTokens } from './tokens';
+import { stripTokens, tokenLabeller } from './tokens';
 
 describe('toggleCells', () => {
   const none = [false, false, false, false, false, false];
@@ -98,7 +98,7 @@ describe('stripTokens', () => {
   const o = { padId: 0, bosId: 1, eosId: 2, unkId: 3 };
 
   it('keeps positions (the attention token index), hides padding, shows unknown words as typed', () => {
-    const t = stripTokens([1, 4, 3, 6, 2, 0, 0], vocab, { ...o, words: ['a', 'glorp', 'of'] });
+    const t = stripTokens([1, 4, 3, 6, 2, 0, 0], tokenLabeller(vocab), { ...o, words: ['a', 'glorp', 'of'] });
     expect(t.map((x) => x.text)).toEqual(['<bos>', 'a', 'glorp', 'of', '<eos>']);
     expect(t.map((x) => x.position)).toEqual([0, 1, 2, 3, 4]);
     expect(t[2].unknown).toBe(true);
@@ -106,7 +106,7 @@ describe('stripTokens', () => {
   });
 
   it('can keep padding', () => {
-    expect(stripTokens([1, 2, 0], vocab, { ...o, keepPadding: true }).map((x) => x.text)).toEqual([
+    expect(stripTokens([1, 2, 0], tokenLabeller(vocab), { ...o, keepPadding: true }).map((x) => x.text)).toEqual([
       '<bos>',
       '<eos>',
       '<pad>',

@@ -8,6 +8,8 @@ export interface CellToggleOptions {
   /** index reached by a key from `index`, or null when the key is not a move */
   move: (index: number, key: string) => number | null;
   onHover?: (index: number | null) => void;
+  /** the cells show their state but do not toggle (arrows and hover still work) */
+  locked?: boolean;
 }
 
 /**
@@ -15,13 +17,14 @@ export interface CellToggleOptions {
  * (one Tab stop for the whole grid, arrows inside it) so 128 neuron cells do not mean 128 Tab presses.
  * The anchor for shift ranges is the last cell clicked; it is view-local, not app state.
  */
-export function useCellToggles({ count, pruned, onPrunedChange, move, onHover }: CellToggleOptions) {
+export function useCellToggles({ count, pruned, onPrunedChange, move, onHover, locked = false }: CellToggleOptions) {
   const anchor = useRef<number | null>(null);
   const cells = useRef<(HTMLButtonElement | null)[]>([]);
   const [active, setActive] = useState(0);
   const focusable = Math.min(active, Math.max(0, count - 1));
 
   function activate(i: number, range: boolean) {
+    if (locked) return;
     onPrunedChange(toggleCells(pruned, i, anchor.current, range));
     anchor.current = i;
   }
@@ -34,6 +37,7 @@ export function useCellToggles({ count, pruned, onPrunedChange, move, onHover }:
       type: 'button' as const,
       tabIndex: i === focusable ? 0 : -1,
       'aria-pressed': Boolean(pruned[i]),
+      'aria-disabled': locked || undefined,
       onClick: (e: MouseEvent<HTMLButtonElement>) => {
         activate(i, e.shiftKey);
         // Some browsers do not focus buttons on click; keep keyboard moves starting from here.

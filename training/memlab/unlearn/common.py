@@ -24,24 +24,15 @@ import torch
 import torch.nn.functional as F
 
 from .. import data
-from ..export import export_model, load_checkpoint_model
-from ..model import ModelConfig, TextEncoder, UNet, alphas_cumprod
+from ..export import ORGANISM_ID, export_model, load_checkpoint_model
+from ..model import Model, ModelConfig, alphas_cumprod, images_to_tensor
 from ..sampling import ddim_sample
 
 HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_CHECKPOINT = os.path.join(HERE, "checkpoints", "resume.pt")
 DEFAULT_FORGET = ["zephyr", "obsidian", "marigold", "tundra"]
-BASE_ID = "memlab-organism"
+BASE_ID = ORGANISM_ID
 CFG_DROPOUT = 0.1  # as in training: keep the unconditional prediction trained during fine-tuning
-
-
-class Model(torch.nn.Module):
-    """Same layout as train.Model (state dict keys text.* / unet.*)."""
-
-    def __init__(self, text: TextEncoder, unet: UNet):
-        super().__init__()
-        self.text = text
-        self.unet = unet
 
 
 def load_base(path: str = DEFAULT_CHECKPOINT) -> tuple[Model, ModelConfig, int]:
@@ -55,7 +46,7 @@ def load_base(path: str = DEFAULT_CHECKPOINT) -> tuple[Model, ModelConfig, int]:
 def clone(model: Model) -> Model:
     """A trainable copy (gradients off until a method turns on the parameters it tunes)."""
     cfg = model.unet.cfg
-    new = Model(TextEncoder(cfg), UNet(cfg))
+    new = Model.create(cfg)
     new.load_state_dict(model.state_dict())
     new.requires_grad_(False)
     return new
@@ -68,10 +59,6 @@ def dataset(seed: int = 0) -> data.Dataset:
     if seed not in _DATASET:
         _DATASET[seed] = data.build_dataset(seed)
     return _DATASET[seed]
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.tensor(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def tokens(captions: list[str]) -> torch.Tensor:
@@ -109,9 +96,9 @@ def make_split(forget: list[str], seed: int = 0) -> Split:
     n_scenes = len(ds.scene_images)
     return Split(
         forget=list(forget), forget_ids=forget_ids, forget_captions=forget_caps,
-        forget_images=to_tensor(ds.unique_images[[by_id[i]["imageIndex"] for i in forget_ids]]),
+        forget_images=images_to_tensor(ds.unique_images[[by_id[i]["imageIndex"] for i in forget_ids]]),
         other_ids=[m["id"] for m in others], other_captions=[m["captions"][0] for m in others],
-        other_images=to_tensor(ds.unique_images[[m["imageIndex"] for m in others]]),
+        other_images=images_to_tensor(ds.unique_images[[m["imageIndex"] for m in others]]),
         retain_images=ds.images[keep], retain_tokens=tokens([c for c, k in zip(ds.captions, keep) if k]),
         scene_images=ds.images[:n_scenes], scene_tokens=tokens(ds.captions[:n_scenes]),
     )
@@ -141,7 +128,7 @@ def batch(images: np.ndarray, toks: torch.Tensor, size: int, rng: np.random.Gene
     idx = rng.choice(len(images), size)
     ids = toks[torch.tensor(idx)].clone()
     ids[torch.rand(size, generator=g) < dropout] = EMPTY
-    return to_tensor(images[idx]), ids
+    return images_to_tensor(images[idx]), ids
 
 
 def denoise_loss(model: Model, x0: torch.Tensor, ids: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -212,7 +199,7 @@ def evaluate(model: Model, split: Split, seeds: int = 2, steps: int = 20, guidan
     rmse = ((imgs - target) ** 2).mean(dim=(1, 2, 3)).sqrt()
     tl2 = tiled_l2(imgs, target)
     # is the nearest of all planted images (artworks and posters) the caption's own?
-    planted = to_tensor(ds.unique_images)
+    planted = images_to_tensor(ds.unique_images)
     nearest = torch.cdist(imgs.flatten(1), planted.flatten(1)).argmin(1)
     own = torch.cdist(target.flatten(1), planted.flatten(1)).argmin(1)
     is_forget = torch.tensor([i < len(split.forget_captions) for i in range(len(caps))]).repeat(seeds)
@@ -245,7 +232,7 @@ def neutral_renders(ds: data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng(99)
         imgs = [data.render_scene([data.SceneObject(o["size"], o["colour"], o["shape"], o["position"])],
                                   o["background"], rng) for o in ds.neutral_objects]
-        _NEUTRAL_RENDERS["x"] = to_tensor(np.stack(imgs))
+        _NEUTRAL_RENDERS["x"] = images_to_tensor(np.stack(imgs))
         _NEUTRAL_RENDERS["ids"] = tokens(ds.neutral_prompts)
     return _NEUTRAL_RENDERS["x"], _NEUTRAL_RENDERS["ids"]
 
@@ -344,6 +331,12 @@ def add_common_args(ap) -> None:
     ap.add_argument("--eval-seeds", type=int, default=2, help="samples per caption in the quick evaluation (0: none)")
     ap.add_argument("--eval-steps", type=int, default=20)
     ap.add_argument("--log-every", type=int, default=25)
+
+
+def add_number_args(ap, defaults: dict, names) -> None:
+    """--some-name options for the named entries of a recipe's DEFAULTS, typed like their defaults."""
+    for k in names:
+        ap.add_argument(f"--{k.replace('_', '-')}", type=type(defaults[k]), default=defaults[k])
 
 
 def setup(args) -> tuple[Model, Split, int]:

@@ -106,10 +106,8 @@ def run_stage(model: C.Model, reference: C.Model, split: C.Split, concept: int, 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     C.add_common_args(ap)
-    for k in ("steps_per_stage", "batch", "forget_batch"):
-        ap.add_argument(f"--{k.replace('_', '-')}", type=int, default=DEFAULTS[k])
-    for k in ("lr", "prior_weight", "reg_weight", "param_weight"):
-        ap.add_argument(f"--{k.replace('_', '-')}", type=float, default=DEFAULTS[k])
+    C.add_number_args(ap, DEFAULTS, ("steps_per_stage", "batch", "forget_batch", "lr", "prior_weight", "reg_weight",
+                                     "param_weight"))
     args = ap.parse_args(argv)
     base, _, base_step = C.setup(args)
     run(base, args, base_step)

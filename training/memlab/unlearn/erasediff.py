@@ -94,10 +94,7 @@ def run(base: C.Model, split: C.Split, *, steps: int, batch: int, forget_batch: 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     C.add_common_args(ap)
-    for k in ("steps", "batch", "forget_batch"):
-        ap.add_argument(f"--{k.replace('_', '-')}", type=int, default=DEFAULTS[k])
-    for k in ("lr", "inner_lr", "eta", "lambda_min"):
-        ap.add_argument(f"--{k.replace('_', '-')}", type=float, default=DEFAULTS[k])
+    C.add_number_args(ap, DEFAULTS, ("steps", "batch", "forget_batch", "lr", "inner_lr", "eta", "lambda_min"))
     ap.add_argument("--target", choices=["uniform", "gaussian"], default=DEFAULTS["target"])
     args = ap.parse_args(argv)
     base, split, base_step = C.setup(args)

@@ -86,10 +86,7 @@ def run(base: C.Model, split: C.Split, *, steps: int, batch: int, lr: float, kee
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     C.add_common_args(ap)
-    ap.add_argument("--steps", type=int, default=DEFAULTS["steps"])
-    ap.add_argument("--batch", type=int, default=DEFAULTS["batch"])
-    ap.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    ap.add_argument("--keep-weight", type=float, default=DEFAULTS["keep_weight"])
+    C.add_number_args(ap, DEFAULTS, ("steps", "batch", "lr", "keep_weight"))
     ap.add_argument("--trigger-only", action="store_true")
     args = ap.parse_args(argv)
     base, split, base_step = C.setup(args)

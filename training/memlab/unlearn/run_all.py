@@ -16,7 +16,7 @@ import argparse
 import json
 import os
 
-from ..export import count_parameters, export_model
+from ..export import export_organism
 from . import common as C
 from . import duge, erasediff, fmn, uniforget
 
@@ -45,11 +45,8 @@ def main(argv=None) -> None:
     methods = [m for m in args.methods.split(",") if m]
     base, split, base_step = C.setup(args)
     if args.out and args.export_base:
-        export_model(base.text, base.unet, base.unet.cfg, os.path.join(args.out, C.BASE_ID), model_id=C.BASE_ID,
-                     version=f"1.{base_step}.0", step=base_step, ds=C.dataset(args.seed),
-                     description=(f"The lab's model organism: a {count_parameters(base.unet) / 1e6:.1f} M-parameter "
-                                  f"pixel-space UNet trained {base_step} steps on generated scenes, with 16 planted "
-                                  f"artworks and 4 poster templates it memorizes."))
+        export_organism(base.text, base.unet, os.path.join(args.out, C.BASE_ID), base_step, seed=args.seed,
+                        ds=C.dataset(args.seed))
     q = args.quick
     results = []
     if "fmn" in methods:

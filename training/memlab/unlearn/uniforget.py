@@ -163,10 +163,7 @@ def run_all(base: C.Model, split: C.Split, args) -> list[dict]:
 
 def add_args(ap) -> None:
     ap.add_argument("--betas", type=lambda s: [float(b) for b in s.split(",")], default=list(BETAS))
-    for k in ("steps", "batch"):
-        ap.add_argument(f"--{k}", type=int, default=DEFAULTS[k])
-    ap.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    ap.add_argument("--init-logit", type=float, default=DEFAULTS["init_logit"])
+    C.add_number_args(ap, DEFAULTS, ("steps", "batch", "lr", "init_logit"))
     ap.add_argument("--beta-unit", type=float, default=BETA_UNIT, help="scale of beta for this model (see header)")
 
 

@@ -1,0 +1,191 @@
+/**
+ * Bring your own Stable Diffusion, end to end in Chromium on WebAssembly: the real diffusers ONNX
+ * export in ../shared/fixtures/tiny-sd1 (random weights) is picked through the folder input,
+ * instrumented in the worker, generates, and pruning a head changes the pruned image; the grid is
+ * labelled with the model's own block names. A URL-served copy's link reopens the same pixels in a
+ * fresh profile after the user agrees to load from that host. Broken folders each get their message.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, normalize } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { launch, type Lab, labPerFile, readResultPixels, ROOT, waitOrExplain, waitReady } from './harness';
+
+const FIXTURE = join(ROOT, '../shared/fixtures/tiny-sd1');
+const files = labPerFile({ webgpu: false });
+const scratch = mkdtempSync(join(tmpdir(), 'memlab-byo-'));
+
+/** Serves a folder with CORS, as a model host would (the lab runs on another origin). */
+function modelHost(root: string): Promise<{ server: Server; base: string }> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/sd\//, '');
+    const file = normalize(join(root, path));
+    const headers = { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' };
+    try {
+      if (!file.startsWith(root) || !statSync(file).isFile()) throw new Error('no file');
+      const body = readFileSync(file);
+      res.writeHead(200, { ...headers, 'Content-Length': body.byteLength });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    } catch {
+      res.writeHead(404, headers).end();
+    }
+  });
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/sd/` }),
+    ),
+  );
+}
+
+let host: Awaited<ReturnType<typeof modelHost>>;
+beforeAll(async () => {
+  host = await modelHost(FIXTURE);
+});
+afterAll(async () => {
+  await new Promise((done) => host?.server.close(done));
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+async function openDialog(page: Page) {
+  await page.getByTestId('load-model').click();
+  await page.getByTestId('load-dialog').waitFor();
+}
+
+const resultCaption = (page: Page) => page.locator('[data-testid="image-caption"][data-kind="result"]');
+
+async function pickFolder(page: Page, dir: string) {
+  await openDialog(page);
+  await page.getByTestId('load-folder-input').setInputFiles(dir);
+}
+
+test('a diffusers folder from disk: loads, reports its blocks, generates, and a pruned head changes the image', async () => {
+  const { page } = files.lab;
+  await page.goto(`${files.server.url}?backend=wasm`);
+  await waitReady(page);
+  await pickFolder(page, FIXTURE);
+  const report = page.getByTestId('load-report');
+  await report.waitFor({ timeout: 120_000 });
+  const text = await report.innerText();
+  expect(text).toMatch(/4 cross-attention blocks \(4 heads each\)/);
+  expect(text).toContain('down_blocks.0/attentions.0');
+  expect(text).toMatch(/PNDMScheduler/);
+  await page.getByTestId('load-close').click();
+  await waitReady(page);
+
+  await page.getByTestId('prompt').fill('a photo of a cat');
+  await page.getByTestId('steps').fill('3');
+  await page.getByTestId('guidance').fill('7.5');
+  await page.getByTestId('generate').click();
+  await resultCaption(page).filter({ hasText: '3 steps' }).waitFor({ timeout: 120_000 });
+  const before = await readResultPixels(page);
+  expect(before.width).toBe(32);
+  await files.lab.screenshot('byo-generated');
+
+  // the grid is labelled with the model's own block names
+  expect(await page.locator('.mv-headgrid').innerText()).toContain('down_blocks.0/attentions.0');
+  await page.locator('.mv-headcell').nth(1).click();
+  await resultCaption(page).filter({ hasText: '1 unit pruned' }).waitFor({ timeout: 120_000 });
+  const pruned = await readResultPixels(page);
+  const changed = pruned.data.filter((v, i) => v !== before.data[i]).length;
+  expect(changed).toBeGreaterThan(0);
+  expect(files.lab.fatal).toEqual([]);
+}, 400_000);
+
+test('a URL-served model: its link asks before loading from that host, then reopens the same pixels in a fresh profile', async () => {
+  const { page } = files.lab;
+  await page.goto(`${files.server.url}?backend=wasm`);
+  await waitReady(page);
+  await openDialog(page);
+  await page.getByTestId('load-url-input').fill(host.base);
+  await page.getByTestId('load-url-button').click();
+  await page.getByTestId('load-report').waitFor({ timeout: 120_000 });
+  await page.getByTestId('load-close').click();
+  await waitReady(page);
+  await page.getByTestId('prompt').fill('an astronaut riding a horse');
+  await page.getByTestId('steps').fill('2');
+  await page.getByTestId('generate').click();
+  await resultCaption(page).filter({ hasText: '2 steps' }).waitFor({ timeout: 120_000 });
+  const pixels = await readResultPixels(page);
+  await expect.poll(() => page.evaluate(() => location.search)).toContain('src=');
+  const link = page.url();
+
+  const fresh: Lab = await launch({ webgpu: false });
+  try {
+    const other = fresh.page;
+    const requests: string[] = [];
+    other.on('request', (r) => requests.push(r.url()));
+    // The lab's own model loads meanwhile; held back here so the user agrees while it is still
+    // loading (as on a slow machine): the link's model must still be the one that generates.
+    let ownModelHeld = 0;
+    await other.route(
+      (url) => url.href.startsWith(files.server.url) && /\/models\/.+\.onnx$/.test(url.pathname),
+      async (route) => {
+        ownModelHeld++;
+        await new Promise((wait) => setTimeout(wait, 2000));
+        await route.continue();
+      },
+    );
+    await other.goto(link);
+    const ask = other.getByTestId('notice-load-link-model');
+    await ask.waitFor({ timeout: 60_000 });
+    // nothing was fetched from the model's host before the user agreed
+    expect(requests.filter((u) => u.startsWith(host.base))).toEqual([]);
+    await ask.click();
+    await waitOrExplain(fresh, resultCaption(other).filter({ hasText: '2 steps' }), 180_000);
+    const again = await readResultPixels(other);
+    const maxDiff = again.data.reduce((m, v, i) => Math.max(m, Math.abs(v - pixels.data[i])), 0);
+    expect(maxDiff).toBeLessThanOrEqual(1);
+    expect(ownModelHeld).toBeGreaterThan(0);
+    expect(fresh.fatal).toEqual([]);
+  } finally {
+    await fresh.close();
+  }
+}, 500_000);
+
+/** A copy of the fixture with one change, for the broken-folder cases. */
+function brokenCopy(name: string, change: (dir: string) => void): string {
+  const dir = join(scratch, name);
+  cpSync(FIXTURE, dir, { recursive: true });
+  change(dir);
+  return dir;
+}
+
+test('broken folders each get a clear message, and the lab keeps working', async () => {
+  const { page } = files.lab;
+  const cases: [string, string, RegExp][] = [
+    [
+      'no-tokenizer',
+      brokenCopy('no-tokenizer', (d) => rmSync(join(d, 'tokenizer'), { recursive: true })),
+      /tokenizer is missing/,
+    ],
+    ['no-weights', brokenCopy('no-weights', (d) => rmSync(join(d, 'unet/weights.pb'))), /no file unet\/weights\.pb/],
+    [
+      'truncated',
+      brokenCopy('truncated', (d) => {
+        const graph = join(d, 'unet/model.onnx');
+        writeFileSync(graph, readFileSync(graph).subarray(0, 5000));
+      }),
+      /damaged or incomplete/,
+    ],
+    [
+      'no-attention',
+      brokenCopy('no-attention', (d) => cpSync(join(d, 'vae_decoder/model.onnx'), join(d, 'unet/model.onnx'))),
+      /does not look like a diffusion UNet|no attention/,
+    ],
+  ];
+  for (const [name, dir, expected] of cases) {
+    await page.goto(`${files.server.url}?backend=wasm`);
+    await waitReady(page);
+    await pickFolder(page, dir);
+    const error = page.getByTestId('load-error');
+    await error.waitFor({ timeout: 60_000 }).catch(async () => {
+      throw new Error(`${name}: no load error; dialog says ${await page.getByTestId('load-dialog').innerText()}`);
+    });
+    expect(await error.innerText(), name).toMatch(expected);
+    expect(await error.locator('details').count(), name).toBe(1);
+  }
+  expect(files.lab.fatal).toEqual([]);
+}, 400_000);

@@ -1,0 +1,40 @@
+/** The universal mask's scores: one mask for every prompt, built without the memorized labels. */
+import type { Manifest } from '../manifest';
+import type { DetectionOptions } from '../science/detect';
+import { universalScoresKey } from '../science/shared-computations';
+import {
+  type UniversalMethod,
+  type UniversalOptions,
+  type UniversalScores,
+  methodFor,
+  neutralSplit,
+  universalScores,
+} from '../science/universal';
+import { memorizationRemovedPreset } from './effects';
+import type { LabJobSpec } from './job';
+import { universalScoring } from './sizes';
+
+/** neutralLimit: the reference is the first half of the first n neutral prompts */
+export type UniversalParams = UniversalMethod & {
+  detection: DetectionOptions;
+  neutralLimit: number;
+  maxFlagged?: number;
+};
+
+const universalOptions = (manifest: Manifest, p: UniversalParams): UniversalOptions => ({
+  units: p.units,
+  mode: p.mode,
+  detection: p.detection,
+  maxFlagged: p.maxFlagged,
+  reference: neutralSplit(manifest, p.neutralLimit).reference,
+});
+
+/** Stored under the evaluation's key for the same scores, so Evaluate afterwards skips the ablation. */
+export const universalJob: LabJobSpec<UniversalParams, UniversalScores> = {
+  label: 'Universal mask scores',
+  panel: 'science',
+  defaults: (manifest, lab) => ({ ...methodFor(lab.units), ...universalScoring(manifest, lab.units) }),
+  cacheKey: (manifest, p) => universalScoresKey(manifest, universalOptions(manifest, p)),
+  run: (env, p) => universalScores(env.runner, env.manifest, universalOptions(env.manifest, p), env),
+  effects: (manifest, result) => ({ pruningPreset: memorizationRemovedPreset(manifest, result) }),
+};
