@@ -248,6 +248,7 @@ export async function waitOrExplain(lab: Lab, locator: Locator, timeout: number)
         .allInnerTexts()
         .then((t) => t.join(' | '))
         .catch(() => '?');
+    const shot = await lab.screenshot(`timeout-${Date.now()}`).catch(() => 'none');
     const status = await page
       .getByTestId('progress')
       .getAttribute('data-status', { timeout: 1000 })
@@ -255,7 +256,7 @@ export async function waitOrExplain(lab: Lab, locator: Locator, timeout: number)
     throw new Error(
       `${err instanceof Error ? err.message.split('\n')[0] : err}\n` +
         `status: ${status}; progress: ${await read('progress')}\nnotices: ${await read('notice')}\n` +
-        `console:\n${lab.console.slice(-15).join('\n')}`,
+        `console:\n${lab.console.slice(-15).join('\n')}\nscreenshot: ${shot}`,
     );
   }
 }
