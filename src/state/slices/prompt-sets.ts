@@ -120,17 +120,27 @@ export const emptyPromptSets = (): PromptSetsState => ({
 
 export const createPromptSetsSlice: SliceCreator<PromptSetsSlice> = (deps) => (set, get) => {
   const update = (patch: Partial<PromptSetsState>) => set({ promptSets: { ...get().promptSets, ...patch } });
+  // The stored sets are read once; a save waits for that, so it never overwrites sets not yet read back.
+  let restoring: Promise<void> | null = null;
+  const restoreOnce = () => {
+    restoring ??= restore();
+    return restoring;
+  };
   const save = () => {
     const storage = deps.promptSetStorage;
     if (!storage) return;
-    const { imported, chosen } = get().promptSets;
-    storage.save({ imported, chosen }).then(
-      () => get().promptSets.storageProblem && update({ storageProblem: undefined }),
-      (e: unknown) =>
-        update({
-          storageProblem: `This browser did not keep the prompt sets (${e instanceof Error ? e.message : String(e)}): they will be gone after a reload.`,
-        }),
-    );
+    void restoreOnce()
+      .then(() => {
+        const { imported, chosen } = get().promptSets;
+        return storage.save({ imported, chosen });
+      })
+      .then(
+        () => get().promptSets.storageProblem && update({ storageProblem: undefined }),
+        (e: unknown) =>
+          update({
+            storageProblem: `This browser did not keep the prompt sets (${e instanceof Error ? e.message : String(e)}): they will be gone after a reload.`,
+          }),
+      );
   };
 
   async function importOne(
@@ -222,40 +232,41 @@ export const createPromptSetsSlice: SliceCreator<PromptSetsSlice> = (deps) => (s
       save();
     },
 
-    async restorePromptSets() {
-      const storage = deps.promptSetStorage;
-      if (!storage) return;
-      let stored: StoredPromptSets | null;
-      try {
-        stored = await storage.load();
-      } catch (e) {
-        update({
-          storageProblem: `The prompt sets kept in this browser could not be read back (${e instanceof Error ? e.message : String(e)}).`,
-        });
-        return;
-      }
-      if (!stored) return;
-      // Sets imported while the stored ones were read stay, after them (renumbered past the stored ids).
-      const s = get().promptSets;
-      let next = Math.max(s.nextImportId, ...stored.imported.map((i) => (Number(i.id.split(':')[1]) || 0) + 1));
-      const renamed = new Map<string, string>();
-      const fresh = s.imported.map((i) => {
-        const id = `imported:${next++}`;
-        renamed.set(i.id, id);
-        return { ...i, id };
-      });
-      const imported = [...stored.imported, ...fresh];
-      const known = new Set([...imported.map((i) => i.id), ...DEFAULT_CHOSEN_SETS]);
-      const chosen = [
-        ...new Set([...stored.chosen, ...s.chosen.filter((c) => renamed.has(c)).map((c) => renamed.get(c)!)]),
-      ].filter((c) => known.has(c));
-      update({
-        imported,
-        chosen,
-        nextImportId: next,
-        imports: s.imports.map((i) => (i.setId && renamed.has(i.setId) ? { ...i, setId: renamed.get(i.setId) } : i)),
-      });
-      if (fresh.length > 0) save();
-    },
+    restorePromptSets: restoreOnce,
   };
+
+  async function restore(): Promise<void> {
+    const storage = deps.promptSetStorage;
+    if (!storage) return;
+    let stored: StoredPromptSets | null;
+    try {
+      stored = await storage.load();
+    } catch (e) {
+      update({
+        storageProblem: `The prompt sets kept in this browser could not be read back (${e instanceof Error ? e.message : String(e)}).`,
+      });
+      return;
+    }
+    if (!stored) return;
+    // Sets imported while the stored ones were read stay, after them (renumbered past the stored ids).
+    const s = get().promptSets;
+    let next = Math.max(s.nextImportId, ...stored.imported.map((i) => (Number(i.id.split(':')[1]) || 0) + 1));
+    const renamed = new Map<string, string>();
+    const fresh = s.imported.map((i) => {
+      const id = `imported:${next++}`;
+      renamed.set(i.id, id);
+      return { ...i, id };
+    });
+    const imported = [...stored.imported, ...fresh];
+    const known = new Set([...imported.map((i) => i.id), ...DEFAULT_CHOSEN_SETS]);
+    const chosen = [
+      ...new Set([...stored.chosen, ...s.chosen.filter((c) => renamed.has(c)).map((c) => renamed.get(c)!)]),
+    ].filter((c) => known.has(c));
+    update({
+      imported,
+      chosen,
+      nextImportId: next,
+      imports: s.imports.map((i) => (i.setId && renamed.has(i.setId) ? { ...i, setId: renamed.get(i.setId) } : i)),
+    });
+  }
 };
