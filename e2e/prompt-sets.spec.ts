@@ -107,5 +107,8 @@ test('import a JSONL and a CSV, run the detection study on them, export CSV', as
   expect(await rows.count()).toBe(3);
   expect(await page.getByTestId('science-study-size').innerText()).toMatch(/at least one non-memorized prompt set/);
   expect(await page.getByTestId('science-study').isDisabled()).toBe(true);
+  // the list and the import control fit a phone's width
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(1);
   expect(files.lab.fatal).toEqual([]);
 });
