@@ -8,6 +8,7 @@ import type { Manifest } from '../manifest';
 import type { TrainIndex } from '../metrics/replication';
 import type { ModelRunner } from '../pipeline';
 import type { ExperimentCache } from '../science/cache';
+import type { PromptSet } from '../prompts/types';
 import type { Progress, RunContext } from '../science/context';
 import type { AblationUnits } from '../science/localize';
 import type { JobEffects } from './effects';
@@ -40,6 +41,11 @@ export interface PanelContext {
   prompt: string;
   /** what the universal mask prunes (the panel's select) */
   units: AblationUnits;
+  /**
+   * the prompt sets chosen in the panel (imported lists, or the model's own with others); absent:
+   * the model's own sets at the lab's sizes (core/prompts/selection.ts studySelection)
+   */
+  promptSets?: readonly PromptSet[];
 }
 
 /** The panel that starts a job and shows its progress bar. */
