@@ -7,9 +7,9 @@
  */
 import type { Manifest } from '../manifest';
 import { type Roc, roc } from '../metrics/detection';
-import type { ModelRunner } from '../pipeline';
 import type { PromptSet } from '../prompts/types';
 import type { RunContext } from './context';
+import type { ScienceRunner } from './sampler';
 import {
   DETECTORS,
   type DetectionOptions,
@@ -90,7 +90,7 @@ export function detectorRocs(prompts: readonly StudyPrompt[], scores: readonly P
 
 /** Scores every study prompt and builds the ROC of every detector. */
 export async function runDetectionStudy(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   options: DetectionOptions & StudySets,
   ctx: RunContext = {},

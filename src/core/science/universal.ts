@@ -43,9 +43,9 @@ import type { Manifest } from '../manifest';
 import { topKUnits } from '../metrics/attribution';
 import { neutralStatistics, zScores } from '../metrics/nemo';
 import { Rng } from '../rng';
-import type { ModelRunner } from '../pipeline';
 import { encodePrompts } from './batch';
 import type { RunContext } from './context';
+import type { ScienceRunner } from './sampler';
 import { type DetectionOptions, detectEncoded } from './detect';
 import { type AblationUnits, ablationAttribution, valueActivationsOf } from './localize';
 import { CROSS_HEAD_KIND, VALUE_NEURON_KIND, maskSpecOfKind, unitCount } from './units';
@@ -151,7 +151,7 @@ export interface UniversalScores {
 
 /** Scores every value neuron by the rule in the file comment. */
 export async function universalScores(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   options: UniversalOptions,
   ctx: RunContext = {},
