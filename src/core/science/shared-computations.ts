@@ -63,6 +63,8 @@ export function universalScoresKey(manifest: Manifest, options: UniversalOptions
     reference: [...(options.reference ?? neutralSplit(manifest).reference)],
     maxFlagged: options.maxFlagged ?? DEFAULT_MAX_FLAGGED,
     flagZ: options.flagZ ?? DEFAULT_FLAG_Z,
+    // the organism's default pool is named by the model; an imported one by its prompts
+    ...(options.pool ? { pool: [...options.pool] } : {}),
   });
 }
 

@@ -96,6 +96,12 @@ export async function runDetectionStudy(
   ctx: RunContext = {},
 ): Promise<DetectionStudy> {
   const prompts = studyPrompts(manifest, options);
+  if (!prompts.some((p) => p.group === 'memorized'))
+    throw new Error(
+      "The detection study compares prompts known to be memorized with neutral ones, and this model brings no memorized prompts: import a prompt set labelled memorized (Wen et al.'s JSONL, NeMo's CSV or a list with one prompt per line), or use Detect for this prompt.",
+    );
+  if (!prompts.some((p) => p.group === 'neutral'))
+    throw new Error('The detection study needs neutral prompts too: import a prompt set labelled non-memorized.');
   const scores = await detectPrompts(
     runner,
     manifest,
