@@ -2,7 +2,8 @@
  * Bring your own Stable Diffusion, end to end in Chromium on WebAssembly: the real diffusers ONNX
  * export in ../shared/fixtures/tiny-sd1 (random weights) is picked through the folder input,
  * instrumented in the worker, generates, and pruning a head changes the pruned image; the grid is
- * labelled with the model's own block names. A URL-served copy's link reopens the same pixels in a
+ * labelled with the model's own block names; the science panel's detection runs on it, and the
+ * detection study waits for a memorized prompt set. A URL-served copy's link reopens the same pixels in a
  * fresh profile after the user agrees to load from that host. Broken folders each get their message.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -91,6 +92,15 @@ test('a diffusers folder from disk: loads, reports its blocks, generates, and a 
   const pruned = await readResultPixels(page);
   const changed = pruned.data.filter((v, i) => v !== before.data[i]).length;
   expect(changed).toBeGreaterThan(0);
+
+  // the science jobs run on the loaded model: detection for this prompt needs no prompt sets
+  await page.getByTestId('science-detect').click();
+  const detection = page.getByTestId('science-detection');
+  await detection.waitFor({ timeout: 120_000 });
+  expect(await detection.innerText()).toMatch(/noise gap \(first k steps\)[\s\S]*\d\.\d{3}/);
+  // the study needs memorized prompts, which a folder does not bring: it says so
+  expect(await page.getByTestId('science-study').isDisabled()).toBe(true);
+  expect(await page.getByTestId('science-study-size').innerText()).toMatch(/memorized prompt set/);
   expect(files.lab.fatal).toEqual([]);
 }, 400_000);
 

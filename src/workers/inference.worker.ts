@@ -36,7 +36,7 @@ import {
   type WorkerRequest,
 } from './protocol';
 import type { ScienceRequest } from '../core/jobs';
-import { runScienceJob } from './science';
+import { type ScienceEnv, runScienceJob } from './science';
 import { loadTrainIndex } from './train-index';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -256,22 +256,24 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
       await previous?.done.catch(() => undefined);
       await loading;
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
-      if (model.kind === 'latent') {
-        // The jobs score against the organism's planted set and training index; a model from a
-        // folder has neither until prompt sets and reference images are loaded for it.
-        throw new Error(
-          'the memorization studies need a memorized prompt set and training images, which a model loaded from a folder does not bring; they run on the bundled model organism',
-        );
-      }
-      const env = {
-        runner: model.runner,
-        manifest: model.manifest,
-        cache: scienceCache,
-        train: trainIndex,
-        openModel,
-        fetchJson,
-        modelUrl,
-      };
+      // A model from a folder brings no training images: its evaluation reports image-free proxies,
+      // and replication says it needs references.
+      const env: ScienceEnv =
+        model.kind === 'latent'
+          ? {
+              runner: { kind: 'latent', runner: model.runner, model: model.model },
+              manifest: model.manifest,
+              cache: scienceCache,
+            }
+          : {
+              runner: model.runner,
+              manifest: model.manifest,
+              cache: scienceCache,
+              train: trainIndex,
+              openModel,
+              fetchJson,
+              modelUrl,
+            };
       const { outcome, cached } = await runScienceJob(env, request, controller.signal, (p) => {
         // Throttled: a batched job reports per model call, and the UI needs a few updates a second.
         const now = performance.now();

@@ -2,6 +2,7 @@
 import { experimentKey } from '../science/cache';
 import { type AblationAttribution, type NemoLocalization, ablationAttribution } from '../science/localize';
 import { type NemoInputs, nemoKey, nemoLocalization } from '../science/shared-computations';
+import { requireMemorized } from '../science/prompt-sources';
 import { neutralSplit } from '../science/universal';
 import type { Manifest } from '../manifest';
 import { captionsLabelled } from '../prompts/selection';
@@ -40,13 +41,15 @@ export const attributionJob: LabJobSpec<AttributionParams, AblationAttribution> 
     };
   },
   cacheKey: (manifest, p) => experimentKey(manifest, 'attribution', p),
-  run: (env, p) =>
-    ablationAttribution(
+  run: (env, p) => {
+    const memorized = p.memorized ?? env.manifest.memorized.slice(0, p.memorizedLimit).map((m) => m.caption);
+    requireMemorized(memorized, 'Head ablation attribution');
+    return ablationAttribution(
       env.runner,
       env.manifest,
       {
         units: 'heads',
-        memorized: p.memorized ?? env.manifest.memorized.slice(0, p.memorizedLimit).map((m) => m.caption),
+        memorized,
         neutral: p.neutral ?? neutralSplit(env.manifest, p.neutralLimit).reference,
         seeds: p.seeds,
         steps: p.steps,
@@ -54,7 +57,8 @@ export const attributionJob: LabJobSpec<AttributionParams, AblationAttribution> 
         guidance: p.guidance,
       },
       env,
-    ),
+    );
+  },
   effects: (_manifest, result) => ({ unitScores: attributionScores(result) }),
 };
 

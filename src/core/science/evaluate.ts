@@ -27,11 +27,11 @@ import {
 import { type CopyScore, type TrainIndex, calibrateAlpha, copyScore, isCopy } from '../metrics/replication';
 import type { MaskSet } from '../masks';
 import { allOnes } from '../masks';
-import type { ModelRunner } from '../pipeline';
 import type { PromptSet } from '../prompts/types';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
 import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
+import type { ScienceRunner } from './sampler';
 import type { DetectionOptions } from './detect';
 import type { NemoLocalization } from './localize';
 import { cachedDetectionStudy, cachedNemo, cachedNeutralReference, cachedUniversalScores } from './shared-computations';
@@ -322,7 +322,7 @@ interface PlannedCondition {
 
 /** Runs the whole study (detection, localization, universal masks, evaluation) and returns the report. */
 export async function runEvaluation(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   train: TrainIndex,
   options: EvaluationOptions,

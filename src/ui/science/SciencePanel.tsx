@@ -12,7 +12,7 @@ import { type AblationUnits, prunedCount } from '../../core/science';
 import { type DefaultJob, isSmokeModel, labSizes, studyCsv, studyJson } from '../../core/jobs';
 import { studySelectionOf } from '../../state/slices/prompt-sets';
 import { downloadBlob } from '../views';
-import { DetectionTable, ParetoChart, RocChart } from '../views/science';
+import { DetectionTable, ParetoChart, ProxyTable, RocChart } from '../views/science';
 import { useLab, useLabActions } from '../StoreContext';
 import { InfoTip } from '../glossary/InfoTip';
 import './science.css';
@@ -236,7 +236,12 @@ export function SciencePanel() {
         <InfoTip term="adherence" />
       </h3>
       <div className="lab-controls">{button('evaluate', 'Evaluate')}</div>
-      {results.evaluate ? (
+      {results.evaluate?.schema === 'memlab-eval-proxy/1' ? (
+        <div data-testid="science-evaluation">
+          <ProxyTable conditions={results.evaluate.conditions} reason={results.evaluate.replication.reason} />
+          <Meta job="evaluate" />
+        </div>
+      ) : results.evaluate ? (
         <div data-testid="science-evaluation">
           <ParetoChart
             conditions={results.evaluate.conditions}
