@@ -16,7 +16,7 @@ import { f32 } from '../diffusers/schedulers/noise-schedule';
 import type { Manifest } from '../manifest';
 import { type MaskSet, allOnes, stackMaskSets } from '../masks';
 import { gaussianNoise } from '../rng';
-import type { PromptEmbeddings, SampleOptions, SampleResult, SampleRow } from './batch';
+import type { SampleResult } from './batch';
 import { throwIfAborted } from './context';
 import { condAttention, reportRowStep } from './organism-sampler';
 import type { ScienceSampler } from './sampler';
