@@ -242,10 +242,11 @@ export async function waitOrExplain(lab: Lab, locator: Locator, timeout: number)
     await locator.waitFor({ timeout });
   } catch (err) {
     const page = lab.page;
+    // textContent: a notice's technical details sit in a closed disclosure
     const read = (testId: string) =>
       page
         .getByTestId(testId)
-        .allInnerTexts()
+        .allTextContents()
         .then((t) => t.join(' | '))
         .catch(() => '?');
     const shot = await lab.screenshot(`timeout-${Date.now()}`).catch(() => 'none');

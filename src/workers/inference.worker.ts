@@ -15,7 +15,7 @@ import type { MaskSet } from '../core/masks';
 import type { TrainIndex } from '../core/metrics/replication';
 import type { Manifest } from '../core/manifest';
 import type { ModelRunner } from '../core/pipeline';
-import { isAbortError, type Progress } from '../core/science';
+import { isAbortError, JobInputError, type Progress } from '../core/science';
 import { admitJob } from '../core/session-admission';
 import { VariantCache } from '../core/variant-cache';
 import { persistentCache } from './persistent-cache';
@@ -354,6 +354,8 @@ async function handle(req: WorkerRequest): Promise<void> {
         await startScience(req.id, request);
       } catch (err) {
         const cancelled = isAbortError(err) || err instanceof Cancelled;
+        // Busy and a refusal for want of prompts are the user's to act on: their words are the message.
+        const plain = err instanceof Busy || err instanceof JobInputError;
         emit({
           type: 'error',
           id: req.id,
@@ -361,10 +363,10 @@ async function handle(req: WorkerRequest): Promise<void> {
           kind: cancelled ? 'cancelled' : err instanceof Busy ? 'busy' : 'science',
           message: cancelled
             ? `The ${req.job} job was cancelled.`
-            : err instanceof Busy
-              ? err.message
+            : plain
+              ? (err as Error).message
               : `The ${req.job} job stopped with an error.`,
-          ...(cancelled || err instanceof Busy ? {} : { detail: text(err) }),
+          ...(cancelled || plain ? {} : { detail: text(err) }),
         });
       }
       return;

@@ -7,6 +7,7 @@
 import type { Manifest } from '../manifest';
 import { captionsLabelled } from '../prompts/selection';
 import type { PromptSet } from '../prompts/types';
+import { JobInputError } from './context';
 
 export interface StudySources {
   /** prompts known to be memorized: the positives of the study, the prompts attribution and evaluation score */
@@ -50,7 +51,7 @@ export function studySources(manifest: Manifest, sets?: readonly PromptSet[]): S
 /** Refuses a job that needs memorized prompts when there are none, saying where they come from. */
 export function requireMemorized(memorized: readonly string[], what: string): void {
   if (memorized.length === 0)
-    throw new Error(
+    throw new JobInputError(
       `${what} needs prompts known to be memorized, and this model brings none: import a prompt set labelled ` +
         "memorized (Wen et al.'s JSONL, NeMo's CSV or a list with one prompt per line).",
     );
@@ -59,7 +60,7 @@ export function requireMemorized(memorized: readonly string[], what: string): vo
 /** Refuses a job that needs neutral prompts when there are none. */
 export function requireNeutral(prompts: readonly string[], what: string): void {
   if (prompts.length === 0)
-    throw new Error(
+    throw new JobInputError(
       `${what} needs prompts known not to be memorized, and this model brings none: import a prompt set labelled non-memorized.`,
     );
 }

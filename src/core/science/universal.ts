@@ -47,7 +47,7 @@ import { neutralStatistics, zScores } from '../metrics/nemo';
 import { Rng } from '../rng';
 import { encodePrompts } from './batch';
 import { trainingCaptionPool } from './prompt-sources';
-import type { RunContext } from './context';
+import { JobInputError, type RunContext } from './context';
 import type { ScienceRunner } from './sampler';
 import { type DetectionOptions, detectEncoded } from './detect';
 import { type AblationUnits, ablationAttribution, valueActivationsOf } from './localize';
@@ -168,11 +168,13 @@ export async function universalScores(
   const pool = [...(options.pool ?? trainingCaptionPool(manifest))];
   const reference = [...(options.reference ?? neutralSplit(manifest).reference)];
   if (pool.length === 0)
-    throw new Error(
-      'the universal mask flags captions from a pool of prompts whose labels it does not read, and this model brings none: import a prompt set (unlabelled or memorized)',
+    throw new JobInputError(
+      'The universal mask flags captions from a pool of prompts whose labels it does not read, and this model brings none: import a prompt set (unlabelled or memorized)',
     );
   if (reference.length < 2)
-    throw new Error('the universal mask compares against at least two neutral prompts; import a non-memorized set');
+    throw new JobInputError(
+      `The universal mask compares the pool with at least two non-memorized prompts, and it was given ${reference.length} (when the evaluation runs, half of the non-memorized prompts go to that comparison and half to measuring how much ordinary images change): import or tick more non-memorized prompts.`,
+    );
   const emb = await encodePrompts(runner, manifest, [...pool, ...reference], ctx);
   const detected = await detectEncoded(runner, manifest, emb, options.detection, ctx);
   const poolWen = detected.slice(0, pool.length).map((d) => d.wen);
