@@ -2,8 +2,11 @@
  * Bring your own Stable Diffusion, end to end in Chromium on WebAssembly: the real diffusers ONNX
  * export in ../shared/fixtures/tiny-sd1 (random weights) is picked through the folder input,
  * instrumented in the worker, generates, and pruning a head changes the pruned image; the grid is
- * labelled with the model's own block names. A URL-served copy's link reopens the same pixels in a
- * fresh profile after the user agrees to load from that host. Broken folders each get their message.
+ * labelled with the model's own block names. Science on it: detection for the prompt; the study
+ * waits for a memorized prompt set; a JSONL and a CSV imported as prompt sets, the detection study
+ * on them with its CSV export, and the evaluation without training images (its proxies, and why
+ * replication needs references). A URL-served copy's link reopens the same pixels in a fresh
+ * profile after the user agrees to load from that host. Broken folders each get their message.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -61,7 +64,7 @@ async function pickFolder(page: Page, dir: string) {
   await page.getByTestId('load-folder-input').setInputFiles(dir);
 }
 
-test('a diffusers folder from disk: loads, reports its blocks, generates, and a pruned head changes the image', async () => {
+test('a diffusers folder from disk: loads, reports its blocks, generates, a pruned head changes the image, and the science jobs run on imported prompt sets', async () => {
   const { page } = files.lab;
   await page.goto(`${files.server.url}?backend=wasm`);
   await waitReady(page);
@@ -91,6 +94,60 @@ test('a diffusers folder from disk: loads, reports its blocks, generates, and a 
   const pruned = await readResultPixels(page);
   const changed = pruned.data.filter((v, i) => v !== before.data[i]).length;
   expect(changed).toBeGreaterThan(0);
+
+  // the science jobs run on the loaded model: detection for this prompt needs no prompt sets
+  await page.getByTestId('science-detect').click();
+  const detection = page.getByTestId('science-detection');
+  await detection.waitFor({ timeout: 120_000 });
+  expect(await detection.innerText()).toMatch(/noise gap \(first k steps\)[\s\S]*\d\.\d{3}/);
+  // the study needs memorized prompts, which a folder does not bring: it says so
+  expect(await page.getByTestId('science-study').isDisabled()).toBe(true);
+  expect(await page.getByTestId('science-study-size').innerText()).toMatch(/memorized prompt set/);
+
+  // a researcher's own lists: a Wen-style JSONL of memorized prompts and a NeMo-style CSV of others
+  const jsonl = join(scratch, 'memorized.jsonl');
+  writeFileSync(
+    jsonl,
+    ['a photo of a cat', 'a red bicycle'].map((caption, index) => JSON.stringify({ caption, index })).join('\n'),
+  );
+  const csv = join(scratch, 'ordinary.csv');
+  const ordinary = ['a bowl of soup', 'a quiet harbour', 'a wooden chair', 'a field of wheat'];
+  writeFileSync(
+    csv,
+    ['Caption;URL;type;mean_sscd;max_sscd;Index', ...ordinary.map((c, i) => `${c};;VM;0.1;0.2;${i}`)].join('\n'),
+  );
+  const panel = page.getByTestId('science-panel');
+  const fileInput = panel.getByLabel('Prompt files (.jsonl, .csv, .txt)');
+  await panel.getByLabel('Import as').selectOption('memorized');
+  await fileInput.setInputFiles(jsonl);
+  const imported = page.getByTestId('prompt-import-report');
+  await imported.filter({ hasText: 'memorized.jsonl' }).waitFor({ timeout: 10_000 });
+  await panel.getByLabel('Import as').selectOption('non-memorized');
+  await fileInput.setInputFiles(csv);
+  await imported.filter({ hasText: 'ordinary.csv' }).waitFor({ timeout: 10_000 });
+  for (const own of await page.locator('[data-testid="prompt-set-row"][data-origin="model"]').all())
+    await own.getByTestId('prompt-set-use').uncheck();
+  expect(await page.getByTestId('science-study-size').innerText()).toMatch(/2 memorized and 4 non-memorized prompts/);
+  await page.getByTestId('science-study').click();
+  await waitOrExplain(files.lab, page.getByTestId('science-roc'), 180_000);
+  expect(await page.getByTestId('science-roc').innerText()).toMatch(/AUC \d\.\d{3}/);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('science-study-csv').click()]);
+  const rows = readFileSync(await download.path(), 'utf8')
+    .trim()
+    .split(/\r?\n/);
+  expect(rows[0]).toMatch(/^prompt,set,label,/);
+  expect(rows.slice(1).map((r) => r.split(',').slice(0, 3).join(','))).toEqual([
+    'a photo of a cat,memorized,memorized',
+    'a red bicycle,memorized,memorized',
+    ...ordinary.map((c) => `${c},ordinary,non-memorized`),
+  ]);
+
+  // without training images the evaluation measures what needs none, and says replication needs them
+  await page.getByTestId('science-evaluate').click();
+  const proxies = page.getByTestId('science-proxy-evaluation');
+  await waitOrExplain(files.lab, proxies, 180_000);
+  expect(await proxies.innerText()).toMatch(/reference images/);
+  expect(await proxies.locator('tbody tr').count()).toBeGreaterThan(1);
   expect(files.lab.fatal).toEqual([]);
 }, 400_000);
 

@@ -242,12 +242,14 @@ export async function waitOrExplain(lab: Lab, locator: Locator, timeout: number)
     await locator.waitFor({ timeout });
   } catch (err) {
     const page = lab.page;
+    // textContent: a notice's technical details sit in a closed disclosure
     const read = (testId: string) =>
       page
         .getByTestId(testId)
-        .allInnerTexts()
+        .allTextContents()
         .then((t) => t.join(' | '))
         .catch(() => '?');
+    const shot = await lab.screenshot(`timeout-${Date.now()}`).catch(() => 'none');
     const status = await page
       .getByTestId('progress')
       .getAttribute('data-status', { timeout: 1000 })
@@ -255,7 +257,7 @@ export async function waitOrExplain(lab: Lab, locator: Locator, timeout: number)
     throw new Error(
       `${err instanceof Error ? err.message.split('\n')[0] : err}\n` +
         `status: ${status}; progress: ${await read('progress')}\nnotices: ${await read('notice')}\n` +
-        `console:\n${lab.console.slice(-15).join('\n')}`,
+        `console:\n${lab.console.slice(-15).join('\n')}\nscreenshot: ${shot}`,
     );
   }
 }

@@ -10,6 +10,7 @@ import { createRoot } from 'react-dom/client';
 import { peekModel } from './core/experiment/url-codec';
 import { parseBackendPreference } from './gpu/backend';
 import { fetchVerified } from './gpu/download';
+import { browserPromptSetStorage } from './state/prompt-set-storage';
 import { batchSteps, nextFrameOr } from './state/step-batching';
 import { createLabStore, type LabStore } from './state/store';
 import { startUrlSync } from './state/url-sync';
@@ -43,6 +44,7 @@ function createLab(): LabStore {
     initialLink: location.search,
     initialLinkRuns: true,
     reloadPage: () => location.reload(),
+    promptSetStorage: browserPromptSetStorage() ?? undefined,
   });
   let link: WorkerLink | null = null;
   client = new InferenceClient({
@@ -88,3 +90,4 @@ createRoot(root).render(
   </StrictMode>,
 );
 void store.getState().init();
+void store.getState().restorePromptSets();

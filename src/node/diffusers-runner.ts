@@ -128,7 +128,8 @@ export async function loadDiffusersFolder(
     applyGraphLatentShape(model, sampleMeta.isTensor ? sampleMeta.shape : []);
     const captured = lab?.description.captures ? lab.description.layers.map((l) => l.crossAttentionOutput) : undefined;
     const attentionOutputs = options.attentionOutputs ?? captured;
-    const runner = sessionsRunner(ort.Tensor, { text, unet, vae }, { attentionOutputs });
+    const valueOutput = lab?.description.captures ? lab.description.valueOutput : undefined;
+    const runner = sessionsRunner(ort.Tensor, { text, unet, vae }, { attentionOutputs, valueOutput });
     return {
       dir,
       model,

@@ -8,7 +8,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Manifest } from '../core/manifest';
-import type { ModelRunner } from '../core/pipeline';
 import type { PromptSet } from '../core/prompts/types';
 import { type ExperimentCache, fnv1a64 } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
@@ -21,6 +20,8 @@ import {
 } from '../core/science/evaluate';
 import { formatRate } from '../core/metrics/wilson';
 import { reportSvg } from '../core/science/plot';
+import { type ProxyEvaluationReport, runProxyEvaluation } from '../core/science/proxy-evaluate';
+import type { ScienceRunner } from '../core/science/sampler';
 import { studyPrompts } from '../core/science/study';
 import { type UniversalMethod, checkUniversalMethod } from '../core/science/universal';
 import { type Command, runIfMain } from './command';
@@ -36,9 +37,13 @@ import { loadCopyReference } from './copy-detector';
 import { QUEUE_USAGE, type QueueArgs, parseQueueArgs, withQueue } from './queue/cli';
 import { type StageStatus, queueProgressPrinter } from './queue/progress';
 import { QueueError } from './queue/errors';
-import { loadNodeModel } from './runner';
+import { openDiffusersScience } from './diffusers-science';
+import { isDiffusersFolder } from './generate-diffusers';
+import { ModelDirError, loadNodeModel } from './runner';
+import { DiffusersFolderError } from '../core/diffusers/folder';
+import { UnsupportedModelError } from '../core/onnx/errors';
 
-export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
+export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id> | <diffusers ONNX folder>
   [--seeds 4]                       replication seeds per memorized caption (default 4)
   [--steps N]                       DDIM steps of the evaluation generations (default: the manifest's)
   [--units heads|neurons]           what the universal mask prunes: cross-attention heads (default)
@@ -58,6 +63,9 @@ export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id>
                                     a prompt list (Wen et al.'s JSONL, NeMo's CSV or one prompt per
                                     line) for the detection study instead of the model's own sets;
                                     repeatable, one --label per --prompts, in order
+  A Stable Diffusion folder (diffusers' ONNX layout) runs the same study on the prompt lists: it
+  brings no training images, so replication is not measured and the report (schema
+  memlab-eval-proxy/1) gives the noise gap under each mask and how far each mask changes images.
 ${QUEUE_USAGE}`;
 
 export interface EvalArgs extends QueueArgs {
@@ -202,24 +210,61 @@ export function progressPrinter(stream: NodeJS.WriteStream): (p: Progress) => vo
   };
 }
 
-/** Runs the study and writes the report and the plot; returns the report. */
-export async function runEvalCommand(
-  args: EvalArgs,
-  ctx: {
-    signal?: AbortSignal;
-    onProgress?: (p: Progress) => void;
-    log?: (line: string) => void;
-    onStatus?: (s: StageStatus) => void;
-  } = {},
-): Promise<EvaluationReport> {
-  let promptSets: PromptSet[] | undefined;
-  if (args.prompts.length > 0) {
-    const read = await readPromptFiles(args.prompts).catch((e) => {
-      throw e instanceof PromptFileError ? new UsageError(e.message) : e;
-    });
-    for (const r of read.reports) for (const line of promptReportLines(r)) ctx.log?.(line);
-    promptSets = read.sets;
+async function writeOutputs(args: EvalArgs, report: EvaluationReport | ProxyEvaluationReport): Promise<void> {
+  await mkdir(dirname(resolve(args.out)), { recursive: true });
+  await writeFile(args.out, JSON.stringify(report, null, 1));
+  if (args.plot !== undefined) {
+    await mkdir(dirname(resolve(args.plot)), { recursive: true });
+    await writeFile(args.plot, reportSvg(report));
   }
+}
+
+type EvalContext = {
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  log?: (line: string) => void;
+  onStatus?: (s: StageStatus) => void;
+};
+
+async function readSets(args: EvalArgs, ctx: EvalContext): Promise<PromptSet[] | undefined> {
+  if (args.prompts.length === 0) return undefined;
+  const read = await readPromptFiles(args.prompts).catch((e) => {
+    throw e instanceof PromptFileError ? new UsageError(e.message) : e;
+  });
+  for (const r of read.reports) for (const line of promptReportLines(r)) ctx.log?.(line);
+  return read.sets;
+}
+
+/**
+ * The study on a Stable Diffusion folder (instrumented on load, as npm run generate does): the
+ * imported prompt lists, image-free proxies for replication. Returns the report.
+ */
+export async function runDiffusersEvalCommand(args: EvalArgs, ctx: EvalContext = {}): Promise<ProxyEvaluationReport> {
+  if (args.queue) throw new UsageError('--queue runs the lab’s own models; a Stable Diffusion folder runs here');
+  const promptSets = await readSets(args, ctx);
+  const sd = await openDiffusersScience(args.model).catch((e) => {
+    if (e instanceof DiffusersFolderError) throw new ModelDirError(`${args.model}: ${e.message}`);
+    if (e instanceof UnsupportedModelError)
+      throw new ModelDirError(`${args.model}: ${e.message}\ndetails: ${e.detail}`);
+    throw e;
+  });
+  try {
+    for (const note of sd.manifest.latent?.notes ?? []) ctx.log?.(`note: ${note}`);
+    const options = evaluationOptionsFor(sd.manifest, args, promptSets);
+    ctx.log?.(`detection study: ${await detectionCostLine(sd.sampler, sd.manifest, options)}`);
+    ctx.log?.('replication: not measured (this model brings no training images to compare with)');
+    const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
+    const report = await runProxyEvaluation(sd.sampler, sd.manifest, options, ctx, cache);
+    await writeOutputs(args, report);
+    return report;
+  } finally {
+    await sd.release();
+  }
+}
+
+/** Runs the study and writes the report and the plot; returns the report. */
+export async function runEvalCommand(args: EvalArgs, ctx: EvalContext = {}): Promise<EvaluationReport> {
+  const promptSets = await readSets(args, ctx);
   const queue = await withQueue(args, [{ dir: args.model, precision: args.precision }], ctx, ctx.onStatus);
   const model = await loadNodeModel(args.model, { precision: args.precision, ep: args.ep }).catch(async (e) => {
     await queue.close();
@@ -232,12 +277,7 @@ export async function runEvalCommand(
     if (promptSets) ctx.log?.(`detection study: ${await detectionCostLine(model.runner, model.manifest, options)}`);
     const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
     const report = await runEvaluation(model.runner, model.manifest, train, options, queue.ctx, cache);
-    await mkdir(dirname(resolve(args.out)), { recursive: true });
-    await writeFile(args.out, JSON.stringify(report, null, 1));
-    if (args.plot !== undefined) {
-      await mkdir(dirname(resolve(args.plot)), { recursive: true });
-      await writeFile(args.plot, reportSvg(report));
-    }
+    await writeOutputs(args, report);
     return report;
   } finally {
     await Promise.all([model.release(), queue.close(), train?.detector?.release()]);
@@ -245,7 +285,11 @@ export async function runEvalCommand(
 }
 
 /** The detection study's cost on the imported sets, from a step time measured at its batch. */
-async function detectionCostLine(runner: ModelRunner, manifest: Manifest, options: EvaluationOptions): Promise<string> {
+async function detectionCostLine(
+  runner: ScienceRunner,
+  manifest: Manifest,
+  options: EvaluationOptions,
+): Promise<string> {
   const d = options.detection;
   const shape = {
     prompts: studyPrompts(manifest, { promptSets: options.promptSets }).length,
@@ -255,6 +299,23 @@ async function detectionCostLine(runner: ModelRunner, manifest: Manifest, option
     maxRows: d.maxRows,
   };
   return estimateJobCost(shape, await measureStepTime(runner, manifest, rowsPerCall(shape))).summary;
+}
+
+/** The lines printed after a run on a model without reference images. */
+export function proxySummaryLines(report: ProxyEvaluationReport): string[] {
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  const lines = report.detection.rocs.map(
+    (r) => `detect ${r.key.padEnd(20)} AUC ${r.roc.auc.toFixed(3)}  TPR@1%FPR ${r.roc.tprAt1PctFpr.toFixed(2)}`,
+  );
+  for (const c of report.conditions)
+    lines.push(
+      `${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}  memorized noise gap ${pct(c.memorizedNoiseGapRatio).padStart(6)} of unpruned  memorized change ${c.memorizedChange.toFixed(3)}  neutral change ${c.neutralChange.toFixed(3)}`,
+    );
+  lines.push(`replication: not measured. ${report.replication.reason}`);
+  lines.push(
+    `timing: ${(report.timings.totalMs / 1000).toFixed(1)} s total, ${report.timings.sampling.msPerRow.toFixed(2)} ms per UNet row`,
+  );
+  return lines;
 }
 
 /** The lines printed after a run: the numbers a reader wants first. */
@@ -289,13 +350,16 @@ export const evalCommand: Command = {
   cancellable: true,
   async run(argv, signal) {
     const args = parseEvalArgs(argv);
-    const report = await runEvalCommand(args, {
+    const ctx = {
       signal,
       ...queueProgressPrinter(process.stderr, progressPrinter(process.stderr)),
-      log: (line) => process.stderr.write(`${line}\n`),
-    });
+      log: (line: string) => process.stderr.write(`${line}\n`),
+    };
+    const lines = isDiffusersFolder(args.model)
+      ? proxySummaryLines(await runDiffusersEvalCommand(args, ctx))
+      : summaryLines(await runEvalCommand(args, ctx));
     process.stderr.write('\n');
-    for (const line of summaryLines(report)) console.log(line);
+    for (const line of lines) console.log(line);
     console.log(`wrote ${[args.out, args.plot].filter(Boolean).join(' and ')}`);
   },
   inputErrors: [QueueError],

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { parseManifest, type Manifest, organism, type OrganismManifest } from '../core/manifest';
+import { parseManifest, organism, type OrganismManifest } from '../core/manifest';
 import { maskSetOfUnits } from '../core/masks';
 import { tokenize } from '../core/tokenizer';
 import { cleanMasks, defaultLayer, defaultToken, flagsOf, topK, unitsOf, variantsFor } from './experiment-state';

@@ -7,6 +7,7 @@
  *   analysis    scores, heatmaps and their focus, head-grid colours            (slices/analysis.ts)
  *   seed grid   the experiment over several seeds                              (slices/seed-grid.ts)
  *   science     the science job running and the latest results                 (slices/science.ts)
+ *   prompt sets the model's own and the imported prompt sets, which ones a study uses (slices/prompt-sets.ts)
  *   notices     what the user is told                                          (slices/notices.ts)
  * Views read it; controls call its actions; actions send worker requests; worker events come back
  * through routing.ts, the one place they enter. Nothing else holds state: bookkeeping such as the
@@ -22,6 +23,12 @@ import { createAnalysisSlice, type AnalysisActions, type AnalysisData } from './
 import { createExperimentSlice, type ExperimentActions, type ExperimentData } from './slices/experiment';
 import { createGenerationSlice, type GenerationActions, type GenerationData } from './slices/generation';
 import { createNoticesSlice, type NoticesActions, type NoticesData } from './slices/notices';
+import {
+  createPromptSetsSlice,
+  type PromptSetStorage,
+  type PromptSetsActions,
+  type PromptSetsData,
+} from './slices/prompt-sets';
 import { createScienceSlice, type ScienceActions, type ScienceSliceData } from './slices/science';
 import { createSeedGridSlice, type SeedGridActions, type SeedGridData } from './slices/seed-grid';
 import { createSessionSlice, type SessionActions, type SessionData } from './slices/session';
@@ -39,6 +46,7 @@ export type LabData = SessionData &
   AnalysisData &
   SeedGridData &
   ScienceSliceData &
+  PromptSetsData &
   NoticesData;
 
 export type LabActions = SessionActions &
@@ -47,6 +55,7 @@ export type LabActions = SessionActions &
   AnalysisActions &
   SeedGridActions &
   ScienceActions &
+  PromptSetsActions &
   NoticesActions &
   RoutingActions;
 
@@ -80,6 +89,8 @@ export interface LabDeps {
    */
   initialLinkRuns?: boolean;
   reloadPage(): void;
+  /** where imported prompt sets survive a reload (IndexedDB in the lab); without it they last the session */
+  promptSetStorage?: PromptSetStorage;
 }
 
 export function createLabStore(deps: LabDeps): LabStore {
@@ -90,6 +101,7 @@ export function createLabStore(deps: LabDeps): LabStore {
     ...createAnalysisSlice(deps)(...a),
     ...createSeedGridSlice(deps)(...a),
     ...createScienceSlice(deps)(...a),
+    ...createPromptSetsSlice(deps)(...a),
     ...createNoticesSlice(deps)(...a),
     ...createRouting(deps)(...a),
   }));

@@ -9,7 +9,13 @@ import { organism } from '../core/manifest';
 import { allOnes, stackMaskSets } from '../core/masks';
 import { generate } from '../core/pipeline';
 import { gaussianNoise } from '../core/rng';
-import { type StepComparison, type StepTimes, compareStepTimes, quantile, timeInterleaved } from '../core/paired-timing';
+import {
+  type StepComparison,
+  type StepTimes,
+  compareStepTimes,
+  quantile,
+  timeInterleaved,
+} from '../core/paired-timing';
 import { tokenize } from '../core/tokenizer';
 import type { LoadedModel } from './load-model';
 import { yieldToEventLoop } from './yield';
@@ -28,23 +34,8 @@ const PROMPT_FALLBACK = 'a painting';
 export async function benchPipeline(model: LoadedModel, steps: number, generations: number): Promise<PipelineBench> {
   const { runner } = model;
   const manifest = organism(model.manifest);
-  const { ort, unet } = runner.bare;
-  const prompt = manifest.memorized[0]?.caption ?? PROMPT_FALLBACK;
-  const { channels, height, width } = manifest.image;
-  const u = manifest.unet;
-
-  // Bare feeds, built once outside the timed region.
-  const context = await runner.encodeText([tokenize('', manifest.text).ids, tokenize(prompt, manifest.text).ids]);
-  const masks = stackMaskSets(manifest, [allOnes(manifest)], 2);
-  const sample = new Float32Array(2 * channels * height * width);
-  sample.set(gaussianNoise(7, sample.length));
-  const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
-    [u.inputs.sample]: new ort.Tensor('float32', sample, [2, channels, height, width]),
-    [u.inputs.timestep]: new ort.Tensor('float32', new Float32Array(2).fill(manifest.schedule.trainSteps - 1), [2]),
-    [u.inputs.context]: new ort.Tensor('float32', context, [2, manifest.text.maxTokens, manifest.text.width]),
-  };
-  for (const m of u.masks) feeds[m.name] = new ort.Tensor('float32', masks[m.name], [2, m.layers, m.units]);
-  const fetches = [u.noiseOutput];
+  const { prompt, unet, feeds, fetches } = await bareFeeds(model, 2);
+  const { height, width } = manifest.image;
 
   const times: StepTimes = { bare: [], pipeline: [] };
   // Generation 0 warms up kernels and arenas and is not recorded.
@@ -95,6 +86,29 @@ export interface BareBench {
 export async function benchBare(model: LoadedModel, steps: number, batch: number): Promise<BareBench> {
   if (!(Number.isInteger(batch) && batch >= 2 && batch % 2 === 0))
     throw new RangeError(`the batch must be an even number of rows, got ${batch}`);
+  const { unet, feeds, fetches } = await bareFeeds(model, batch);
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await unet.run(feeds, fetches);
+    times.push(performance.now() - t0);
+  }
+  return {
+    kind: 'bare',
+    backend: model.backend.backend,
+    threads: model.backend.threads,
+    batch,
+    steps,
+    totalMs: +times.reduce((a, b) => a + b, 0).toFixed(3),
+    medianMsPerStep: +quantile(times, 0.5).toFixed(3),
+  };
+}
+
+/**
+ * A UNet batch of `batch` rows ([unconditional, conditional] pairs of one prompt, all-ones masks),
+ * built once outside any timed region: what both benches hand session.run directly.
+ */
+async function bareFeeds(model: LoadedModel, batch: number) {
   const { runner } = model;
   const manifest = organism(model.manifest);
   const { ort, unet } = runner.bare;
@@ -118,20 +132,5 @@ export async function benchBare(model: LoadedModel, steps: number, batch: number
     [u.inputs.context]: new ort.Tensor('float32', context, [batch, manifest.text.maxTokens, manifest.text.width]),
   };
   for (const m of u.masks) feeds[m.name] = new ort.Tensor('float32', masks[m.name], [batch, m.layers, m.units]);
-  const fetches = [u.noiseOutput];
-  const times: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    await unet.run(feeds, fetches);
-    times.push(performance.now() - t0);
-  }
-  return {
-    kind: 'bare',
-    backend: model.backend.backend,
-    threads: model.backend.threads,
-    batch,
-    steps,
-    totalMs: +times.reduce((a, b) => a + b, 0).toFixed(3),
-    medianMsPerStep: +quantile(times, 0.5).toFixed(3),
-  };
+  return { prompt, unet, feeds, fetches: [u.noiseOutput] };
 }

@@ -15,7 +15,7 @@ import type { MaskSet } from '../core/masks';
 import type { TrainIndex } from '../core/metrics/replication';
 import type { Manifest } from '../core/manifest';
 import type { ModelRunner } from '../core/pipeline';
-import { isAbortError, type Progress } from '../core/science';
+import { isAbortError, JobInputError, type Progress } from '../core/science';
 import { admitJob } from '../core/session-admission';
 import { VariantCache } from '../core/variant-cache';
 import { persistentCache } from './persistent-cache';
@@ -36,7 +36,7 @@ import {
   type WorkerRequest,
 } from './protocol';
 import type { ScienceRequest } from '../core/jobs';
-import { runScienceJob } from './science';
+import { type ScienceEnv, runScienceJob } from './science';
 import { loadTrainIndex } from './train-index';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -256,22 +256,24 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
       await previous?.done.catch(() => undefined);
       await loading;
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
-      if (model.kind === 'latent') {
-        // The jobs score against the organism's planted set and training index; a model from a
-        // folder has neither until prompt sets and reference images are loaded for it.
-        throw new Error(
-          'the memorization studies need a memorized prompt set and training images, which a model loaded from a folder does not bring; they run on the bundled model organism',
-        );
-      }
-      const env = {
-        runner: model.runner,
-        manifest: model.manifest,
-        cache: scienceCache,
-        train: trainIndex,
-        openModel,
-        fetchJson,
-        modelUrl,
-      };
+      // A model from a folder brings no training images: its evaluation reports image-free proxies,
+      // and replication says it needs references.
+      const env: ScienceEnv =
+        model.kind === 'latent'
+          ? {
+              runner: { kind: 'latent', runner: model.runner, model: model.model },
+              manifest: model.manifest,
+              cache: scienceCache,
+            }
+          : {
+              runner: model.runner,
+              manifest: model.manifest,
+              cache: scienceCache,
+              train: trainIndex,
+              openModel,
+              fetchJson,
+              modelUrl,
+            };
       const { outcome, cached } = await runScienceJob(env, request, controller.signal, (p) => {
         // Throttled: a batched job reports per model call, and the UI needs a few updates a second.
         const now = performance.now();
@@ -352,6 +354,8 @@ async function handle(req: WorkerRequest): Promise<void> {
         await startScience(req.id, request);
       } catch (err) {
         const cancelled = isAbortError(err) || err instanceof Cancelled;
+        // Busy and a refusal for want of prompts are the user's to act on: their words are the message.
+        const plain = err instanceof Busy || err instanceof JobInputError;
         emit({
           type: 'error',
           id: req.id,
@@ -359,10 +363,10 @@ async function handle(req: WorkerRequest): Promise<void> {
           kind: cancelled ? 'cancelled' : err instanceof Busy ? 'busy' : 'science',
           message: cancelled
             ? `The ${req.job} job was cancelled.`
-            : err instanceof Busy
-              ? err.message
+            : plain
+              ? (err as Error).message
               : `The ${req.job} job stopped with an error.`,
-          ...(cancelled || err instanceof Busy ? {} : { detail: text(err) }),
+          ...(cancelled || plain ? {} : { detail: text(err) }),
         });
       }
       return;

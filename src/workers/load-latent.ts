@@ -148,7 +148,10 @@ export async function loadLatentModel(
       const sample = sessions.unet.inputMetadata.find((m) => m.name === 'sample');
       applyGraphLatentShape(model, sample?.isTensor ? sample.shape : []);
       const attentionOutputs = description.layers.map((l) => l.crossAttentionOutput);
-      const runner = sessionsRunner(ort.Tensor, sessions, { attentionOutputs });
+      const runner = sessionsRunner(ort.Tensor, sessions, {
+        attentionOutputs,
+        ...(description.captures ? { valueOutput: description.valueOutput } : {}),
+      });
       const source =
         folder.kind === 'url' && folder.baseUrl
           ? ({ kind: 'url', baseUrl: folder.baseUrl } as const)

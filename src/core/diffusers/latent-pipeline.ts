@@ -144,7 +144,7 @@ export function latentShapeFor(
 }
 
 /** Divides by the scaling factor as torch does (float32) and decodes; clamps to [-1, 1] on request. */
-async function decode(
+export async function decodeLatents(
   runner: LatentRunner,
   model: LatentModel,
   latents: Float32Array[],
@@ -265,14 +265,14 @@ export async function* generateLatent(
       });
     }
     if (every > 0 && ((i + 1) % every === 0 || i === calls - 1)) {
-      event.previews = await decode(runner, model, predOriginal, shape, true);
+      event.previews = await decodeLatents(runner, model, predOriginal, shape, true);
     }
     stepMs.push(performance.now() - stepStart);
     yield event;
   }
   throwIfAborted(signal, 'before decoding');
   const decodeStart = performance.now();
-  const images = await decode(runner, model, latents, shape, true);
+  const images = await decodeLatents(runner, model, latents, shape, true);
   const decodeMs = performance.now() - decodeStart;
   return {
     images,

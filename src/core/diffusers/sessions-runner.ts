@@ -60,6 +60,8 @@ function firstOutput(session: InferenceSession, preferred: string): string {
 export interface SessionsRunnerOptions {
   /** extra UNet outputs to fetch as cross-attention, per layer (an instrumented UNet) */
   attentionOutputs?: string[];
+  /** the UNet output with the cross-attention value projections (an instrumented UNet), for NeMo */
+  valueOutput?: string;
 }
 
 /**
@@ -82,7 +84,10 @@ export function sessionsRunner(
     throw new DiffusersFolderError(`${GRAPHS.textEncoder} takes input_ids as ${idsType}, not as integers`);
   }
   const attentionOutputs = options.attentionOutputs ?? [];
-  const missing = attentionOutputs.filter((n) => !unet.outputNames.includes(n));
+  const { valueOutput } = options;
+  const missing = [...attentionOutputs, ...(valueOutput ? [valueOutput] : [])].filter(
+    (n) => !unet.outputNames.includes(n),
+  );
   if (missing.length) throw new DiffusersFolderError(`${GRAPHS.unet} has no output(s) ${missing.join(', ')}`);
   const textOutput = firstOutput(text, 'last_hidden_state');
   const noiseOutput = firstOutput(unet, 'out_sample');
@@ -123,10 +128,16 @@ export function sessionsRunner(
         inputs[name] = new T('float32', scales, [batch, ...(fixed ? (dims as number[]) : [scales.length / batch])]);
       }
       // Ask only for what is wanted: every extra output is a read-back (and on WebGPU a copy).
-      const fetches = [noiseOutput, ...(want.attention ? attentionOutputs : [])];
+      if (want.values && !valueOutput) throw new Error(`${GRAPHS.unet} was opened without its value output`);
+      const fetches = [
+        noiseOutput,
+        ...(want.attention ? attentionOutputs : []),
+        ...(want.values && valueOutput ? [valueOutput] : []),
+      ];
       const out = await unet.run(inputs, fetches);
       const result: UNetOutputs = { noise: floats(out[noiseOutput]) };
       if (want.attention) result.crossAttention = attentionOutputs.map((n) => floats(out[n]));
+      if (want.values && valueOutput) result.values = floats(out[valueOutput]);
       return result;
     },
 

@@ -2,9 +2,11 @@
 import { experimentKey } from '../science/cache';
 import { type DetectionOptions, type PromptDetection, detectPrompts } from '../science/detect';
 import { detectionStudyKey } from '../science/shared-computations';
-import { type DetectionStudy, runDetectionStudy } from '../science/study';
+import type { PromptSet } from '../prompts/types';
+import { runDetectionStudy } from '../science/study';
 import type { LabJobSpec } from './job';
 import { labSizes } from './sizes';
+import type { StudyResult } from './study-export';
 
 export interface DetectParams {
   prompts: string[];
@@ -23,22 +25,34 @@ export interface StudyParams {
   detection: DetectionOptions;
   neutralLimit: number;
   heldOutTemplates: boolean;
+  /** study these sets (memorized: positives, non-memorized: negatives) instead of the model's own */
+  promptSets?: PromptSet[];
 }
 
 const studyOptions = (p: StudyParams) => ({
   ...p.detection,
   neutralLimit: p.neutralLimit,
   heldOutTemplates: p.heldOutTemplates,
+  ...(p.promptSets ? { promptSets: p.promptSets } : {}),
 });
 
 /** The study the evaluation runs too: one key (shared-computations.ts), so either answers the other. */
-export const studyJob: LabJobSpec<StudyParams, DetectionStudy> = {
+export const studyJob: LabJobSpec<StudyParams, StudyResult> = {
   label: 'Detection study',
   panel: 'science',
-  defaults: (manifest) => {
+  defaults: (manifest, lab) => {
     const { detection, neutralLimit } = labSizes(manifest);
-    return { detection, neutralLimit, heldOutTemplates: false };
+    return {
+      detection,
+      neutralLimit,
+      heldOutTemplates: false,
+      ...(lab.promptSets ? { promptSets: [...lab.promptSets] } : {}),
+    };
   },
   cacheKey: (manifest, p) => detectionStudyKey(manifest, studyOptions(p)),
-  run: (env, p) => runDetectionStudy(env.runner, env.manifest, studyOptions(p), env),
+  run: async (env, p) => {
+    const study = await runDetectionStudy(env.runner, env.manifest, studyOptions(p), env);
+    const sets = p.promptSets?.map((s) => ({ name: s.name, label: s.label, prompts: s.prompts.length }));
+    return { ...study, detection: p.detection, ...(sets ? { sets } : {}) };
+  },
 };

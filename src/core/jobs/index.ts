@@ -2,6 +2,7 @@ export * from './job';
 export * from './effects';
 export * from './sizes';
 export * from './detection';
+export * from './study-export';
 export * from './localization';
 export * from './universal';
 export * from './evaluate';

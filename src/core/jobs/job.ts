@@ -7,9 +7,11 @@
 import type { Manifest } from '../manifest';
 import type { TrainIndex } from '../metrics/replication';
 import type { ModelRunner } from '../pipeline';
+import type { PromptSet } from '../prompts/types';
 import type { ExperimentCache } from '../science/cache';
 import type { Progress, RunContext } from '../science/context';
 import type { AblationUnits } from '../science/localize';
+import type { ScienceRunner } from '../science/sampler';
 import type { JobEffects } from './effects';
 
 /**
@@ -17,12 +19,16 @@ import type { JobEffects } from './effects';
  * the signal before every model call, so Cancel is answered within one call).
  */
 export interface JobEnv extends RunContext {
-  runner: ModelRunner;
+  /** the organism's runner, or a latent model's science sampler (core/science/sampler.ts) */
+  runner: ScienceRunner;
   manifest: Manifest;
   /** results per experiment; keys name the model id@version */
   cache: ExperimentCache;
-  /** the training images, for replication scores (loaded on first use) */
-  train: () => Promise<TrainIndex>;
+  /**
+   * the training images, for replication scores (loaded on first use); absent for a model that
+   * brings none (a diffusers folder), whose evaluation then reports image-free proxies
+   */
+  train?: () => Promise<TrainIndex>;
   /**
    * Another model by its directory URL (a variant, or the base of the loaded variant), loaded on
    * first use with progress and kept; the loaded model itself when the URL is its own.
@@ -40,6 +46,11 @@ export interface PanelContext {
   prompt: string;
   /** what the universal mask prunes (the panel's select) */
   units: AblationUnits;
+  /**
+   * the prompt sets chosen in the panel (imported lists, or the model's own with others); absent:
+   * the model's own sets at the lab's sizes (core/prompts/selection.ts studySelection)
+   */
+  promptSets?: readonly PromptSet[];
 }
 
 /** The panel that starts a job and shows its progress bar. */
@@ -64,6 +75,22 @@ export interface JobSpec<P, R, C = never> {
 
 /** A job the science panel's buttons start with the model's default params for the lab's prompt and unit kind. */
 export type LabJobSpec<P, R> = JobSpec<P, R, PanelContext> & { defaults: (manifest: Manifest, lab: PanelContext) => P };
+
+/** The panel's imported sets as a params field (absent for the model's own, so their keys stay as they were). */
+export function setsOf(lab: PanelContext): { promptSets?: PromptSet[] } {
+  return lab.promptSets ? { promptSets: [...lab.promptSets] } : {};
+}
+
+/** The training images, or the reason a job that needs them cannot run. */
+export function trainingImages(env: JobEnv): Promise<TrainIndex> {
+  if (!env.train)
+    return Promise.reject(
+      new Error(
+        'replication needs reference images (the training images the prompts may copy); this model brings none',
+      ),
+    );
+  return env.train();
+}
 
 /** The first error a job without a second model or file access meets. */
 export function opener(env: JobEnv): NonNullable<JobEnv['openModel']> {

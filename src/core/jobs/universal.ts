@@ -7,11 +7,13 @@ import {
   type UniversalOptions,
   type UniversalScores,
   methodFor,
-  neutralSplit,
+  splitNeutral,
   universalScores,
 } from '../science/universal';
+import { studySources } from '../science/prompt-sources';
+import type { PromptSet } from '../prompts/types';
 import { memorizationRemovedPreset } from './effects';
-import type { LabJobSpec } from './job';
+import { type LabJobSpec, setsOf } from './job';
 import { universalScoring } from './sizes';
 
 /** neutralLimit: the reference is the first half of the first n neutral prompts */
@@ -19,21 +21,27 @@ export type UniversalParams = UniversalMethod & {
   detection: DetectionOptions;
   neutralLimit: number;
   maxFlagged?: number;
+  /** imported prompt sets: the pool is every prompt not labelled non-memorized, the reference the non-memorized ones */
+  promptSets?: PromptSet[];
 };
 
-const universalOptions = (manifest: Manifest, p: UniversalParams): UniversalOptions => ({
-  units: p.units,
-  mode: p.mode,
-  detection: p.detection,
-  maxFlagged: p.maxFlagged,
-  reference: neutralSplit(manifest, p.neutralLimit).reference,
-});
+const universalOptions = (manifest: Manifest, p: UniversalParams): UniversalOptions => {
+  const sources = studySources(manifest, p.promptSets);
+  return {
+    units: p.units,
+    mode: p.mode,
+    detection: p.detection,
+    maxFlagged: p.maxFlagged,
+    reference: splitNeutral(sources.neutral, p.neutralLimit).reference,
+    ...(p.promptSets ? { pool: sources.pool } : {}),
+  };
+};
 
 /** Stored under the evaluation's key for the same scores, so Evaluate afterwards skips the ablation. */
 export const universalJob: LabJobSpec<UniversalParams, UniversalScores> = {
   label: 'Universal mask scores',
   panel: 'science',
-  defaults: (manifest, lab) => ({ ...methodFor(lab.units), ...universalScoring(manifest, lab.units) }),
+  defaults: (manifest, lab) => ({ ...methodFor(lab.units), ...universalScoring(manifest, lab.units), ...setsOf(lab) }),
   cacheKey: (manifest, p) => universalScoresKey(manifest, universalOptions(manifest, p)),
   run: (env, p) => universalScores(env.runner, env.manifest, universalOptions(env.manifest, p), env),
   effects: (manifest, result) => ({ pruningPreset: memorizationRemovedPreset(manifest, result) }),

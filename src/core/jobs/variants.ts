@@ -16,7 +16,7 @@ import {
   maskSetOfUnits,
   runVariantTable,
 } from '../science/variants';
-import { type JobEnv, type JobSpec, opener } from './job';
+import { type JobEnv, type JobSpec, opener, trainingImages } from './job';
 import { isSmokeModel } from './sizes';
 
 /** A model of the lab's list by id and the URL of its directory (ends with /). */
@@ -75,7 +75,7 @@ export interface VariantsResult {
 async function compareVariants(env: JobEnv, p: VariantsParams): Promise<VariantsResult> {
   const open = opener(env);
   const onProgress = env.onProgress ?? (() => undefined);
-  const train = await env.train();
+  const train = await trainingImages(env);
   const masked = Object.values(p.masks).some((u) => u.length > 0);
   const cells: VariantCell[] = [];
   for (const ref of p.models) {
@@ -151,7 +151,7 @@ async function variantTable(env: JobEnv, p: VariantTableParams): Promise<Variant
       manifest,
       load: async () => ({ runner: (await open(r.url, onProgress)).runner }),
     })),
-    await env.train(),
+    await trainingImages(env),
     { ...options, masks: [...shipped, ...masks] },
     env,
   );

@@ -30,6 +30,14 @@ export interface RowSampler {
   sample(request: SampleRequest, ctx: RunContext): Promise<SampleResult | undefined>;
 }
 
+/**
+ * A job refused because the prompts it was given cannot answer its question (no memorized set,
+ * too few neutral prompts): the user can fix it, so the message is for them, not a crash report.
+ */
+export class JobInputError extends Error {
+  override name = 'JobInputError';
+}
+
 /** Throws a DOMException named 'AbortError' once the signal is aborted (checked between model calls). */
 export function throwIfAborted(signal: AbortSignal | undefined, where: string): void {
   if (signal?.aborted) throw new DOMException(`aborted ${where}`, 'AbortError');

@@ -9,11 +9,9 @@
  * measured at the batch the job will use (measureStepTime, rowsPerCall). Wen et al.'s study on SD
  * v1.4 (500 + 2,000 prompts x 4 seeds x 50 steps x 2) is 1,000,000 evaluations.
  */
-import { type Manifest, organism } from '../manifest';
-import { allOnes, stackMaskSets } from '../masks';
-import type { ModelRunner } from '../pipeline';
-import { gaussianNoise } from '../rng';
+import type { Manifest } from '../manifest';
 import { type RunContext, throwIfAborted } from './context';
+import { type ScienceRunner, samplerOf } from './sampler';
 
 export interface JobShape {
   prompts: number;
@@ -97,26 +95,19 @@ export function formatDuration(seconds: number): string {
  * row. One call first warms the session up and is not counted.
  */
 export async function measureStepTime(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   rows: number,
   repeats = 3,
   ctx: RunContext = {},
 ): Promise<StepTime> {
   if (!(Number.isInteger(rows) && rows >= 1)) throw new RangeError(`rows must be a whole number >= 1, got ${rows}`);
-  const { channels, height, width } = manifest.image;
-  const pixels = channels * height * width;
-  const sample = new Float32Array(rows * pixels);
-  const noise = gaussianNoise(1, pixels);
-  for (let r = 0; r < rows; r++) sample.set(noise, r * pixels);
-  const context = new Float32Array(rows * manifest.text.maxTokens * manifest.text.width);
-  const timestep = new Float32Array(rows).fill(Math.floor(organism(manifest).schedule.trainSteps / 2));
-  const masks = stackMaskSets(manifest, [allOnes(manifest)], rows);
+  const call = samplerOf(runner, manifest).prepareProbe(rows);
   const times: number[] = [];
   for (let i = 0; i <= repeats; i++) {
     throwIfAborted(ctx.signal, 'measuring the step time');
     const began = performance.now();
-    await runner.runUNet({ batch: rows, sample, timestep, context, masks }, { attention: false, values: false });
+    await call();
     if (i > 0) times.push(performance.now() - began);
   }
   times.sort((a, b) => a - b);

@@ -19,7 +19,6 @@
 import { attentionEntropy, noiseGapScore, seedConsistency, startTokenMass } from '../metrics/detection';
 import type { Manifest } from '../manifest';
 import { allOnes } from '../masks';
-import type { ModelRunner } from '../pipeline';
 import {
   type AttentionReduction,
   type PromptEmbeddings,
@@ -29,6 +28,7 @@ import {
   unetCallsFor,
 } from './batch';
 import type { RunContext } from './context';
+import { type ScienceRunner, samplerOf } from './sampler';
 
 export interface DetectionOptions {
   /** seeds per prompt; NeMo's seed consistency needs at least 2 */
@@ -119,7 +119,7 @@ export function detectionCalls(prompts: number, o: DetectionOptions): number {
 
 /** Detection scores for already-encoded prompts (see the file comment). */
 export async function detectEncoded(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   embeddings: PromptEmbeddings,
   options: DetectionOptions,
@@ -157,7 +157,7 @@ export async function detectEncoded(
     },
     ctx,
   );
-  const shape = { channels: manifest.image.channels, height: manifest.image.height, width: manifest.image.width };
+  const shape = samplerOf(runner, manifest).noiseShape;
   const perPrompt = seeds.length * Math.min(k, options.steps) * layers.length;
   return embeddings.prompts.map((prompt, p) => {
     const own = seeds.map((_, s) => p * seeds.length + s); // rows are prompt-major
@@ -181,7 +181,7 @@ export async function detectEncoded(
 
 /** Encodes the prompts, then detectEncoded. */
 export async function detectPrompts(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   prompts: readonly string[],
   options: DetectionOptions,

@@ -38,11 +38,11 @@ import {
 import { type Interval, type RateEstimate, rateEstimate } from '../metrics/wilson';
 import type { MaskSet } from '../masks';
 import { allOnes } from '../masks';
-import type { ModelRunner } from '../pipeline';
 import type { PromptSet } from '../prompts/types';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
 import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
+import type { ScienceRunner } from './sampler';
 import type { DetectionOptions } from './detect';
 import type { NemoLocalization } from './localize';
 import { cachedDetectionStudy, cachedNemo, cachedNeutralReference, cachedUniversalScores } from './shared-computations';
@@ -368,7 +368,7 @@ interface PlannedCondition {
 
 /** Runs the whole study (detection, localization, universal masks, evaluation) and returns the report. */
 export async function runEvaluation(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   train: CopyReference,
   options: EvaluationOptions,

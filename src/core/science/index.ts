@@ -10,3 +10,6 @@ export * from './cache';
 export * from './shared-computations';
 export * from './plot';
 export * from './variants';
+export * from './proxy-evaluate';
+export * from './prompt-sources';
+export * from './sampler';

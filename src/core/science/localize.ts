@@ -13,7 +13,7 @@
  * The value activations come from the UNet's value output, which depends on the text only
  * (to_v of the context), so one call of cond rows per chunk of prompts suffices.
  */
-import { type Manifest, organism } from '../manifest';
+import type { Manifest } from '../manifest';
 import { seedConsistency } from '../metrics/detection';
 import { noiseGapScore } from '../metrics/detection';
 import {
@@ -31,8 +31,7 @@ import {
   valueActivations,
   zScores,
 } from '../metrics/nemo';
-import { type MaskSet, type PrunedUnit, allOnes, stackMaskSets } from '../masks';
-import type { ModelRunner } from '../pipeline';
+import { type MaskSet, type PrunedUnit, allOnes } from '../masks';
 import {
   type PromptEmbeddings,
   type SampleRow,
@@ -42,6 +41,7 @@ import {
   unetCallsFor,
 } from './batch';
 import { type RunContext, throwIfAborted } from './context';
+import { type ScienceRunner, samplerOf } from './sampler';
 import {
   CROSS_HEAD_KIND,
   VALUE_NEURON_KIND,
@@ -56,16 +56,15 @@ import {
  * from one UNet call per `maxRows` prompts (cond rows only).
  */
 export async function valueActivationsOf(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   embeddings: PromptEmbeddings,
   ctx: RunContext = {},
   maxRows = 64,
 ): Promise<Float32Array[]> {
   const spec = maskSpecOfKind(manifest, VALUE_NEURON_KIND);
-  const { image, text, schedule } = organism(manifest);
-  const pixels = image.channels * image.height * image.width;
-  const shape = { layers: spec.layers, tokens: text.maxTokens, width: spec.units };
+  const sampler = samplerOf(runner, manifest);
+  const shape = { layers: spec.layers, tokens: manifest.text.maxTokens, width: spec.units };
   const n = embeddings.prompts.length;
   const out: Float32Array[] = [];
   const total = Math.ceil(n / maxRows);
@@ -73,26 +72,11 @@ export async function valueActivationsOf(
     throwIfAborted(ctx.signal, 'before a value-activation call');
     const b = Math.min(maxRows, n - start);
     const context = embeddings.cond.slice(start * embeddings.rowSize, (start + b) * embeddings.rowSize);
-    const masks = stackMaskSets(
-      manifest,
-      Array.from({ length: b }, () => allOnes(manifest)),
-    );
-    const res = await runner.runUNet(
-      {
-        batch: b,
-        sample: new Float32Array(b * pixels),
-        timestep: new Float32Array(b).fill(schedule.trainSteps - 1),
-        context,
-        masks,
-      },
-      { attention: false, values: true },
-    );
-    if (!res.values) throw new Error('runner did not return value activations although it was asked to');
+    const values = await sampler.valueOutputs(context, b);
     const per = shape.layers * shape.tokens * shape.width;
-    if (res.values.length !== b * per)
-      throw new Error(`value output has ${res.values.length} entries, expected ${b} x ${per}`);
+    if (values.length !== b * per) throw new Error(`value output has ${values.length} entries, expected ${b} x ${per}`);
     for (let i = 0; i < b; i++)
-      out.push(valueActivations(res.values.subarray(i * per, (i + 1) * per), shape, embeddings.tokenMasks[start + i]));
+      out.push(valueActivations(values.subarray(i * per, (i + 1) * per), shape, embeddings.tokenMasks[start + i]));
     ctx.onProgress?.({ stage: 'value activations', done: call + 1, total });
   }
   return out;
@@ -132,7 +116,7 @@ function statisticsOf(ref: NeutralReference): NeutralStatistics {
  * calls as the batch allows: the first step only, so no guidance is involved.
  */
 export async function seedConsistencies(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   embeddings: PromptEmbeddings,
   prompt: number,
@@ -152,7 +136,7 @@ export async function seedConsistencies(
     { steps: 1, guidance: 1, stopAfter: 1, keepFirstDifference: true, maxRows, stage: 'seed consistency' },
     ctx,
   );
-  const shape = { channels: manifest.image.channels, height: manifest.image.height, width: manifest.image.width };
+  const shape = samplerOf(runner, manifest).noiseShape;
   return maskSets.map(
     (_, m) =>
       seedConsistency(out.firstDifferences!.slice(m * seeds.length, (m + 1) * seeds.length), shape, 'max').score,
@@ -161,7 +145,7 @@ export async function seedConsistencies(
 
 /** Neutral activation statistics and NeMo's target signal from neutral prompts. */
 export async function neutralReference(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   prompts: readonly string[],
   seeds: readonly number[],
@@ -207,7 +191,7 @@ export interface NemoLocalization {
 
 /** NeMo's localisation for one prompt against a neutral reference (same seeds as the reference). */
 export async function localizeNemo(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   prompt: string,
   reference: NeutralReference,
@@ -299,7 +283,7 @@ export function ablationCalls(
  * (nothing masked | unit u masked) x prompt x seed, all batched.
  */
 export async function ablationAttribution(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   options: AblationOptions,
   ctx: RunContext = {},

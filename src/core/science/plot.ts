@@ -11,6 +11,7 @@
  */
 import { line, scaleLinear, symbol, symbolCircle, symbolDiamond, symbolSquare, symbolTriangle } from 'd3';
 import type { ConditionKind, ConditionResult, EvaluationReport } from './evaluate';
+import type { ProxyConditionResult } from './proxy-evaluate';
 import type { DetectorRoc } from './study';
 
 export const OKABE_ITO = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000'];
@@ -115,7 +116,11 @@ export interface ParetoGeometry {
   yTicks: Tick[];
   xLabel: string;
   yLabel: string;
+  /** a point's two values in words, for its tooltip */
+  pointText: (p: ParetoPoint) => string;
 }
+
+const isProxy = (c: ConditionResult | ProxyConditionResult): c is ProxyConditionResult => 'memorizedNoiseGapRatio' in c;
 
 const KIND_STYLE: Record<
   ConditionKind,
@@ -127,15 +132,35 @@ const KIND_STYLE: Record<
   none: { label: 'no pruning', colour: OKABE_ITO[7], dash: '', marker: symbolDiamond },
 };
 
-/** Replication rate against utility across sparsities, one series per condition kind present. */
-export function paretoGeometry(conditions: readonly ConditionResult[], frame: Frame = DEFAULT_FRAME): ParetoGeometry {
+/**
+ * Replication rate against utility across sparsities, one series per condition kind present. A
+ * report without reference images (proxy-evaluate.ts) is drawn by its proxies instead: the
+ * memorized prompts' noise gap as a share of the unpruned model's (y) against how far the mask
+ * changes neutral images (x, lower is better).
+ */
+export function paretoGeometry(
+  conditions: readonly (ConditionResult | ProxyConditionResult)[],
+  frame: Frame = DEFAULT_FRAME,
+): ParetoGeometry {
   const { w, h } = inner(frame);
-  // x from a round value just below the worst utility (adherence is a share in [0, 1]) to 1
-  const worst = Math.min(1, ...conditions.map((c) => c.utility.adherence));
-  const x = scaleLinear()
-    .domain([Math.max(0, Math.floor((worst - 0.05) * 10) / 10), 1])
-    .range([0, w]);
-  const y = scaleLinear().domain([0, 1]).range([h, 0]);
+  const proxy = conditions.some(isProxy);
+  const xOf = (c: ConditionResult | ProxyConditionResult) => (isProxy(c) ? c.neutralChange : c.utility.adherence);
+  const yOf = (c: ConditionResult | ProxyConditionResult) =>
+    isProxy(c) ? (Number.isFinite(c.memorizedNoiseGapRatio) ? c.memorizedNoiseGapRatio : 0) : c.replication.rate;
+  // x from a round value just below the worst utility (adherence is a share in [0, 1]) to 1;
+  // proxies: image change from 0 to a round value above the largest
+  const worst = Math.min(1, ...conditions.map(xOf));
+  const x = proxy
+    ? scaleLinear()
+        .domain([0, Math.max(0.01, ...conditions.map(xOf)) * 1.1])
+        .nice()
+        .range([0, w])
+    : scaleLinear()
+        .domain([Math.max(0, Math.floor((worst - 0.05) * 10) / 10), 1])
+        .range([0, w]);
+  const y = scaleLinear()
+    .domain([0, proxy ? Math.max(1, ...conditions.map(yOf)) * 1.1 : 1])
+    .range([h, 0]);
   const order: ConditionKind[] = ['universal', 'random', 'nemo', 'none'];
   const series: ParetoSeries[] = [];
   for (const kind of order) {
@@ -144,10 +169,10 @@ export function paretoGeometry(conditions: readonly ConditionResult[], frame: Fr
     const style = KIND_STYLE[kind];
     const points = members.map((c) => ({
       id: c.id,
-      x: x(c.utility.adherence),
-      y: y(c.replication.rate),
-      utility: c.utility.adherence,
-      replication: c.replication.rate,
+      x: x(xOf(c)),
+      y: y(yOf(c)),
+      utility: xOf(c),
+      replication: yOf(c),
       sparsity: c.sparsity,
       label:
         c.sparsity === null
@@ -172,10 +197,13 @@ export function paretoGeometry(conditions: readonly ConditionResult[], frame: Fr
   return {
     frame,
     series,
-    xTicks: ticks(x, 5, pct),
+    xTicks: ticks(x, 5, proxy ? (v) => v.toFixed(2) : pct),
     yTicks: ticks(y, 5, pct),
-    xLabel: 'utility: scene adherence on neutral prompts',
-    yLabel: 'replication rate on memorized prompts',
+    xLabel: proxy ? 'neutral images changed (RMSE, lower is better)' : 'utility: scene adherence on neutral prompts',
+    yLabel: proxy ? 'memorized noise gap, share of unpruned' : 'replication rate on memorized prompts',
+    pointText: proxy
+      ? (p) => `noise gap ${pct(p.replication)} of unpruned, neutral change ${p.utility.toFixed(3)}`
+      : (p) => `replication ${pct(p.replication)}, adherence ${pct(p.utility)}`,
   };
 }
 
@@ -205,7 +233,15 @@ function axesSvg(frame: Frame, xTicks: Tick[], yTicks: Tick[], xLabel: string, y
 }
 
 /** A self-contained SVG document: ROC (left) and Pareto (right), each with its legend below. */
-export function reportSvg(report: Pick<EvaluationReport, 'detection' | 'conditions' | 'model'>): string {
+export function reportSvg(
+  report:
+    | Pick<EvaluationReport, 'detection' | 'conditions' | 'model'>
+    | {
+        detection: EvaluationReport['detection'];
+        conditions: ProxyConditionResult[];
+        model: { id: string; version: string };
+      },
+): string {
   const frame = DEFAULT_FRAME;
   const roc = rocGeometry(report.detection.rocs, frame);
   const pareto = paretoGeometry(report.conditions, frame);
@@ -234,7 +270,7 @@ export function reportSvg(report: Pick<EvaluationReport, 'detection' | 'conditio
         s.points
           .map(
             (p) =>
-              `<path transform="translate(${p.x},${p.y})" d="${s.marker}" fill="${s.colour}" stroke="#fff"><title>${esc(p.label)}: replication ${pct(p.replication)}, adherence ${pct(p.utility)}</title></path>`,
+              `<path transform="translate(${p.x},${p.y})" d="${s.marker}" fill="${s.colour}" stroke="#fff"><title>${esc(p.label)}: ${esc(pareto.pointText(p))}</title></path>`,
           )
           .join(''),
     )
@@ -251,7 +287,7 @@ export function reportSvg(report: Pick<EvaluationReport, 'detection' | 'conditio
     `<title id="t">Memorization study of ${esc(title)}: detection ROC and replication/utility Pareto curve</title>`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="${m.left}" y="18" font-size="13" font-weight="600">Detection ROC: memorized vs neutral prompts</text>`,
-    `<text x="${frame.width + 20 + m.left}" y="18" font-size="13" font-weight="600">Replication vs utility across sparsities</text>`,
+    `<text x="${frame.width + 20 + m.left}" y="18" font-size="13" font-weight="600">${report.conditions.some(isProxy) ? 'Noise gap vs image change (no reference images)' : 'Replication vs utility across sparsities'}</text>`,
     `<g transform="translate(${m.left},${30 + m.top})">${axesSvg(frame, roc.xTicks, roc.yTicks, 'false-positive rate (neutral)', 'true-positive rate (memorized)')}<path d="${roc.diagonal}" stroke="#000" stroke-opacity="0.35" stroke-dasharray="3 3"/>${rocBody}</g>`,
     `<g transform="translate(${frame.width + 20 + m.left},${30 + m.top})">${axesSvg(frame, pareto.xTicks, pareto.yTicks, pareto.xLabel, pareto.yLabel)}${paretoBody}</g>`,
     `<g transform="translate(${m.left},${30 + frame.height + 8})">${rocLegend}</g>`,

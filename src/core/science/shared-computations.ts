@@ -7,9 +7,9 @@
  * (id@version), so a new model version never reads an old result.
  */
 import type { Manifest } from '../manifest';
-import type { ModelRunner } from '../pipeline';
 import { type ExperimentCache, cached, experimentKey } from './cache';
 import type { RunContext } from './context';
+import type { ScienceRunner } from './sampler';
 import type { DetectionOptions } from './detect';
 import {
   type NemoLocalization,
@@ -45,7 +45,7 @@ export function detectionStudyKey(manifest: Manifest, options: DetectionOptions 
 }
 
 export function cachedDetectionStudy(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   options: DetectionOptions & StudySets,
   ctx: RunContext,
@@ -63,11 +63,13 @@ export function universalScoresKey(manifest: Manifest, options: UniversalOptions
     reference: [...(options.reference ?? neutralSplit(manifest).reference)],
     maxFlagged: options.maxFlagged ?? DEFAULT_MAX_FLAGGED,
     flagZ: options.flagZ ?? DEFAULT_FLAG_Z,
+    // the organism's default pool is named by the model; an imported one by its prompts
+    ...(options.pool ? { pool: [...options.pool] } : {}),
   });
 }
 
 export function cachedUniversalScores(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   options: UniversalOptions,
   ctx: RunContext,
@@ -82,7 +84,7 @@ export function neutralReferenceKey(manifest: Manifest, prompts: readonly string
 }
 
 export function cachedNeutralReference(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   prompts: readonly string[],
   seeds: readonly number[],
@@ -115,7 +117,7 @@ export function nemoKey(manifest: Manifest, inputs: NemoInputs): string {
 
 /** NeMo for one prompt against the neutral reference, which is cached on its own (a second prompt needs only its search). */
 export async function nemoLocalization(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   inputs: NemoInputs,
   ctx: RunContext,
@@ -126,7 +128,7 @@ export async function nemoLocalization(
 }
 
 export function cachedNemo(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   inputs: NemoInputs,
   ctx: RunContext,

@@ -7,9 +7,9 @@
  */
 import type { Manifest } from '../manifest';
 import { type Roc, roc } from '../metrics/detection';
-import type { ModelRunner } from '../pipeline';
 import type { PromptSet } from '../prompts/types';
-import type { RunContext } from './context';
+import { JobInputError, type RunContext } from './context';
+import type { ScienceRunner } from './sampler';
 import {
   DETECTORS,
   type DetectionOptions,
@@ -90,12 +90,20 @@ export function detectorRocs(prompts: readonly StudyPrompt[], scores: readonly P
 
 /** Scores every study prompt and builds the ROC of every detector. */
 export async function runDetectionStudy(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   options: DetectionOptions & StudySets,
   ctx: RunContext = {},
 ): Promise<DetectionStudy> {
   const prompts = studyPrompts(manifest, options);
+  if (!prompts.some((p) => p.group === 'memorized'))
+    throw new JobInputError(
+      "The detection study compares prompts known to be memorized with neutral ones, and this model brings no memorized prompts: import a prompt set labelled memorized (Wen et al.'s JSONL, NeMo's CSV or a list with one prompt per line), or use Detect for this prompt.",
+    );
+  if (!prompts.some((p) => p.group === 'neutral'))
+    throw new JobInputError(
+      'The detection study needs neutral prompts too: import a prompt set labelled non-memorized.',
+    );
   const scores = await detectPrompts(
     runner,
     manifest,

@@ -40,28 +40,33 @@
  * the mask (evaluate.ts).
  */
 import type { Manifest } from '../manifest';
+
+export { trainingCaptionPool } from './prompt-sources';
 import { topKUnits } from '../metrics/attribution';
 import { neutralStatistics, zScores } from '../metrics/nemo';
 import { Rng } from '../rng';
-import type { ModelRunner } from '../pipeline';
 import { encodePrompts } from './batch';
-import type { RunContext } from './context';
+import { trainingCaptionPool } from './prompt-sources';
+import { JobInputError, type RunContext } from './context';
+import type { ScienceRunner } from './sampler';
 import { type DetectionOptions, detectEncoded } from './detect';
 import { type AblationUnits, ablationAttribution, valueActivationsOf } from './localize';
 import { CROSS_HEAD_KIND, VALUE_NEURON_KIND, maskSpecOfKind, unitCount } from './units';
-
-/** Training captions without their labels: scene caption sample + every trained planted caption, sorted. */
-export function trainingCaptionPool(manifest: Manifest): string[] {
-  const all = [...manifest.trainPromptsSample, ...manifest.memorized.flatMap((m) => m.captions)];
-  return [...new Set(all)].sort();
-}
 
 /** The neutral prompts split in two halves: reference (mask building, calibration) and evaluation (utility). */
 export function neutralSplit(
   manifest: Manifest,
   limit = manifest.neutralPrompts.length,
 ): { reference: string[]; evaluation: string[] } {
-  const prompts = manifest.neutralPrompts.slice(0, limit);
+  return splitNeutral(manifest.neutralPrompts, limit);
+}
+
+/** Any neutral list split the same way: the first half of its first `limit` prompts, and the rest. */
+export function splitNeutral(
+  neutral: readonly string[],
+  limit = neutral.length,
+): { reference: string[]; evaluation: string[] } {
+  const prompts = neutral.slice(0, limit);
   const half = Math.ceil(prompts.length / 2);
   return { reference: prompts.slice(0, half), evaluation: prompts.slice(half) };
 }
@@ -133,6 +138,8 @@ export interface UniversalOptions extends UniversalMethod {
   detection: DetectionOptions;
   /** reference neutral prompts (default: neutralSplit(manifest).reference) */
   reference?: readonly string[];
+  /** the captions to flag from, labels unread (default: trainingCaptionPool(manifest), the organism's) */
+  pool?: readonly string[];
 }
 
 export interface UniversalScores {
@@ -151,15 +158,23 @@ export interface UniversalScores {
 
 /** Scores every value neuron by the rule in the file comment. */
 export async function universalScores(
-  runner: ModelRunner,
+  runner: ScienceRunner,
   manifest: Manifest,
   options: UniversalOptions,
   ctx: RunContext = {},
 ): Promise<UniversalScores> {
   checkUniversalMethod(options);
   const spec = universalSpec(manifest, options.units);
-  const pool = trainingCaptionPool(manifest);
+  const pool = [...(options.pool ?? trainingCaptionPool(manifest))];
   const reference = [...(options.reference ?? neutralSplit(manifest).reference)];
+  if (pool.length === 0)
+    throw new JobInputError(
+      'The universal mask flags captions from a pool of prompts whose labels it does not read, and this model brings none: import a prompt set (unlabelled or memorized)',
+    );
+  if (reference.length < 2)
+    throw new JobInputError(
+      `The universal mask compares the pool with at least two non-memorized prompts, and it was given ${reference.length} (when the evaluation runs, half of the non-memorized prompts go to that comparison and half to measuring how much ordinary images change): import or tick more non-memorized prompts.`,
+    );
   const emb = await encodePrompts(runner, manifest, [...pool, ...reference], ctx);
   const detected = await detectEncoded(runner, manifest, emb, options.detection, ctx);
   const poolWen = detected.slice(0, pool.length).map((d) => d.wen);

@@ -23,6 +23,7 @@ import { emptyScience, type ScienceData } from '../science-state';
 import { admission } from './admission';
 import { canRun, clamp, LIMITS } from './experiment';
 import { modelUrlOf } from './paths';
+import { studySelectionOf } from './prompt-sets';
 import type { LabDeps } from '../store';
 import { type LabContext, type SliceCreator, takeRequestId } from './slice';
 
@@ -135,7 +136,15 @@ export const createScienceSlice: SliceCreator<ScienceSlice> = (deps) => (set, ge
     runScience(job) {
       const s = get();
       if (!s.manifest) return;
-      startScience(ctx, defaultRequest(job, s.manifest, { prompt: s.prompt.trim(), units: s.science.unitKind }));
+      const { promptSets } = studySelectionOf(s);
+      startScience(
+        ctx,
+        defaultRequest(job, s.manifest, {
+          prompt: s.prompt.trim(),
+          units: s.science.unitKind,
+          ...(promptSets ? { promptSets } : {}),
+        }),
+      );
     },
 
     applyShippedPreset(id) {

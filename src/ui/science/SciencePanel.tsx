@@ -5,15 +5,20 @@
  * attribution colours the head grid; NeMo's neurons and the universal mask (heads or value
  * neurons) become the experiment's masks (so the URL carries them and the comparison re-runs).
  */
-import { useId } from 'react';
+import { useId, useMemo } from 'react';
 import { format } from 'd3';
-import { DETECTORS } from '../../core/science';
+import { DETECTORS, detectionCalls } from '../../core/science';
 import { type AblationUnits, prunedCount } from '../../core/science';
-import { type DefaultJob, isSmokeModel } from '../../core/jobs';
-import { DetectionTable, ParetoChart, RocChart } from '../views/science';
+import { type DefaultJob, isSmokeModel, labSizes, studyCsv, studyJson } from '../../core/jobs';
+import { studySelectionOf } from '../../state/slices/prompt-sets';
+import { downloadBlob } from '../views';
+import { DetectionTable, ParetoChart, ProxyTable, RocChart } from '../views/science';
 import { useLab, useLabActions } from '../StoreContext';
 import { InfoTip } from '../glossary/InfoTip';
 import './science.css';
+import type { Manifest } from '../../core/manifest';
+import type { StudySelection } from '../../core/prompts';
+import { PromptSets } from './PromptSets';
 import { Meta, RunningJob, useScienceIdle } from './RunningJob';
 
 const f3 = format('.3f');
@@ -25,8 +30,10 @@ export function SciencePanel() {
   const prompt = useLab((s) => s.prompt);
   const science = useLab((s) => s.science);
   const unitScores = useLab((s) => s.unitScores);
+  const promptSets = useLab((s) => s.promptSets);
   const actions = useLabActions();
   const sliderId = useId();
+  const selection = useMemo(() => studySelectionOf({ manifest, promptSets }), [manifest, promptSets]);
 
   if (!manifest) {
     return (
@@ -42,11 +49,18 @@ export function SciencePanel() {
   const nemo = results.nemo ?? null;
   const universal = results.universal ?? null;
   const run = (job: DefaultJob) => () => actions.runScience(job);
-  const button = (job: DefaultJob, label: string, needsPrompt = false) => (
+  const exportStudy = (kind: 'csv' | 'json') => {
+    const study = results.study;
+    if (!study) return;
+    const stem = `${manifest.id}-detection-study`;
+    if (kind === 'csv') downloadBlob(new Blob([studyCsv(study, manifest)], { type: 'text/csv' }), `${stem}.csv`);
+    else downloadBlob(new Blob([studyJson(study, manifest)], { type: 'application/json' }), `${stem}.json`);
+  };
+  const button = (job: DefaultJob, label: string, needsPrompt = false, blocked = false) => (
     <button
       type="button"
       className="secondary small"
-      disabled={!idle || (needsPrompt && !trimmed)}
+      disabled={!idle || (needsPrompt && !trimmed) || blocked}
       onClick={run(job)}
       data-testid={`science-${job}`}
     >
@@ -65,14 +79,18 @@ export function SciencePanel() {
       ) : null}
       <RunningJob panel="science" />
 
+      <h3>Prompt sets</h3>
+      <PromptSets />
+
       <h3>
         Detection <InfoTip term="wenScore" />
         <InfoTip term="roc" />
       </h3>
       <div className="lab-controls">
         {button('detect', 'Detect for this prompt', true)}
-        {button('study', 'Run detection study')}
+        {button('study', 'Run detection study', false, Boolean(selection.problem))}
       </div>
+      <StudySize manifest={manifest} selection={selection} />
       {detection ? (
         <dl className="science-scores" data-testid="science-detection">
           {DETECTORS.map((d) => (
@@ -96,6 +114,24 @@ export function SciencePanel() {
             }}
           />
           <Meta job="study" />
+          <div className="lab-controls">
+            <button
+              type="button"
+              className="secondary small"
+              onClick={() => exportStudy('csv')}
+              data-testid="science-study-csv"
+            >
+              Export CSV
+            </button>
+            <button
+              type="button"
+              className="secondary small"
+              onClick={() => exportStudy('json')}
+              data-testid="science-study-json"
+            >
+              Export JSON
+            </button>
+          </div>
           <details>
             <summary>Scores per prompt</summary>
             <div style={{ overflowX: 'auto' }}>
@@ -200,7 +236,12 @@ export function SciencePanel() {
         <InfoTip term="adherence" />
       </h3>
       <div className="lab-controls">{button('evaluate', 'Evaluate')}</div>
-      {results.evaluate ? (
+      {results.evaluate?.schema === 'memlab-eval-proxy/1' ? (
+        <div data-testid="science-evaluation">
+          <ProxyTable conditions={results.evaluate.conditions} reason={results.evaluate.replication.reason} />
+          <Meta job="evaluate" />
+        </div>
+      ) : results.evaluate ? (
         <div data-testid="science-evaluation">
           <ParetoChart
             conditions={results.evaluate.conditions}
@@ -218,5 +259,30 @@ export function SciencePanel() {
         </div>
       ) : null}
     </section>
+  );
+}
+
+/** What the detection study will run on and its size in UNet calls, or why it cannot run. */
+function StudySize({ manifest, selection }: { manifest: Manifest; selection: StudySelection }) {
+  if (selection.problem)
+    return (
+      <p className="hint" data-testid="science-study-size">
+        {selection.problem}
+      </p>
+    );
+  const { detection, neutralLimit } = labSizes(manifest);
+  // The model's own sets alone: the study takes its memorized captions and the first neutral prompts.
+  const own = !selection.promptSets;
+  const memorized = own ? manifest.memorized.length : selection.counts.memorized;
+  const neutral = own ? Math.min(neutralLimit, manifest.neutralPrompts.length) : selection.counts['non-memorized'];
+  const unlabelled = own ? 0 : selection.counts.unlabelled;
+  const calls = detectionCalls(memorized + neutral + unlabelled, detection);
+  const n = (x: number) => x.toLocaleString('en');
+  return (
+    <p className="hint" data-testid="science-study-size">
+      Study: {n(memorized)} memorized and {n(neutral)} non-memorized prompts
+      {unlabelled ? `, ${n(unlabelled)} unlabelled (scored, kept out of the ROC)` : ''}; {detection.seeds.length} seeds,
+      the first {detection.k} of {detection.steps} steps: {n(calls)} model calls.
+    </p>
   );
 }

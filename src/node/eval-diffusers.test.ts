@@ -1,0 +1,203 @@
+/**
+ * The science jobs on a Stable Diffusion folder (random weights: the numbers mean nothing, the
+ * plumbing is what is checked): every job of the registry, the CLI's report, cancel and resume,
+ * and the cost estimate against the measured time. Few prompts, few steps, to stay fast.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DefaultJob, type JobEnv, type ScienceRequest, defaultRequest, runJob } from '../core/jobs';
+import type { PromptSet } from '../core/prompts/types';
+import { memoryCache } from '../core/science/cache';
+import type { Progress } from '../core/science/context';
+import { estimateJobCost, measureStepTime, rowsPerCall } from '../core/science/cost';
+import { DETECTORS } from '../core/science/detect';
+import { runDetectionStudy } from '../core/science/study';
+import { type DiffusersScienceModel, openDiffusersScience } from './diffusers-science';
+import { parseEvalArgs, runDiffusersEvalCommand } from './eval';
+
+const DIR = '../shared/fixtures/tiny-sd1';
+const MEMORIZED = ['the starry night by a famous painter', 'a portrait of a woman with a pearl earring'];
+// two reference prompts (the first half) and one for utility
+const NEUTRAL = ['a dog on a floor', 'a bowl of fruit', 'a red bicycle by a wall'];
+const POOL = ['a cat on a sofa'];
+const sets: PromptSet[] = [
+  { name: 'memorized', label: 'memorized', prompts: MEMORIZED.map((caption) => ({ caption })) },
+  { name: 'neutral', label: 'non-memorized', prompts: NEUTRAL.map((caption) => ({ caption })) },
+  { name: 'pool', label: 'unlabelled', prompts: POOL.map((caption) => ({ caption })) },
+];
+
+let sd: DiffusersScienceModel;
+let dir: string;
+beforeAll(async () => {
+  sd = await openDiffusersScience(DIR);
+  dir = await mkdtemp(join(tmpdir(), 'memlab-eval-sd-'));
+  await writeFile(join(dir, 'memorized.txt'), `${MEMORIZED.join('\n')}\n`);
+  await writeFile(join(dir, 'neutral.txt'), `${NEUTRAL.join('\n')}\n`);
+  await writeFile(join(dir, 'pool.txt'), `${POOL.join('\n')}\n`);
+}, 60_000);
+afterAll(async () => {
+  await sd?.release();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the science jobs on a model from a diffusers folder', () => {
+  it('runs every panel job end to end on imported sets and returns well-formed results', async () => {
+    const env: JobEnv = { runner: sd.sampler, manifest: sd.manifest, cache: memoryCache() };
+    const lab = { prompt: MEMORIZED[0], units: 'heads' as const, promptSets: sets };
+    // the panel's requests, cut to test size: 2 seeds, the first step of a 3-step schedule
+    const detection = { seeds: [1, 2], steps: 3, k: 1, guidance: 7.5 };
+    const small: Record<string, object> = {
+      detect: { detection },
+      study: { detection },
+      attribution: { seeds: [1], steps: 3, k: 1 },
+      nemo: { maxEvaluations: 4, seeds: [21, 22] },
+      universal: { detection },
+    };
+    const request = (job: DefaultJob): ScienceRequest => {
+      const r = defaultRequest(job, sd.manifest, lab);
+      Object.assign(r.params, small[job]);
+      return r;
+    };
+    const heads = sd.manifest.unet.masks.find((m) => m.kind === 'cross-attention head')!;
+
+    const detect = await runJob(env, request('detect'));
+    const [d] = detect.outcome.result as { prompt: string; wen: number }[];
+    expect(d.prompt).toBe(MEMORIZED[0]);
+    for (const k of DETECTORS) expect(Number.isFinite((d as never)[k.key])).toBe(true);
+
+    const study = (await runJob(env, request('study'))).outcome.result as Awaited<ReturnType<typeof runDetectionStudy>>;
+    expect(study.prompts.map((p) => p.group)).toEqual([
+      ...MEMORIZED.map(() => 'memorized'),
+      ...NEUTRAL.map(() => 'neutral'),
+      ...POOL.map(() => 'unlabelled'),
+    ]);
+    expect(study.rocs.map((r) => r.key)).toEqual(DETECTORS.map((k) => k.key));
+    for (const r of study.rocs) expect(r.roc.auc).toBeGreaterThanOrEqual(0);
+
+    const attribution = (await runJob(env, request('attribution'))).outcome.result as {
+      units: number[];
+      universal: number[];
+    };
+    expect(attribution.units).toHaveLength(heads.layers * heads.units);
+    expect(attribution.universal.every(Number.isFinite)).toBe(true);
+
+    const nemo = (await runJob(env, request('nemo'))).outcome.result as { prompt: string; z: number[]; target: number };
+    expect(nemo.prompt).toBe(MEMORIZED[0]);
+    expect(nemo.z.every(Number.isFinite)).toBe(true);
+    expect(Number.isFinite(nemo.target)).toBe(true);
+
+    const universal = (await runJob(env, request('universal'))).outcome.result as {
+      poolSize: number;
+      scores: number[];
+    };
+    // the pool: every imported prompt not labelled non-memorized, labels unread
+    expect(universal.poolSize).toBe(MEMORIZED.length + POOL.length);
+    expect(universal.scores).toHaveLength(heads.layers * heads.units);
+
+    const evaluateRequest = request('evaluate');
+    Object.assign((evaluateRequest.params as { options: object }).options, {
+      steps: 2,
+      sparsities: [0.25],
+      randomDraws: 1,
+    });
+    const evaluation = (await runJob(env, evaluateRequest)).outcome.result as {
+      schema: string;
+      replication: { measured: boolean; reason: string };
+      conditions: { id: string; memorizedNoiseGapRatio: number; neutralChange: number; memorizedChange: number }[];
+    };
+    expect(evaluation.schema).toBe('memlab-eval-proxy/1');
+    expect(evaluation.replication).toEqual({
+      measured: false,
+      reason: expect.stringMatching(/^Replication needs reference images/),
+    });
+    expect(evaluation.conditions.map((c) => c.id)).toEqual(['none', 'universal@0.25', 'random@0.25']);
+    expect(evaluation.conditions[0]).toMatchObject({ memorizedNoiseGapRatio: 1, neutralChange: 0, memorizedChange: 0 });
+    for (const c of evaluation.conditions.slice(1)) expect(c.neutralChange).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('says what a model without memorized prompts cannot study, and runs what needs none', async () => {
+    const env: JobEnv = { runner: sd.sampler, manifest: sd.manifest, cache: memoryCache() };
+    const lab = { prompt: 'a cat', units: 'heads' as const };
+    await expect(runJob(env, defaultRequest('study', sd.manifest, lab))).rejects.toThrow(
+      /no memorized prompts: import a prompt set labelled memorized/,
+    );
+    await expect(runJob(env, defaultRequest('attribution', sd.manifest, lab))).rejects.toThrow(
+      /needs prompts known to be memorized/,
+    );
+    await expect(runJob(env, defaultRequest('universal', sd.manifest, lab))).rejects.toThrow(/import a prompt set/);
+    const [d] = (await runJob(env, defaultRequest('detect', sd.manifest, lab))).outcome.result as { wen: number }[];
+    expect(d.wen).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('npm run eval on the folder: writes the report and plot, stops on cancel, resumes from the cache', async () => {
+    const argv = [
+      '--model',
+      DIR,
+      '--quick',
+      '--seeds',
+      '1',
+      '--steps',
+      '2',
+      '--draws',
+      '1',
+      '--sparsities',
+      '0.25',
+      '--cache',
+      join(dir, 'cache'),
+      '--out',
+      join(dir, 'r.json'),
+      '--plot',
+      join(dir, 'r.svg'),
+      ...['--prompts', join(dir, 'memorized.txt'), '--label', 'memorized'],
+      ...['--prompts', join(dir, 'neutral.txt'), '--label', 'non-memorized'],
+      ...['--prompts', join(dir, 'pool.txt'), '--label', 'unlabelled'],
+    ];
+    const args = parseEvalArgs(argv);
+    // cancel once generation for the evaluation starts: detection, universal scores and NeMo are cached by then
+    const controller = new AbortController();
+    const first: Progress[] = [];
+    await expect(
+      runDiffusersEvalCommand(args, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          first.push(p);
+          if (p.stage === 'evaluate') controller.abort();
+        },
+      }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(first.some((p) => p.stage === 'detect')).toBe(true);
+
+    const log: string[] = [];
+    const again: Progress[] = [];
+    const report = await runDiffusersEvalCommand(args, { log: (l) => log.push(l), onProgress: (p) => again.push(p) });
+    expect(again.some((p) => p.stage === 'detect' || p.stage.startsWith('ablate'))).toBe(false);
+    expect(again.some((p) => p.stage === 'evaluate')).toBe(true);
+    expect(log).toContainEqual(
+      expect.stringMatching(/^detection study: 6 prompts x 2 seeds x 1 step x 2 \(guidance\)/),
+    );
+    expect(log).toContainEqual(expect.stringMatching(/^replication: not measured/));
+    const written = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8'));
+    expect(written.schema).toBe('memlab-eval-proxy/1');
+    expect(written.nemo.prompts).toHaveLength(MEMORIZED.length);
+    expect(report.conditions.map((c) => c.kind)).toEqual(['none', 'nemo', 'universal', 'random']);
+    const svg = await readFile(join(dir, 'r.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg /);
+    expect(svg).toContain('memorized noise gap, share of unpruned');
+  }, 120_000);
+
+  it('estimates the detection study within a factor of 2 of its measured time', async () => {
+    const options = { seeds: [1, 2], steps: 3, k: 2, guidance: 7.5 };
+    const prompts = MEMORIZED.length + NEUTRAL.length + POOL.length;
+    const shape = { prompts, seeds: 2, steps: 2, guided: true };
+    const step = await measureStepTime(sd.sampler, sd.manifest, rowsPerCall(shape));
+    const estimate = estimateJobCost(shape, step);
+    const began = performance.now();
+    await runDetectionStudy(sd.sampler, sd.manifest, { ...options, promptSets: sets });
+    const measured = (performance.now() - began) / 1000;
+    expect(estimate.unetEvaluations).toBe(prompts * 2 * 2 * 2);
+    expect(measured / estimate.seconds).toBeGreaterThan(0.5);
+    expect(measured / estimate.seconds).toBeLessThan(2);
+  }, 60_000);
+});

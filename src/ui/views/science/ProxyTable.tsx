@@ -1,0 +1,58 @@
+import { format } from 'd3';
+import type { ProxyConditionResult } from '../../../core/science/proxy-evaluate';
+
+export interface ProxyTableProps {
+  conditions: readonly ProxyConditionResult[];
+  /** why replication is not shown (the report's words) */
+  reason: string;
+}
+
+const pct = format('.0%');
+const f3 = format('.3f');
+
+/**
+ * The evaluation of a model without reference images: per condition, the memorized prompts' noise
+ * gap as a share of the unpruned model's and how far each mask moves memorized and neutral images.
+ */
+export function ProxyTable({ conditions, reason }: ProxyTableProps) {
+  return (
+    <section
+      className="mv-view"
+      aria-label="Evaluation without reference images"
+      data-testid="science-proxy-evaluation"
+    >
+      <h3 className="mv-view-title">Evaluation without reference images</h3>
+      <p className="hint">{reason}</p>
+      <div style={{ overflowX: 'auto' }}>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">condition</th>
+              <th scope="col">units pruned</th>
+              <th scope="col" title="Wen et al.'s score under the mask, as a share of the unpruned model's">
+                memorized noise gap
+              </th>
+              <th scope="col" title="RMSE against the unpruned model's image, same prompt and seed">
+                memorized images changed
+              </th>
+              <th scope="col" title="RMSE against the unpruned model's image, same prompt and seed (lower is better)">
+                neutral images changed
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {conditions.map((c) => (
+              <tr key={c.id}>
+                <th scope="row">{c.id}</th>
+                <td>{Math.round(c.pruned)}</td>
+                <td>{Number.isFinite(c.memorizedNoiseGapRatio) ? pct(c.memorizedNoiseGapRatio) : '–'}</td>
+                <td>{f3(c.memorizedChange)}</td>
+                <td>{f3(c.neutralChange)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
