@@ -57,7 +57,7 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
       ]),
     );
     console.log(variantTableMarkdown(report));
-  }, 1_800_000);
+  }, 900_000);
 
   it('writes the whole table from one command: every listed variant, JSON and Markdown', async () => {
     expect(report.rows.map((r) => r.model)).toEqual([BASE, ...variants()]);
