@@ -7,6 +7,8 @@
 #   EXPORT_ONLY=1 npm run model:build   # export the committed checkpoint as it is
 #   UNLEARN=1 npm run model:build       # also make the unlearned variants + UniForget mask presets
 #                                       # (FORGET=zephyr,obsidian,marigold,tundra by default)
+#   COPY_DETECTOR=1 npm run model:build # retrain the copy-detection embedding (else the committed
+#                                       # checkpoints/copy-detector.pt is exported)
 set -euo pipefail
 
 usage() {
@@ -16,6 +18,7 @@ usage: npm run model:build       (settings are environment variables: EXPORT_ONL
   EXPORT_ONLY=1       export the committed checkpoint as it is, without training
   UNLEARN=1           also make the unlearned variants and the UniForget mask presets
   FORGET=zephyr,...   the artworks the variants forget (default zephyr,obsidian,marigold,tundra)
+  COPY_DETECTOR=1     retrain the copy-detection embedding (else checkpoints/copy-detector.pt is exported)
   THREADS=2           CPU threads for torch
 USAGE
 }
@@ -55,6 +58,13 @@ if [ -n "${UNLEARN:-}" ]; then
     --out ../public/models --threads "${THREADS:-2}" --index \
     --report ../public/models/memlab-organism/unlearning-report.json
 fi
+# The copy detector: trained once (checkpoints/copy-detector.pt, about 6 minutes on 2 cores),
+# exported beside the model and listed in the base's and every variant's manifest (after the
+# variants are written, which rewrites their manifests).
+if [ -n "${COPY_DETECTOR:-}" ] || [ ! -f checkpoints/copy-detector.pt ]; then
+  $PY -m memlab.copy_detector train --threads "${THREADS:-2}"
+fi
+$PY -m memlab.copy_detector export --models ../public/models
 echo "model written to public/models/memlab-organism; verifying"
 cd .. && npm run --silent model:verify
 # The universal mask the lab ships as "Memorization removed" (the claims tests' settings): made

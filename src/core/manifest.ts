@@ -16,6 +16,24 @@ const fileEntry = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
+/**
+ * A copy-detection embedding shipped with the model (SSCD-style; core/metrics/copy-detection.ts):
+ * an ONNX graph images [batch, 3, H, W] in the model's range -> L2-normalised embeddings, and the
+ * embeddings of every training image in trainIndex's order (planted images first).
+ */
+const copyDetectorEntry = z.object({
+  model: fileEntry,
+  index: fileEntry.extend({
+    count: z.number().int().positive(),
+    dim: z.number().int().positive(),
+    encoding: z.enum(['int8', 'float32']),
+  }),
+  input: z.string(),
+  output: z.string(),
+  trainingSteps: z.number().int().nonnegative().optional(),
+  trainingSeconds: z.number().nonnegative().optional(),
+});
+
 const rgb = z.tuple([z.number(), z.number(), z.number()]);
 
 const memorizedEntry = z.object({
@@ -162,6 +180,7 @@ export const manifestSchema = z
           memorizedCount: z.number().int().nonnegative(),
         }),
         reference: fileEntry,
+        copyDetector: copyDetectorEntry.optional(),
       })
       // Organism-only: a latent model's files are its diffusers folder (`latent.source`).
       .optional(),
@@ -238,6 +257,7 @@ export type MaskSpec = Manifest['unet']['masks'][number];
 export type LayerSpec = Manifest['unet']['layers'][number];
 export type VariantInfo = z.infer<typeof variantInfo>;
 export type PresetEntry = z.infer<typeof presetEntry>;
+export type CopyDetectorEntry = z.infer<typeof copyDetectorEntry>;
 export type LatentInfo = z.infer<typeof latentInfo>;
 
 export type ManifestResult = { ok: true; manifest: Manifest } | { ok: false; problems: string[] };

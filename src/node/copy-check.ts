@@ -14,10 +14,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageFileError } from '../core/image-files';
 import type { Manifest } from '../core/manifest';
-import { type CopyChecker, embeddingCopyChecker, neighbourRatioCopyChecker } from '../core/metrics/copy-check';
+import {
+  type CopyChecker,
+  detectorCopyChecker,
+  embeddingCopyChecker,
+  neighbourRatioCopyChecker,
+} from '../core/metrics/copy-check';
 import { type ImageEncoder, type RgbImage, pixelEncoder } from '../core/metrics/embedding';
 import type { ReferenceImage } from '../core/metrics/reference-replication';
 import { type Command, runIfMain } from './command';
+import { loadCopyDetector } from './copy-detector';
 import { type EncoderPreset, loadOnnxEncoder } from './image-encoder';
 import { readImageFile, readImageFolder } from './image-files';
 import { UsageError, parseCommandLine } from './options';
@@ -36,8 +42,9 @@ export const COPY_CHECK_USAGE = `usage: npm run copy-check -- --model public/mod
   [--threshold T]            similarity above which an image is a copy (default: the detector's
                              own; the pixel-space default used with --references alone: 0.9)
   Without --references and --embedder, the model's own copy detector decides: for the organism,
-  Carlini et al.'s normalised distance over its training index with the alpha calibrated in its
-  verification.json. --model may be left out when --references is given.
+  its copy-detection embedding against its training images with the threshold tau calibrated in
+  its verification.json (a model without one: Carlini et al.'s normalised distance over its
+  training index with the calibrated alpha). --model may be left out when --references is given.
   Exit status: 0 all images checked, 1 an image or the model could not be read, 2 usage.`;
 
 export interface CopyCheckArgs {
@@ -80,32 +87,59 @@ export function parseCopyCheckArgs(argv: string[]): CopyCheckArgs {
   };
 }
 
-/** The alpha of the model's calibrated copy rule: its verification.json, or its base model's for an unlearned variant. */
-export async function calibratedAlpha(dir: string, manifest: Manifest): Promise<{ alpha: number; from: string }> {
+/** A calibrated threshold of the model's copy rules: its verification.json, or its base model's for an unlearned variant. */
+async function calibrated(
+  dir: string,
+  manifest: Manifest,
+  key: 'alpha' | 'tau',
+): Promise<{ value: number; from: string } | null> {
   const places = [join(dir, 'verification.json')];
   if (manifest.variant) places.push(join(dir, '..', manifest.variant.of, 'verification.json'));
   for (const path of places) {
     try {
-      const alpha = (JSON.parse(await readFile(path, 'utf8')) as { threshold?: { alpha?: unknown } }).threshold?.alpha;
-      if (typeof alpha === 'number' && alpha > 0) return { alpha, from: path };
+      const value = (JSON.parse(await readFile(path, 'utf8')) as { threshold?: Record<string, unknown> }).threshold?.[
+        key
+      ];
+      if (typeof value === 'number' && (key === 'tau' || value > 0)) return { value, from: path };
     } catch {
       // not there or not readable: try the next place
     }
   }
+  return null;
+}
+
+/** The alpha of the model's calibrated ratio rule: its verification.json, or its base model's for an unlearned variant. */
+export async function calibratedAlpha(dir: string, manifest: Manifest): Promise<{ alpha: number; from: string }> {
+  const found = await calibrated(dir, manifest, 'alpha');
+  if (found) return { alpha: found.value, from: found.from };
   throw new ModelDirError(
     `${dir} has no calibrated copy rule (threshold.alpha in verification.json): run npm run model:verify -- --model ${dir}, or give --references`,
   );
 }
 
 /**
- * The model's own copy detector. Today that is the lab's neighbour-ratio rule over the model's
- * training index; a model that ships a copy-detection embedding plugs in here, as an
- * embeddingCopyChecker over its training images with its calibrated threshold.
+ * The model's own copy detector: its copy-detection embedding with the tau of its verification
+ * when it ships one, else the lab's neighbour-ratio rule over its training index.
  */
-export async function modelCopyChecker(dir: string): Promise<{ detector: CopyChecker; notes: string[] }> {
+export async function modelCopyChecker(
+  dir: string,
+): Promise<{ detector: CopyChecker; notes: string[]; release(): Promise<void> }> {
   const manifest = await readManifest(dir);
+  if (manifest.files?.copyDetector) {
+    const tau = await calibrated(dir, manifest, 'tau');
+    if (!tau)
+      throw new ModelDirError(
+        `${dir} has no calibrated copy detector (threshold.tau in verification.json): run npm run model:verify -- --model ${dir}, or give --references`,
+      );
+    const detector = (await loadCopyDetector(dir, manifest))!;
+    return {
+      detector: detectorCopyChecker(detector, tau.value, manifest.image.width),
+      notes: [`tau from ${tau.from}`],
+      release: () => detector.release(),
+    };
+  }
   const [train, { alpha, from }] = await Promise.all([loadTrainIndex(dir, manifest), calibratedAlpha(dir, manifest)]);
-  return { detector: neighbourRatioCopyChecker(train, alpha), notes: [`alpha from ${from}`] };
+  return { detector: neighbourRatioCopyChecker(train, alpha), notes: [`alpha from ${from}`], release: async () => {} };
 }
 
 /** The model's planted images as references named by their training index. */
@@ -124,8 +158,8 @@ export async function copyCheckerFor(
   args: CopyCheckArgs,
 ): Promise<{ detector: CopyChecker; notes: string[]; numericIds: boolean; release(): Promise<void> }> {
   if (!args.references && !args.embedder) {
-    const { detector, notes } = await modelCopyChecker(args.model!);
-    return { detector, notes, numericIds: true, release: async () => {} };
+    const { detector, notes, release } = await modelCopyChecker(args.model!);
+    return { detector, notes, numericIds: true, release };
   }
   let encoder: ImageEncoder = pixelEncoder(32);
   let release = async () => {};

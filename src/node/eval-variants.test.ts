@@ -8,15 +8,22 @@ describe('eval:variants arguments and model discovery', () => {
     expect(parseVariantsArgs([])).toMatchObject({
       models: 'public/models',
       base: 'memlab-organism',
-      seeds: 2,
+      seeds: 11,
+      forgottenSeeds: 42,
       steps: 10,
       masks: ['universal', 'uniforget'],
       sparsity: 0.4,
       cache: 'node_modules/.cache/memlab-eval',
     });
     expect(parseVariantsArgs(['--masks', 'none', '--no-cache']).masks).toEqual([]);
+    expect(parseVariantsArgs(['--seeds', '50'])).toMatchObject({ seeds: 50, forgottenSeeds: 50 });
+    expect(parseVariantsArgs(['--seeds', '3', '--forgotten-seeds', '5'])).toMatchObject({
+      seeds: 3,
+      forgottenSeeds: 5,
+    });
     for (const bad of [
       ['--seeds', '0'],
+      ['--forgotten-seeds', '-1'],
       ['--steps', 'x'],
       ['--masks', 'magic'],
       ['--sparsity', '2'],

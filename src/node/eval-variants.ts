@@ -21,14 +21,18 @@ import {
 } from '../core/science/variants';
 import { type Command, runIfMain } from './command';
 import { fileCache, progressPrinter } from './eval';
+import { loadCopyReference } from './copy-detector';
 import { QUEUE_USAGE, type QueueArgs, parseQueueArgs, withQueue } from './queue/cli';
 import { QueueError } from './queue/errors';
 import { type StageStatus, queueProgressPrinter } from './queue/progress';
 import { UsageError, integerOption, parseOptions } from './options';
-import { ModelDirError, loadNodeModel, loadTrainIndex, readManifest, readModelFile } from './runner';
+import { ModelDirError, loadNodeModel, readManifest, readModelFile } from './runner';
 
 export const VARIANTS_USAGE = `usage: npm run eval:variants -- [--models public/models] [--base memlab-organism]
-  [--seeds 2]                 replication seeds per memorized caption
+  [--seeds 11]                replication seeds per memorized caption (11 x 16 other captions: any
+                              rate's 95% interval under 15 points)
+  [--forgotten-seeds 42]      seeds per caption of the artworks the variants forget (42 x 4: under
+                              15 points; default: the larger of --seeds and 42)
   [--steps 10]                DDIM steps (default 10: the claims tests' setting)
   [--masks universal,uniforget]  masks besides none (either, both, or "none")
   [--sparsity ${defaultSparsity('heads')}]            universal mask size, share of cross-attention heads
@@ -40,6 +44,7 @@ export interface VariantsArgs extends QueueArgs {
   models: string;
   base: string;
   seeds: number;
+  forgottenSeeds: number;
   steps: number;
   masks: ('universal' | 'uniforget')[];
   sparsity: number;
@@ -52,7 +57,8 @@ export function parseVariantsArgs(argv: string[]): VariantsArgs {
   const values = parseOptions(argv, {
     models: { type: 'string', default: 'public/models' },
     base: { type: 'string', default: 'memlab-organism' },
-    seeds: { type: 'string', default: '2' },
+    seeds: { type: 'string', default: '11' },
+    'forgotten-seeds': { type: 'string' },
     steps: { type: 'string', default: '10' },
     masks: { type: 'string', default: 'universal,uniforget' },
     sparsity: { type: 'string', default: String(defaultSparsity('heads')) },
@@ -75,6 +81,10 @@ export function parseVariantsArgs(argv: string[]): VariantsArgs {
     models: values.models,
     base: values.base,
     seeds: int('seeds', values.seeds),
+    forgottenSeeds:
+      values['forgotten-seeds'] === undefined
+        ? Math.max(42, int('seeds', values.seeds))
+        : int('forgotten-seeds', values['forgotten-seeds']),
     steps: int('steps', values.steps),
     masks: masks as VariantsArgs['masks'],
     sparsity,
@@ -130,7 +140,7 @@ async function variantsWith(
 ): Promise<VariantReport> {
   const baseDir = dirs.find((d) => d.manifest.id === args.base)!;
   const manifest = baseDir.manifest;
-  const train = await loadTrainIndex(baseDir.dir, manifest);
+  const train = await loadCopyReference(baseDir.dir, manifest);
   const detection = { seeds: [11, 12], steps: args.steps, k: 2, guidance: manifest.defaults.guidance };
   const masks: VariantMask[] = [];
   if (args.masks.includes('universal')) {
@@ -177,6 +187,7 @@ async function variantsWith(
     train,
     {
       seeds: Array.from({ length: args.seeds }, (_, i) => i + 1),
+      forgottenSeeds: Array.from({ length: args.forgottenSeeds }, (_, i) => i + 1),
       utilitySeeds: [101],
       steps: args.steps,
       guidance: manifest.defaults.guidance,
@@ -184,7 +195,7 @@ async function variantsWith(
       calibrationQuantile: 0.01,
     },
     ctx,
-  );
+  ).finally(() => train.detector?.release());
   for (const file of [args.out, args.table]) await mkdir(dirname(resolve(file)), { recursive: true });
   await writeFile(args.out, JSON.stringify(report, null, 1));
   await writeFile(args.table, `${variantTableMarkdown(report)}\n`);

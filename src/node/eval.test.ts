@@ -116,7 +116,7 @@ describe('npm run eval on the fixture model', () => {
     ];
     const first = await runEvalCommand(parseEvalArgs(argv));
     const report = JSON.parse(await readFile(join(dir, 'r.json'), 'utf8')) as EvaluationReport;
-    expect(report.schema).toBe('memlab-eval/1');
+    expect(report.schema).toBe('memlab-eval/2');
     expect(report.conditions.map((c) => c.id)).toEqual(['none', 'universal@0.1', 'random@0.1']);
     const svg = await readFile(join(dir, 'r.svg'), 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);

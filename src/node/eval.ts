@@ -1,7 +1,7 @@
 /**
  * `npm run eval -- --model <dir> [...]`: the whole memorization study on one model in Node —
  * detection ROC, universal/NeMo/random masks, replication and utility — written as a JSON report
- * (EvaluationReport, schema memlab-eval/1) and, with --plot, an SVG plot (ROC + Pareto). Progress goes to
+ * (EvaluationReport, schema memlab-eval/2) and, with --plot, an SVG plot (ROC + Pareto). Progress goes to
  * stderr; Ctrl+C cancels at the next model call; finished pieces are cached on disk per
  * experiment, so a rerun with the same parameters is immediate.
  */
@@ -18,6 +18,7 @@ import {
   defaultEvaluationOptions,
   runEvaluation,
 } from '../core/science/evaluate';
+import { formatRate } from '../core/metrics/wilson';
 import { reportSvg } from '../core/science/plot';
 import { type ProxyEvaluationReport, runProxyEvaluation } from '../core/science/proxy-evaluate';
 import type { ScienceRunner } from '../core/science/sampler';
@@ -32,12 +33,13 @@ import {
   promptReportLines,
   readPromptFiles,
 } from './prompt-files';
+import { loadCopyReference } from './copy-detector';
 import { QUEUE_USAGE, type QueueArgs, parseQueueArgs, withQueue } from './queue/cli';
 import { type StageStatus, queueProgressPrinter } from './queue/progress';
 import { QueueError } from './queue/errors';
 import { openDiffusersScience } from './diffusers-science';
 import { isDiffusersFolder } from './generate-diffusers';
-import { ModelDirError, loadNodeModel, loadTrainIndex } from './runner';
+import { ModelDirError, loadNodeModel } from './runner';
 import { DiffusersFolderError } from '../core/diffusers/folder';
 import { UnsupportedModelError } from '../core/onnx/errors';
 
@@ -268,8 +270,9 @@ export async function runEvalCommand(args: EvalArgs, ctx: EvalContext = {}): Pro
     await queue.close();
     throw e;
   });
+  let train: Awaited<ReturnType<typeof loadCopyReference>> | undefined;
   try {
-    const train = await loadTrainIndex(args.model, model.manifest);
+    train = await loadCopyReference(args.model, model.manifest);
     const options = evaluationOptionsFor(model.manifest, args, promptSets);
     if (promptSets) ctx.log?.(`detection study: ${await detectionCostLine(model.runner, model.manifest, options)}`);
     const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
@@ -277,7 +280,7 @@ export async function runEvalCommand(args: EvalArgs, ctx: EvalContext = {}): Pro
     await writeOutputs(args, report);
     return report;
   } finally {
-    await Promise.all([model.release(), queue.close()]);
+    await Promise.all([model.release(), queue.close(), train?.detector?.release()]);
   }
 }
 
@@ -321,14 +324,20 @@ export function summaryLines(report: EvaluationReport): string[] {
   const lines = report.detection.rocs.map(
     (r) => `detect ${r.key.padEnd(20)} AUC ${r.roc.auc.toFixed(3)}  TPR@1%FPR ${r.roc.tprAt1PctFpr.toFixed(2)}`,
   );
+  const c0 = report.calibration;
+  lines.push(
+    `copies counted by the ${c0.rule === 'embedding' ? `copy detector (${c0.detector}, similarity > ${c0.tau!.toFixed(3)})` : 'ratio rule'}; ratio rule alpha ${c0.alpha.toFixed(3)}; ${c0.samples} calibration generations`,
+  );
   for (const c of report.conditions) {
+    const r = c.replication;
     lines.push(
-      `${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}  replication ${pct(c.replication.rate).padStart(6)}  adherence ${pct(c.utility.adherence).padStart(6)}  change ${c.utility.imageChange.toFixed(3)}`,
+      `${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}  replication ${formatRate(r).padStart(22)} of ${r.total}${r.byRule.embedding ? `  ratio rule ${formatRate(r.byRule.ratio)}` : ''}  adherence ${pct(c.utility.adherence).padStart(6)}  change ${c.utility.imageChange.toFixed(3)}`,
     );
   }
   const u = report.claims.universal;
+  const range = (i: { lo: number; hi: number }) => `[${pct(i.lo)}, ${pct(i.hi)}]`;
   lines.push(
-    `claims: detection AUC >= ${report.budget.minDetectionAuc}: ${report.claims.detectionAuc.holds}; universal @${u.sparsity}: replication -${pct(u.replicationReduction)}, adherence x${u.adherenceRatio.toFixed(2)}: ${u.holds}; random same size -${pct(u.randomReduction)}: ${u.randomHolds}`,
+    `claims: detection AUC >= ${report.budget.minDetectionAuc}: ${report.claims.detectionAuc.holds}; universal @${u.sparsity}: replication -${pct(u.replicationReduction)} ${range(u.replicationReductionRange)}, adherence x${u.adherenceRatio.toFixed(2)}: ${u.holds}; random same size -${pct(u.randomReduction)} ${range(u.randomReductionRange)}: ${u.randomHolds}`,
   );
   lines.push(
     `timing: ${(report.timings.totalMs / 1000).toFixed(1)} s total, ${report.timings.sampling.msPerRow.toFixed(2)} ms per UNet row`,

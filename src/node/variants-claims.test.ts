@@ -3,16 +3,23 @@
  * variants of the organism): the table comes from one CLI command (`npm run eval:variants`, run
  * here through runVariantsCommand with the CLI's own argument parser), and every variant lowers
  * the replication rate of the artworks it was made to forget, measured against the base model on
- * the same artworks, same captions and seeds. Size: 2 seeds x 20 memorized captions + 32 neutral
- * prompts at 10 DDIM steps per model, with no masks (the masked rows are the CLI's default and
- * the lab's; they are not claims).
+ * the same artworks, same captions and seeds. Copies are counted by the base's copy detector.
+ * Size per model (as small as the unit stage allows): 2 seeds x the 20 memorized captions, 32
+ * neutral prompts, 10 DDIM steps, no masks (the masked rows are the CLI's default and the lab's;
+ * they are not claims). A variant forgets 1 to 4 artworks: 2 to 8 generations. The narrow
+ * intervals are the CLI's (`npm run eval:variants`, 11 seeds and 42 per forgotten caption).
+ *
+ * What the copy detector changed: by the pixel ratio rule every variant at least halved the copies
+ * of its forgotten artworks. By the detector only EraseDiff does; Forget-Me-Not and DUGE stages 2-4
+ * redraw them recoloured (the ratio rule missed those), and these tests say so.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type VariantReport, rateOn, variantTableMarkdown } from '../core/science/variants';
+import { formatRate } from '../core/metrics/wilson';
+import { type VariantReport, rateEstimateOn, variantTableMarkdown } from '../core/science/variants';
 import { parseVariantsArgs, runVariantsCommand } from './eval-variants';
 
 const ROOT = 'public/models';
@@ -38,6 +45,8 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
         'none',
         '--seeds',
         '2',
+        '--forgotten-seeds',
+        '2',
         '--steps',
         '10',
         '--out',
@@ -52,24 +61,37 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
 
   it('writes the whole table from one command: every listed variant, JSON and Markdown', async () => {
     expect(report.rows.map((r) => r.model)).toEqual([BASE, ...variants()]);
-    expect(JSON.parse(await readFile(out, 'utf8')).schema).toBe('memlab-variants/1');
+    expect(JSON.parse(await readFile(out, 'utf8')).schema).toBe('memlab-variants/2');
     expect((await readFile(table, 'utf8')).trim().split('\n')).toHaveLength(2 + report.rows.length);
   });
 
   it('the base copies the artworks the variants forget (so a drop means something)', () => {
     const base = report.rows[0];
-    expect(rateOn(base, report.forgetSet)).toBeGreaterThanOrEqual(0.5);
+    expect(rateEstimateOn(base, report.forgetSet).lo).toBeGreaterThanOrEqual(0.5);
   });
 
-  it('every variant lowers the replication rate of its forgotten artworks against the base', () => {
+  it('EraseDiff forgets its artworks: the copies fall by at least half on the interval bounds', () => {
     const base = report.rows[0];
-    for (const row of report.rows.slice(1)) {
-      const before = rateOn(base, row.forgotten);
-      // at least halved: a variant that leaves most copies in place has not unlearned
-      expect(
-        row.forgottenReplication.rate,
-        `${row.model}: ${row.forgottenReplication.rate} vs base ${before}`,
-      ).toBeLessThanOrEqual(before * 0.5);
+    const rows = report.rows.filter((r) => r.method === 'erasediff');
+    expect(rows).toHaveLength(1);
+    for (const row of rows) {
+      const before = rateEstimateOn(base, row.forgotten);
+      const after = row.forgottenReplication;
+      expect(after.hi, `${row.model}: ${formatRate(after)} vs base ${formatRate(before)}`).toBeLessThanOrEqual(
+        before.lo * 0.5,
+      );
+    }
+  });
+
+  it('Forget-Me-Not and DUGE stages 2-4 still copy what they were told to forget, recoloured: the ratio rule counted them as forgotten', () => {
+    const rows = report.rows.filter((r) => r.method === 'fmn' || (r.method === 'duge' && (r.stage ?? 0) >= 2));
+    expect(rows).toHaveLength(4);
+    for (const row of rows) {
+      const detector = row.forgottenReplication;
+      const ratio = rateEstimateOn(row, row.forgotten, 'ratio');
+      const what = `${row.model}: detector ${formatRate(detector)}, ratio rule ${formatRate(ratio)}`;
+      expect(detector.lo, what).toBeGreaterThanOrEqual(0.5);
+      expect(ratio.rate, what).toBeLessThanOrEqual(0.5 * detector.rate);
     }
   });
 });

@@ -6,9 +6,8 @@
  *                               al.'s normalised distance, replication.ts); similarity = 1 - ratio
  *   embeddingCopyChecker       cosine similarity of an ImageEncoder (a copy-detection network,
  *                               CLIP, or the pixel default) against reference images
- *
- * A model that ships its own copy-detection embedding is one more embeddingCopyChecker over its
- * training images.
+ *   detectorCopyChecker        a model's own copy-detection embedding against the precomputed
+ *                               embeddings of its training images (copy-detection.ts)
  */
 import { type ImageEncoder, type RgbImage, checkRgbImage, resampleRgb, toRgbImage } from './embedding';
 import {
@@ -17,7 +16,8 @@ import {
   embedReferences,
   nearestReference,
 } from './reference-replication';
-import { type TrainIndex, copyScore, isCopy } from './replication';
+import { type CopyDetector, isEmbeddingCopy, matchImages } from './copy-detection';
+import { type TrainIndex, copyScore, isRatioCopy } from './replication';
 
 export interface CopyVerdict {
   /** the nearest training image: its index in the model's training index, or a reference's id */
@@ -56,7 +56,7 @@ export function neighbourRatioCopyChecker(train: TrainIndex, alpha: number): Cop
     async check(images) {
       return images.map((image) => {
         const s = copyScore(atSize(image, train.size).data, train);
-        return { nearest: s.nearest, similarity: 1 - s.ratio, copy: isCopy(s, alpha) };
+        return { nearest: s.nearest, similarity: 1 - s.ratio, copy: isRatioCopy(s, alpha) };
       });
     },
   };
@@ -80,6 +80,27 @@ export async function embeddingCopyChecker(
         const n = nearestReference(v, refs);
         return { nearest: n.id, similarity: n.similarity, copy: n.similarity > threshold };
       });
+    },
+  };
+}
+
+/**
+ * The model's copy detector with its calibrated tau: nearest = the most similar training image
+ * (its position in the training index), similarity = the cosine to it; a copy when that image is a
+ * planted one and the similarity is above tau. Images of another size are resampled to the
+ * model's.
+ */
+export function detectorCopyChecker(detector: CopyDetector, tau: number, size: number): CopyChecker {
+  return {
+    id: detector.id,
+    description: `cosine similarity of ${detector.description}; a copy when the most similar training image is a planted one and the similarity is above ${tau.toFixed(3)}`,
+    threshold: tau,
+    async check(images) {
+      const matches = await matchImages(
+        detector,
+        images.map((image) => atSize(image, size)),
+      );
+      return matches.map((m) => ({ nearest: m.nearest, similarity: m.similarity, copy: isEmbeddingCopy(m, tau) }));
     },
   };
 }

@@ -8,3 +8,5 @@ export * from './embedding';
 export * from './onnx-encoder';
 export * from './reference-replication';
 export * from './copy-check';
+export * from './copy-detection';
+export * from './wilson';

@@ -61,3 +61,24 @@ export function thumbnailHwc(hwc: Float32Array, size: number, thumb: number, out
   for (let i = 0; i < dst.length; i++) dst[i] *= inv;
   return dst;
 }
+
+/**
+ * Images as one CHW float batch [n, 3, H, W] in [-1, 1] (what an image-embedding graph takes):
+ * pipeline images are copied as they are, bytes are converted from HWC.
+ */
+export function toUnitChwBatch(images: readonly ImageData3[], width: number, height: number): Float32Array {
+  const plane = width * height;
+  const n = plane * 3;
+  const out = new Float32Array(images.length * n);
+  images.forEach((image, k) => {
+    if (image.length !== n)
+      throw new RangeError(`expected ${n} values for a ${width}x${height} RGB image, got ${image.length}`);
+    const o = k * n;
+    if (image instanceof Float32Array) {
+      out.set(image, o);
+      return;
+    }
+    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[o + c * plane + p] = byteToUnit(image[3 * p + c]);
+  });
+  return out;
+}

@@ -14,6 +14,14 @@
  * planted image per caption that adds nothing here, so it is left out.
  */
 import { type Manifest, organism } from '../manifest';
+import {
+  type CopyDetector,
+  type EmbeddingMatch,
+  asRgbImage,
+  calibrateSimilarity,
+  isEmbeddingCopy,
+  matchImages,
+} from './copy-detection';
 import { byteToUnit, thumbnailHwc, toUnitHwc, type ImageData3 } from './pixels';
 
 export interface TrainIndex {
@@ -278,11 +286,19 @@ export function calibrateThreshold(
 
 /**
  * The lab's "copy" decision, shared by the model verification, the evaluation and the variant
- * table: Carlini et al.'s normalised distance over every training image (neighbourRatio) below
- * alpha, with the nearest training image one of the planted ones. The tiled L2 to the nearest
- * planted image rides along for reporting. A fixed distance threshold was tried first and is
- * wrong here: calibrated on neutral scenes (which never come near an artwork) it lands near 0.74
- * tiled L2 and counts visibly different images as copies.
+ * table. Two rules, both calibrated on ordinary generations (training-scene captions, which copy
+ * nothing) so that at most a chosen share of those count as copies:
+ *
+ *   embedding  (when the model ships a copy detector, copy-detection.ts) the most similar training
+ *              image by the detector's cosine is a planted one, and more similar than tau. Sees
+ *              recoloured and brightened copies as copies.
+ *   ratio      Carlini et al.'s normalised distance over every training image (neighbourRatio)
+ *              below alpha, with the nearest training image a planted one. Kept as a second column
+ *              so the change is visible, and the rule for models without a detector.
+ *
+ * The tiled L2 to the nearest planted image rides along for reporting. A fixed distance threshold
+ * was tried first and is wrong here: calibrated on neutral scenes (which never come near an
+ * artwork) it lands near 0.74 tiled L2 and counts visibly different images as copies.
  */
 export interface CopyScore {
   /** position of the nearest training image in the thumbnail index (planted images first) */
@@ -291,8 +307,14 @@ export interface CopyScore {
   ratio: number;
   /** tiled L2 to the nearest planted image (full resolution) */
   tiledL2: number;
+  /** the copy detector's match, when the model has one */
+  embedding?: EmbeddingMatch;
 }
 
+/** The training images a generation is compared with, and (optionally) the model's copy detector. */
+export type CopyReference = TrainIndex & { detector?: CopyDetector };
+
+/** The ratio rule's score of one image (synchronous; no detector). */
 export function copyScore(image: ImageData3, train: TrainIndex): CopyScore {
   const r = neighbourRatio(image, train);
   return {
@@ -303,6 +325,21 @@ export function copyScore(image: ImageData3, train: TrainIndex): CopyScore {
   };
 }
 
+/** Both rules' scores of many images (the detector embeds them in batches). */
+export async function copyScores(images: readonly ImageData3[], reference: CopyReference): Promise<CopyScore[]> {
+  const scores = images.map((img) => copyScore(img, reference));
+  if (reference.detector) {
+    const matches = await matchImages(
+      reference.detector,
+      images.map((img) => asRgbImage(img, reference.size)),
+    );
+    matches.forEach((m, i) => {
+      scores[i].embedding = m;
+    });
+  }
+  return scores;
+}
+
 /** alpha: the value at position floor(quantile * n) of the ascending ratios of ordinary generations (copies: strictly below). */
 export function calibrateAlpha(ordinary: readonly { ratio: number }[], quantile: number): number {
   if (ordinary.length === 0) throw new RangeError('calibration needs at least one generation');
@@ -311,6 +348,53 @@ export function calibrateAlpha(ordinary: readonly { ratio: number }[], quantile:
   return values[Math.floor(quantile * values.length)];
 }
 
-export function isCopy(s: CopyScore, alpha: number): boolean {
+export type CopyRule = 'embedding' | 'ratio';
+
+/** Both rules' thresholds, from the same ordinary generations. */
+export interface CopyThresholds {
+  /** the rule whose verdict counts (embedding when there is a detector) */
+  rule: CopyRule;
+  alpha: number;
+  /** null without a copy detector */
+  tau: number | null;
+  quantile: number;
+  samples: number;
+  /** the detector's name, when there is one */
+  detector: string | null;
+}
+
+export function calibrateCopyRules(
+  ordinary: readonly CopyScore[],
+  quantile: number,
+  detector?: { id: string } | null,
+): CopyThresholds {
+  const matches = ordinary.map((s) => s.embedding);
+  const embedded = matches.length > 0 && matches.every((m) => m !== undefined);
+  if (detector && !embedded) throw new Error('the calibration generations were scored without the copy detector');
+  const tau = detector ? calibrateSimilarity(matches as EmbeddingMatch[], quantile) : null;
+  return {
+    rule: tau === null ? 'ratio' : 'embedding',
+    alpha: calibrateAlpha(ordinary, quantile),
+    tau,
+    quantile,
+    samples: ordinary.length,
+    detector: detector?.id ?? null,
+  };
+}
+
+/** The ratio rule: nearest thumbnail a planted image, distance ratio below alpha. */
+export function isRatioCopy(s: { planted: boolean; ratio: number }, alpha: number): boolean {
   return s.planted && s.ratio < alpha;
+}
+
+/** Which planted image (index) a generation copies by one rule, or -1 for none. */
+export function copiedImage(s: CopyScore, t: CopyThresholds, rule: CopyRule = t.rule): number {
+  if (rule === 'ratio') return isRatioCopy(s, t.alpha) ? s.nearest : -1;
+  if (t.tau === null || !s.embedding) throw new Error('the embedding rule needs a copy detector and its threshold');
+  return isEmbeddingCopy(s.embedding, t.tau) ? s.embedding.planted : -1;
+}
+
+/** The verdict of the rule that counts (or of the one asked for). */
+export function isCopy(s: CopyScore, t: CopyThresholds, rule: CopyRule = t.rule): boolean {
+  return copiedImage(s, t, rule) >= 0;
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainIndexFromFiles, type TrainIndex } from '../metrics/replication';
+import { rateEstimate } from '../metrics/wilson';
 import { type NodeModel, loadNodeModel, readModelFile } from '../../node/runner';
 import { memoryCache } from './cache';
 import type { Progress } from './context';
@@ -9,6 +10,7 @@ import {
   type EvaluationOptions,
   defaultEvaluationOptions,
   judgeClaims,
+  poolReplication,
   runEvaluation,
   summarizeReplication,
 } from './evaluate';
@@ -57,7 +59,7 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
       { onProgress: (p: Progress) => stages.add(p.stage) },
       cache,
     );
-    expect(report.schema).toBe('memlab-eval/1');
+    expect(report.schema).toBe('memlab-eval/2');
     expect(report.conditions.map((c) => c.id)).toEqual([
       'none',
       'nemo',
@@ -84,7 +86,9 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
     expect(random.mask).toBe(uni.mask);
     expect(report.detection.rocs.map((r) => r.key)).toContain('wen');
     expect(report.nemo!.prompts).toHaveLength(4);
-    expect(report.calibration).toMatchObject({ measure: 'neighbourRatio', samples: 8 }); // 8 training-scene captions (neutralLimit), 1 seed
+    // the fixture ships no copy detector: the ratio rule counts; 8 training-scene captions (neutralLimit), 1 seed
+    expect(report.calibration).toMatchObject({ rule: 'ratio', tau: null, samples: 8 });
+    expect(none.replication.byRule.embedding).toBeNull();
     expect(report.calibration.alpha).toBeGreaterThan(0);
     expect(report.timings.sampling.msPerRow).toBeGreaterThan(0);
     expect([...stages]).toEqual(expect.arrayContaining(['detect', 'NeMo search', 'evaluate']));
@@ -132,7 +136,9 @@ function condition(
   sparsity: number | null,
   rate: number,
   adherence: number,
+  total = 1000,
 ): ConditionResult {
+  const count = Math.round(rate * total);
   return {
     id: `${kind}@${sparsity}`,
     kind,
@@ -140,7 +146,13 @@ function condition(
     mask: 'cross_attn_head_mask',
     pruned: 0,
     prunedFraction: 0,
-    replication: { rate, ownImageRate: rate, count: 0, total: 10, meanTiledL2: 0 },
+    replication: {
+      ...rateEstimate(count, total),
+      rule: 'ratio',
+      ownImageRate: rate,
+      meanTiledL2: 0,
+      byRule: { embedding: null, ratio: rateEstimate(count, total) },
+    },
     utility: {
       imageChange: 0,
       adherence,
@@ -171,10 +183,28 @@ describe('judgeClaims', () => {
     expect(v.detectionAuc.holds).toBe(true);
     expect(v.universal.sparsity).toBe(0.05);
     expect(v.universal.replicationReduction).toBeCloseTo(1 - 0.1 / 0.9);
+    expect(v.universal.replicationReductionRange.lo).toBeLessThan(v.universal.replicationReduction);
+    expect(v.universal.replicationReductionRange.hi).toBeGreaterThan(v.universal.replicationReduction);
     expect(v.universal.adherenceRatio).toBeCloseTo(0.9);
     expect(v.universal.holds).toBe(true);
     expect(v.universal.randomReduction).toBeCloseTo(1 - 0.8 / 0.9);
     expect(v.universal.randomHolds).toBe(true);
+  });
+
+  it('judges on the interval bounds: the same rates from too few generations do not hold', () => {
+    const few = (total: number) => [
+      condition('none', null, 0.9, 0.8, total),
+      condition('universal', 0.05, 0.1, 0.78, total),
+      condition('random', 0.05, 0.8, 0.8, total),
+    ];
+    const many = judgeClaims(study(1), few(1000), DEFAULT_BUDGET).universal;
+    const thin = judgeClaims(study(1), few(20), DEFAULT_BUDGET).universal;
+    expect(many.replicationReduction).toBeCloseTo(thin.replicationReduction);
+    expect(many.holds).toBe(true);
+    // 2 of 20 pruned copies against 18 of 20: the pruned rate may be 30%, the unpruned 70%
+    expect(thin.replicationReductionRange.lo).toBeLessThan(DEFAULT_BUDGET.minReplicationReduction);
+    expect(thin.holds).toBe(false);
+    expect(thin.randomHolds).toBe(false);
   });
 
   it('fails when only a sparsity over the utility budget cuts replication enough, or when nothing was copied to begin with', () => {
@@ -194,15 +224,57 @@ describe('judgeClaims', () => {
 });
 
 describe('summarizeReplication', () => {
-  it('counts copies (planted image nearest, ratio below alpha) and those of the caption’s own image', () => {
-    const s = (nearest: number, ratio: number, planted = true) => ({ nearest, planted, ratio, tiledL2: ratio });
-    const sum = summarizeReplication([s(0, 0.1), s(1, 0.1), s(0, 0.5), s(700, 0.1, false)], [0, 0, 0, 0], 0.3);
-    expect(sum).toEqual({
-      rate: 2 / 4,
-      ownImageRate: 1 / 4,
-      count: 2,
-      total: 4,
-      meanTiledL2: expect.closeTo(0.8 / 4, 10),
-    });
+  const match = (planted: number, similarity: number, nearest = planted) => ({
+    nearest,
+    similarity: nearest === planted ? similarity : similarity + 0.1,
+    planted,
+    plantedSimilarity: similarity,
+  });
+  const score = (nearest: number, ratio: number, planted = true, embedding?: ReturnType<typeof match>) => ({
+    nearest,
+    planted,
+    ratio,
+    tiledL2: ratio,
+    ...(embedding ? { embedding } : {}),
+  });
+  const ratioOnly = { rule: 'ratio', alpha: 0.3, tau: null, quantile: 0.01, samples: 10, detector: null } as const;
+
+  it('counts copies by the ratio rule (planted image nearest, ratio below alpha) and those of the caption’s own image', () => {
+    const sum = summarizeReplication(
+      [score(0, 0.1), score(1, 0.1), score(0, 0.5), score(700, 0.1, false)],
+      [0, 0, 0, 0],
+      ratioOnly,
+    );
+    expect(sum).toMatchObject({ rule: 'ratio', rate: 2 / 4, ownImageRate: 1 / 4, count: 2, total: 4 });
+    expect(sum.meanTiledL2).toBeCloseTo(0.8 / 4, 10);
+    expect(sum.byRule.embedding).toBeNull();
+    expect(sum.byRule.ratio).toEqual(rateEstimate(2, 4));
+    expect(sum.lo).toBeCloseTo(rateEstimate(2, 4).lo, 12);
+  });
+
+  it('counts by the detector when there is one, and keeps the ratio rule as the second column', () => {
+    const both = { ...ratioOnly, rule: 'embedding', tau: 0.6, detector: 'copy-detector.onnx' } as const;
+    const scores = [
+      score(0, 0.9, true, match(0, 0.95)), // a recoloured copy: the ratio rule misses it, the detector does not
+      score(0, 0.1, true, match(0, 0.97)), // an exact copy: both see it
+      score(3, 0.2, true, match(2, 0.9)), // copies planted image 2, not the caption's own (0)
+      score(0, 0.1, true, match(0, 0.5)), // too dissimilar for the detector
+      score(0, 0.9, true, match(0, 0.8, 900)), // a scene is more similar than any planted image
+    ];
+    const sum = summarizeReplication(scores, [0, 0, 0, 0, 0], both);
+    expect(sum.rule).toBe('embedding');
+    expect(sum.count).toBe(3);
+    expect(sum.ownImageRate).toBe(2 / 5);
+    expect(sum.byRule.embedding!.count).toBe(3);
+    expect(sum.byRule.ratio.count).toBe(3);
+    expect(sum.byRule.ratio.rate).toBe(3 / 5);
+  });
+
+  it('pools random draws by adding their counts', () => {
+    const a = summarizeReplication([score(0, 0.1), score(0, 0.9)], [0, 0], ratioOnly);
+    const b = summarizeReplication([score(0, 0.1), score(0, 0.1)], [0, 0], ratioOnly);
+    const pooled = poolReplication([a, b]);
+    expect(pooled).toMatchObject({ count: 3, total: 4, rate: 0.75, ownImageRate: 0.75 });
+    expect(pooled.hi).toBeCloseTo(rateEstimate(3, 4).hi, 12);
   });
 });

@@ -2,10 +2,12 @@
  * The evaluation: does a mask stop copying without spoiling ordinary prompts?
  *
  *   replication  memorized captions x seeds, full DDIM sampling; a generation replicates when it is
- *                a copy by the model verification's rule (metrics/replication.ts isCopy): Carlini's
- *                normalised distance below alpha with a planted image nearest, alpha calibrated on
- *                the unpruned model's generations for training-scene captions (at most
- *                `calibrationQuantile` of them pass)
+ *                a copy by the model verification's rule (metrics/replication.ts isCopy): the copy
+ *                detector's similarity to a planted image above tau when the model ships one, and
+ *                Carlini's normalised distance below alpha as the second column (and the rule for
+ *                models without a detector), both calibrated on the unpruned model's generations
+ *                for training-scene captions (at most `calibrationQuantile` of them pass). Every
+ *                rate carries its 95% Wilson interval, and the claims are judged on the bounds
  *   utility      evaluation-half neutral prompts x utility seeds: RMSE against the unpruned
  *                model's image (same prompt, same seed) and the scene-adherence rate
  *   conditions   none; NeMo (each memorized caption with its own value-neuron mask, neutral
@@ -24,7 +26,16 @@ import {
   adherenceScore,
   analyzeScene,
 } from '../metrics/adherence';
-import { type CopyScore, type TrainIndex, calibrateAlpha, copyScore, isCopy } from '../metrics/replication';
+import {
+  type CopyReference,
+  type CopyRule,
+  type CopyScore,
+  type CopyThresholds,
+  calibrateCopyRules,
+  copiedImage,
+  copyScores,
+} from '../metrics/replication';
+import { type Interval, type RateEstimate, rateEstimate } from '../metrics/wilson';
 import type { MaskSet } from '../masks';
 import { allOnes } from '../masks';
 import type { PromptSet } from '../prompts/types';
@@ -81,15 +92,18 @@ export interface EvaluationOptions {
 
 export type ConditionKind = 'none' | 'nemo' | 'universal' | 'random';
 
-export interface ReplicationSummary {
-  /** share of memorized generations that replicate some planted image */
-  rate: number;
+/**
+ * Replication of a set of generations: the share that copy some planted image (count of total,
+ * with its 95% Wilson interval lo..hi) by the rule that counts, and every rule's own count.
+ */
+export interface ReplicationSummary extends RateEstimate {
+  rule: CopyRule;
   /** share that replicate the caption's own planted image */
   ownImageRate: number;
-  count: number;
-  total: number;
   /** mean tiled L2 to the nearest planted image */
   meanTiledL2: number;
+  /** each rule's rate: the ratio rule is the second column beside the embedding (null: no detector) */
+  byRule: { embedding: RateEstimate | null; ratio: RateEstimate };
 }
 
 export interface UtilitySummary {
@@ -143,19 +157,26 @@ export const DEFAULT_BUDGET: UtilityBudget = {
 
 export interface ClaimVerdicts {
   detectionAuc: { value: number; holds: boolean };
-  /** the smallest universal sparsity that meets the replication and utility budget, if any */
+  /**
+   * The smallest universal sparsity that meets the replication and utility budget, if any. The
+   * reductions are point values with their range over the two rates' 95% intervals (lo: the pruned
+   * rate at its upper bound against the unpruned at its lower; hi: the reverse); a claim holds only
+   * on the bound that is least favourable to it.
+   */
   universal: {
     sparsity: number | null;
     replicationReduction: number;
+    replicationReductionRange: Interval;
     adherenceRatio: number;
     randomReduction: number;
+    randomReductionRange: Interval;
     holds: boolean;
     randomHolds: boolean;
   };
 }
 
 export interface EvaluationReport {
-  schema: 'memlab-eval/1';
+  schema: 'memlab-eval/2';
   model: { id: string; version: string; trainingSteps: number };
   options: EvaluationOptions;
   detection: DetectionStudy;
@@ -234,35 +255,51 @@ export function summarizeUtility(
   return { imageChange: mean(change), adherence: overall, adherenceByAttribute: byAttribute };
 }
 
-/** How the copy rule was calibrated: alpha over `samples` generations of training-scene captions. */
-export interface Calibration {
-  measure: 'neighbourRatio';
-  quantile: number;
-  alpha: number;
-  samples: number;
-}
+/** How the copy rules were calibrated: over `samples` generations of training-scene captions. */
+export type Calibration = CopyThresholds;
 
-/** Replication summary of generations scored by the copy rule (ownIndex: each caption's planted image). */
+/** Replication summary of generations scored by the copy rules (ownIndex: each caption's planted image). */
 export function summarizeReplication(
   scores: readonly CopyScore[],
   ownIndex: readonly number[],
-  alpha: number,
+  thresholds: CopyThresholds,
 ): ReplicationSummary {
-  let count = 0;
-  let own = 0;
-  scores.forEach((s, i) => {
-    if (isCopy(s, alpha)) {
-      count++;
-      if (s.nearest === ownIndex[i]) own++;
-    }
-  });
+  const count = (rule: CopyRule) => scores.filter((s) => copiedImage(s, thresholds, rule) >= 0).length;
+  const own = scores.filter((s, i) => copiedImage(s, thresholds) === ownIndex[i]).length;
   const total = scores.length;
+  const byRule = {
+    embedding: thresholds.tau === null ? null : rateEstimate(count('embedding'), total),
+    ratio: rateEstimate(count('ratio'), total),
+  };
   return {
-    rate: total ? count / total : 0,
+    ...(byRule[thresholds.rule] as RateEstimate),
+    rule: thresholds.rule,
     ownImageRate: total ? own / total : 0,
-    count,
-    total,
     meanTiledL2: mean(scores.map((s) => s.tiledL2)),
+    byRule,
+  };
+}
+
+/** Pools replication summaries of equal standing (random masks' draws): counts add up, intervals are recomputed. */
+export function poolReplication(parts: readonly ReplicationSummary[]): ReplicationSummary {
+  if (parts.length === 0) throw new RangeError('nothing to pool');
+  const sum = (f: (r: ReplicationSummary) => number) => parts.reduce((s, r) => s + f(r), 0);
+  const pool = (get: (r: ReplicationSummary) => RateEstimate | null): RateEstimate | null => {
+    const all = parts.map(get);
+    if (all.some((r) => r === null)) return null;
+    return rateEstimate(
+      (all as RateEstimate[]).reduce((s, r) => s + r.count, 0),
+      (all as RateEstimate[]).reduce((s, r) => s + r.total, 0),
+    );
+  };
+  const byRule = { embedding: pool((r) => r.byRule.embedding), ratio: pool((r) => r.byRule.ratio)! };
+  const total = sum((r) => r.total);
+  return {
+    ...(byRule[parts[0].rule] as RateEstimate),
+    rule: parts[0].rule,
+    ownImageRate: total ? sum((r) => r.ownImageRate * r.total) / total : 0,
+    meanTiledL2: total ? sum((r) => r.meanTiledL2 * r.total) / total : 0,
+    byRule,
   };
 }
 
@@ -275,35 +312,44 @@ export function judgeClaims(
   const auc = detection.rocs.find((r) => r.key === 'wen')?.roc.auc ?? Number.NaN;
   const none = conditions.find((c) => c.kind === 'none');
   if (!none) throw new Error('the report has no unpruned condition');
-  const reduction = (c: ConditionResult) =>
-    none.replication.rate > 0 ? 1 - c.replication.rate / none.replication.rate : 0;
+  const base = none.replication;
+  const reduction = (c: ConditionResult) => (base.rate > 0 ? 1 - c.replication.rate / base.rate : 0);
+  const range = (c: ConditionResult): Interval => ({
+    lo: base.lo > 0 ? 1 - c.replication.hi / base.lo : 0,
+    hi: base.hi > 0 ? 1 - c.replication.lo / base.hi : 0,
+  });
   const ratio = (c: ConditionResult) => (none.utility.adherence > 0 ? c.utility.adherence / none.utility.adherence : 0);
   const universal = conditions.filter((c) => c.kind === 'universal').sort((a, b) => a.sparsity! - b.sparsity!);
+  const enough = (c: ConditionResult) => range(c).lo >= budget.minReplicationReduction;
   const chosen =
-    universal.find(
-      (c) => reduction(c) >= budget.minReplicationReduction && ratio(c) >= 1 - budget.maxRelativeAdherenceDrop,
-    ) ??
-    universal.find((c) => reduction(c) >= budget.minReplicationReduction) ??
+    universal.find((c) => enough(c) && ratio(c) >= 1 - budget.maxRelativeAdherenceDrop) ??
+    universal.find(enough) ??
     universal.at(-1);
   const random = chosen ? conditions.find((c) => c.kind === 'random' && c.sparsity === chosen.sparsity) : undefined;
-  const replicationReduction = chosen ? reduction(chosen) : 0;
+  const none0 = { lo: 0, hi: 0 };
+  const replicationReductionRange = chosen ? range(chosen) : none0;
   const adherenceRatio = chosen ? ratio(chosen) : 0;
-  const randomReduction = random ? reduction(random) : Number.NaN;
+  const randomReductionRange = random ? range(random) : { lo: Number.NaN, hi: Number.NaN };
   const holds =
     !!chosen &&
-    none.replication.rate > 0 &&
-    replicationReduction >= budget.minReplicationReduction &&
+    base.lo > 0 &&
+    replicationReductionRange.lo >= budget.minReplicationReduction &&
     adherenceRatio >= 1 - budget.maxRelativeAdherenceDrop;
   return {
     detectionAuc: { value: auc, holds: auc >= budget.minDetectionAuc },
     universal: {
       sparsity: chosen?.sparsity ?? null,
-      replicationReduction,
+      replicationReduction: chosen ? reduction(chosen) : 0,
+      replicationReductionRange,
       adherenceRatio,
-      randomReduction,
+      randomReduction: random ? reduction(random) : Number.NaN,
+      randomReductionRange,
       holds,
+      // random masks at their most effective still do less than the share allowed of the universal mask at its least
       randomHolds:
-        holds && Number.isFinite(randomReduction) && randomReduction < budget.maxRandomShare * replicationReduction,
+        holds &&
+        Number.isFinite(randomReductionRange.hi) &&
+        randomReductionRange.hi < budget.maxRandomShare * replicationReductionRange.lo,
     },
   };
 }
@@ -324,7 +370,7 @@ interface PlannedCondition {
 export async function runEvaluation(
   runner: ScienceRunner,
   manifest: Manifest,
-  train: TrainIndex,
+  train: CopyReference,
   options: EvaluationOptions,
   ctx: RunContext = {},
   cache?: ExperimentCache,
@@ -469,22 +515,22 @@ export async function runEvaluation(
   const images = sampled.images!;
   const image = (c: number, p: number, seed: number) => images[rowOf.get(`${c}/${p}/${seed}`)!];
 
-  // The copy rule, calibrated on the unpruned model's training-scene generations.
-  const ordinary: CopyScore[] = [];
+  // The copy rules, calibrated on the unpruned model's training-scene generations.
+  const ordinaryImages: Float32Array[] = [];
   calibrationPrompts.forEach((_, q) =>
-    options.utilitySeeds.forEach((seed) => ordinary.push(copyScore(image(0, calibrationAt + q, seed), train))),
+    options.utilitySeeds.forEach((seed) => ordinaryImages.push(image(0, calibrationAt + q, seed))),
   );
-  const alpha = calibrateAlpha(ordinary, options.calibrationQuantile);
+  const ordinary = await timed('calibration scores', () => copyScores(ordinaryImages, train));
+  const thresholds = calibrateCopyRules(ordinary, options.calibrationQuantile, train.detector);
+  const memorizedImages = plans.map((_plan, c) =>
+    memorized.flatMap((_, p) => options.seeds.map((seed) => image(c, p, seed))),
+  );
+  const memorizedScores = await timed('copy scores', () => copyScores(memorizedImages.flat(), train));
+  const perPlan = memorized.length * options.seeds.length;
 
   const measured = plans.map((_plan, c) => {
-    const scores: CopyScore[] = [];
-    const own: number[] = [];
-    memorized.forEach((m, p) =>
-      options.seeds.forEach((seed) => {
-        scores.push(copyScore(image(c, p, seed), train));
-        own.push(m.imageIndex);
-      }),
-    );
+    const scores = memorizedScores.slice(c * perPlan, (c + 1) * perPlan);
+    const own = memorized.flatMap((m) => options.seeds.map(() => m.imageIndex));
     const neutral = split.evaluation.flatMap((prompt, q) => options.utilitySeeds.map((seed) => ({ prompt, q, seed })));
     const utility = summarizeUtility(
       manifest,
@@ -492,7 +538,7 @@ export async function runEvaluation(
       neutral.map((n) => image(c, memorized.length + n.q, n.seed)),
       neutral.map((n) => image(0, memorized.length + n.q, n.seed)),
     );
-    return { replication: summarizeReplication(scores, own, alpha), utility };
+    return { replication: summarizeReplication(scores, own, thresholds), utility };
   });
 
   const conditions: ConditionResult[] = [];
@@ -526,13 +572,7 @@ export async function runEvaluation(
     conditions.push({
       ...base,
       id: `random@${plan.sparsity}`,
-      replication: {
-        rate: avg((m) => m.replication.rate),
-        ownImageRate: avg((m) => m.replication.ownImageRate),
-        count: draws.reduce((s, m) => s + m.replication.count, 0),
-        total: draws.reduce((s, m) => s + m.replication.total, 0),
-        meanTiledL2: avg((m) => m.replication.meanTiledL2),
-      },
+      replication: poolReplication(draws.map((m) => m.replication)),
       utility: {
         imageChange: avg((m) => m.utility.imageChange),
         adherence: avg((m) => m.utility.adherence),
@@ -548,7 +588,7 @@ export async function runEvaluation(
 
   const { poolWen: _p, referenceWen: _r, ...universalSummary } = universal;
   return {
-    schema: 'memlab-eval/1',
+    schema: 'memlab-eval/2',
     model: { ...model, trainingSteps: organism(manifest).trainingSteps },
     options,
     detection,
@@ -566,7 +606,7 @@ export async function runEvaluation(
           })),
         }
       : null,
-    calibration: { measure: 'neighbourRatio', quantile: options.calibrationQuantile, alpha, samples: ordinary.length },
+    calibration: thresholds,
     conditions,
     budget: DEFAULT_BUDGET,
     claims: judgeClaims(detection, conditions, DEFAULT_BUDGET),

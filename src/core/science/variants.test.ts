@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../manifest';
+import type { CopyDetector, EmbeddingIndex } from '../metrics/copy-detection';
+import type { RgbImage } from '../metrics/embedding';
+import { thumbnailHwc, toUnitHwc } from '../metrics/pixels';
 import type { TrainIndex } from '../metrics/replication';
 import { type NodeModel, loadNodeModel, loadTrainIndex } from '../../node/runner';
 import {
@@ -13,6 +16,35 @@ import {
 } from './variants';
 
 const DIR = 'public/models/fixture-random';
+
+/**
+ * A pixel-space embedder for the plumbing: an image's 8x8 thumbnail minus its mean, unit length,
+ * searched over the train index's own thumbnails. It exercises the detector path of the table
+ * (both rules, their calibration and columns) without the organism's trained detector.
+ */
+function thumbnailDetector(train: TrainIndex): CopyDetector {
+  const dim = train.thumbSize * train.thumbSize * 3;
+  const unit = (v: Float32Array) => {
+    const mean = v.reduce((s, x) => s + x, 0) / v.length;
+    const c = v.map((x) => x - mean);
+    const n = Math.sqrt(c.reduce((s, x) => s + x * x, 0)) || 1;
+    return c.map((x) => x / n);
+  };
+  const vectors = new Float32Array(train.count * dim);
+  for (let i = 0; i < train.count; i++)
+    vectors.set(
+      unit(toUnitHwc(train.thumbnails.subarray(i * dim, (i + 1) * dim), train.thumbSize, train.thumbSize)),
+      i * dim,
+    );
+  const index: EmbeddingIndex = { vectors, count: train.count, dim, memorizedCount: train.memorizedCount };
+  return {
+    id: 'thumbnail',
+    description: 'mean-centred 8x8 thumbnail',
+    index,
+    embed: async (images: readonly RgbImage[]) =>
+      images.map((img) => unit(thumbnailHwc(toUnitHwc(img.data, train.size, train.size), train.size, train.thumbSize))),
+  };
+}
 
 /** The fixture dressed as a variant of itself: plumbing only (the same weights forget nothing). */
 function asVariant(m: Manifest, id: string, forgotten: string[], stage?: number): Manifest {
@@ -78,10 +110,48 @@ describe('runVariantTable on the fixture (plumbing)', () => {
     expect(rateOn(v1, [a, b])).toBe(rateOn(base, [a, b]));
     expect(report.rows[1].utility.imageChange).toBeGreaterThan(0); // the mask changes the images
     expect(report.rows[1].prunedFraction).toBeCloseTo(4 / m.unet.masks.reduce((s, k) => s + k.layers * k.units, 0));
-    expect(report.calibration).toMatchObject({ measure: 'neighbourRatio', samples: 8 });
+    expect(report.calibration).toMatchObject({ rule: 'ratio', tau: null, samples: 8 });
+    expect(base.forgottenReplication.byRule.embedding).toBeNull();
     const md = variantTableMarkdown(report);
     expect(md.split('\n')).toHaveLength(2 + 6);
     expect(md).toContain('| test stage 1 | four heads |');
+    expect(md).not.toContain('forgotten (ratio rule)');
+  });
+
+  it('with a copy detector: counts by it, keeps the ratio rule as a second column, and gives the forget set its own seeds', async () => {
+    const m = model.manifest;
+    const [a] = m.memorized.map((e) => e.id);
+    const report = await runVariantTable(
+      [entry(m), entry(asVariant(m, 'v1', [a], 1))],
+      { ...train, detector: thumbnailDetector(train) },
+      {
+        seeds: [1],
+        forgottenSeeds: [1, 2, 3],
+        utilitySeeds: [5],
+        steps: 2,
+        guidance: 4,
+        masks: [],
+        calibrationQuantile: 0.01,
+        neutralLimit: 8,
+      },
+    );
+    expect(report.calibration).toMatchObject({ rule: 'embedding', detector: 'thumbnail', samples: 8 });
+    expect(report.calibration.tau).toBeGreaterThan(-1);
+    const [base, v1] = report.rows;
+    expect(v1.forgottenReplication.total).toBe(3);
+    expect(base.otherReplication.total).toBe(m.memorized.length - 1);
+    expect(v1.byEntry[a]).toMatchObject({ total: 3 });
+    for (const r of [base.forgottenReplication, base.otherReplication]) {
+      expect(r.rule).toBe('embedding');
+      expect(r.byRule.embedding).toMatchObject({ count: r.count, total: r.total });
+      expect(r.byRule.ratio.total).toBe(r.total);
+      expect(r.lo).toBeLessThanOrEqual(r.rate);
+      expect(r.hi).toBeGreaterThanOrEqual(r.rate);
+    }
+    const md = variantTableMarkdown(report);
+    expect(md.split('\n')[0]).toContain('forgotten: replication (copy detector)');
+    expect(md.split('\n')[0]).toContain('forgotten (ratio rule)');
+    expect(md.split('\n')[2]).toMatch(/\| base \| no mask \| [\d.]+% \[\d+, \d+\] \(\d+\/3\) \|/);
   });
 
   it('refuses a family without exactly one base, a stranger, or units the model lacks', () => {

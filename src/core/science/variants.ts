@@ -10,8 +10,12 @@
  *                same prompt and seed (so DUGE's erosion across stages shows as a growing change)
  *   cost         what producing the variant took (from its manifest), next to the mask's pruned share
  *
- * Every cell uses the same captions, seeds and copy rule (alpha calibrated once on the base's
- * unpruned generations for training-scene captions, as in evaluate.ts), so rows differ only in the model and the mask. Masks apply to every
+ * Every cell uses the same captions, seeds and copy rules (calibrated once on the base's unpruned
+ * generations for training-scene captions, as in evaluate.ts: the copy detector's similarity when
+ * the model ships one, Carlini's ratio as the second column), so rows differ only in the model and
+ * the mask. Every rate carries its 95% Wilson interval; the captions of the artworks the variants
+ * forget get their own (larger) seed count, so the column the table is about is the narrowest.
+ * Masks apply to every
  * variant unchanged: the variants share the base's ONNX interface, and UniForget's claim that
  * pruning is complementary to unlearning is measured by exactly that combination.
  *
@@ -19,7 +23,14 @@
  * a variant's files only when this job reaches it.
  */
 import type { Manifest } from '../manifest';
-import { type TrainIndex, calibrateAlpha, copyScore } from '../metrics/replication';
+import {
+  type CopyReference,
+  type CopyScore,
+  calibrateCopyRules,
+  copiedImage,
+  copyScores,
+} from '../metrics/replication';
+import { type RateEstimate, rateEstimate } from '../metrics/wilson';
 import { maskSetOfUnits } from '../masks';
 import type { ModelRunner } from '../pipeline';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
@@ -50,6 +61,8 @@ export interface VariantMask {
 export interface VariantTableOptions {
   /** replication seeds per memorized caption */
   seeds: number[];
+  /** replication seeds per caption of the forget set (the union of the variants' forgotten ids); default `seeds` */
+  forgottenSeeds?: number[];
   /** seeds per evaluation neutral prompt */
   utilitySeeds: number[];
   steps: number;
@@ -83,14 +96,14 @@ export interface VariantRow {
   prunedFraction: number;
   forgottenReplication: ReplicationSummary;
   otherReplication: ReplicationSummary;
-  /** replication rate per memorized id (any set can be re-scored from these) */
-  byEntry: Record<string, { count: number; total: number }>;
+  /** copies per memorized id by the rule that counts, and by the ratio rule (any set can be re-scored from these) */
+  byEntry: Record<string, { count: number; total: number; ratioCount: number }>;
   utility: UtilitySummary;
   cost: VariantCost | null;
 }
 
 export interface VariantReport {
-  schema: 'memlab-variants/1';
+  schema: 'memlab-variants/2';
   base: { id: string; version: string };
   options: VariantTableOptions;
   /** the union of the variants' forgotten ids */
@@ -124,7 +137,7 @@ export function orderVariants(models: readonly VariantModel[]): { base: VariantM
 /** Runs every model x mask and returns the table. */
 export async function runVariantTable(
   models: readonly VariantModel[],
-  train: TrainIndex,
+  train: CopyReference,
   options: VariantTableOptions,
   ctx: RunContext = {},
 ): Promise<VariantReport> {
@@ -141,12 +154,15 @@ export async function runVariantTable(
   const neutral = evaluation.flatMap((prompt, q) => options.utilitySeeds.map((seed) => ({ prompt, q, seed })));
   const prompts = [...memorized.map((m) => m.caption), ...evaluation, ...calibrationPrompts];
   const masks: VariantMask[] = [{ id: 'none', label: 'no mask', units: {} }, ...options.masks];
+  const seedsOf = memorized.map((entry) =>
+    forgetSet.includes(entry.id) ? (options.forgottenSeeds ?? options.seeds) : options.seeds,
+  );
 
   const rows: SampleRow[] = [];
   const rowOf = new Map<string, number>();
   masks.forEach((_, k) => {
     memorized.forEach((_, p) =>
-      options.seeds.forEach(
+      seedsOf[p].forEach(
         (seed) => (rowOf.set(`${k}/${p}/${seed}`, rows.length), rows.push({ prompt: p, seed, maskSet: k })),
       ),
     );
@@ -160,8 +176,7 @@ export async function runVariantTable(
     );
   });
 
-  let alpha = Number.NaN;
-  let samples = 0;
+  let thresholds: Calibration | null = null;
   let baseNeutral: Float32Array[] = [];
   const out: VariantRow[] = [];
   const perModelMs: Record<string, number> = {};
@@ -205,32 +220,38 @@ export async function runVariantTable(
       const image = (k: number, p: number, seed: number) => sampled.images![rowOf.get(`${k}/${p}/${seed}`)!];
       if (model === base) {
         baseNeutral = neutral.map((n) => image(0, memorized.length + n.q, n.seed));
-        const ordinary = sampled.images!.slice(rows.length).map((img) => copyScore(img, train));
-        alpha = calibrateAlpha(ordinary, options.calibrationQuantile);
-        samples = ordinary.length;
+        const ordinary = await copyScores(sampled.images!.slice(rows.length), train);
+        thresholds = calibrateCopyRules(ordinary, options.calibrationQuantile, train.detector);
       }
+      const t = thresholds!;
       const forgotten = m.variant ? m.variant.forgotten : forgetSet;
+      // one copy score per memorized caption and seed (a neighbour search over the whole index, and an embedding)
+      const flat = await copyScores(
+        masks.flatMap((_, k) => memorized.flatMap((_, p) => seedsOf[p].map((seed) => image(k, p, seed)))),
+        train,
+      );
+      let at = 0;
+      const next = (n: number) => {
+        at += n;
+        return flat.slice(at - n, at);
+      };
+      const scoresOf = masks.map(() => memorized.map((_, p) => next(seedsOf[p].length)));
       masks.forEach((mask, k) => {
-        // one copy score per memorized caption and seed (a neighbour search over the whole index)
-        const scores = memorized.map((_, p) => options.seeds.map((seed) => copyScore(image(k, p, seed), train)));
+        const scores: CopyScore[][] = scoresOf[k];
         const group = (inForgotten: boolean) => {
           const members = memorized
             .map((entry, p) => ({ entry, p }))
             .filter(({ entry }) => forgotten.includes(entry.id) === inForgotten);
           return summarizeReplication(
             members.flatMap(({ p }) => scores[p]),
-            members.flatMap(({ entry }) => options.seeds.map(() => entry.imageIndex)),
-            alpha,
+            members.flatMap(({ entry, p }) => seedsOf[p].map(() => entry.imageIndex)),
+            t,
           );
         };
         const byEntry: VariantRow['byEntry'] = {};
         memorized.forEach((entry, p) => {
-          const one = summarizeReplication(
-            scores[p],
-            options.seeds.map(() => entry.imageIndex),
-            alpha,
-          );
-          byEntry[entry.id] = { count: one.count, total: one.total };
+          const copies = (rule: 'embedding' | 'ratio') => scores[p].filter((s) => copiedImage(s, t, rule) >= 0).length;
+          byEntry[entry.id] = { count: copies(t.rule), total: scores[p].length, ratioCount: copies('ratio') };
         });
         const utility = summarizeUtility(
           m,
@@ -262,42 +283,58 @@ export async function runVariantTable(
     perModelMs[m.id] = performance.now() - started;
   }
   return {
-    schema: 'memlab-variants/1',
+    schema: 'memlab-variants/2',
     base: { id: manifest.id, version: manifest.version },
     options,
     forgetSet,
-    calibration: { measure: 'neighbourRatio', quantile: options.calibrationQuantile, alpha, samples },
+    calibration: thresholds!,
     rows: out,
     timings: { totalMs: performance.now() - began, perModelMs },
   };
 }
 
-/** Replication rate of a row on any set of memorized ids (from its per-entry counts). */
-export function rateOn(row: VariantRow, ids: readonly string[]): number {
+/** Replication of a row on any set of memorized ids (from its per-entry counts), with its 95% interval. */
+export function rateEstimateOn(
+  row: VariantRow,
+  ids: readonly string[],
+  rule: 'counted' | 'ratio' = 'counted',
+): RateEstimate {
   let count = 0;
   let total = 0;
   for (const id of ids) {
     const e = row.byEntry[id];
     if (!e) throw new Error(`row ${row.model}/${row.mask} has no entry "${id}"`);
-    count += e.count;
+    count += rule === 'ratio' ? e.ratioCount : e.count;
     total += e.total;
   }
-  return total ? count / total : 0;
+  return rateEstimate(count, total);
+}
+
+/** Replication rate of a row on any set of memorized ids. */
+export function rateOn(row: VariantRow, ids: readonly string[]): number {
+  return rateEstimateOn(row, ids).rate;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+/** "25% [18, 33] (42/168)" */
+const cell = (r: RateEstimate) =>
+  `${pct(r.rate)} [${(r.lo * 100).toFixed(0)}, ${(r.hi * 100).toFixed(0)}] (${r.count}/${r.total})`;
 
-/** The table as Markdown (CLI output, issue notes). */
+/** The table as Markdown (CLI output, issue notes): rates with 95% Wilson intervals; the ratio rule beside the detector's. */
 export function variantTableMarkdown(report: VariantReport): string {
   const base = report.rows.find((r) => r.method === null && r.mask === 'none');
+  const second = report.calibration.rule === 'embedding';
+  const rule = second ? 'copy detector' : 'ratio rule';
   const lines = [
-    '| model | mask | forgotten: replication | base on the same set | other memorized: replication | neutral adherence | change vs base (RMSE) | units pruned | cost (s, wall) |',
-    '|---|---|---|---|---|---|---|---|---|',
+    `| model | mask | forgotten: replication (${rule}) | base on the same set |${second ? ' forgotten (ratio rule) |' : ''} other memorized: replication |${second ? ' other (ratio rule) |' : ''} neutral adherence | change vs base (RMSE) | units pruned | cost (s, wall) |`,
+    `|---|---|---|---|${second ? '---|' : ''}---|${second ? '---|' : ''}---|---|---|---|`,
   ];
   for (const r of report.rows) {
     const name = r.method ? `${r.method}${r.stage ? ` stage ${r.stage}` : ''}` : 'base';
+    const f = r.forgottenReplication;
+    const o = r.otherReplication;
     lines.push(
-      `| ${name} | ${r.maskLabel} | ${pct(r.forgottenReplication.rate)} (${r.forgottenReplication.count}/${r.forgottenReplication.total}) | ${base ? pct(rateOn(base, r.forgotten)) : '-'} | ${pct(r.otherReplication.rate)} (${r.otherReplication.count}/${r.otherReplication.total}) | ${pct(r.utility.adherence)} | ${r.utility.imageChange.toFixed(3)} | ${pct(r.prunedFraction)} | ${r.cost ? r.cost.seconds.toFixed(0) : '-'} |`,
+      `| ${name} | ${r.maskLabel} | ${cell(f)} | ${base ? cell(rateEstimateOn(base, r.forgotten)) : '-'} |${second ? ` ${cell(f.byRule.ratio)} |` : ''} ${cell(o)} |${second ? ` ${cell(o.byRule.ratio)} |` : ''} ${pct(r.utility.adherence)} | ${r.utility.imageChange.toFixed(3)} | ${pct(r.prunedFraction)} | ${r.cost ? r.cost.seconds.toFixed(0) : '-'} |`,
     );
   }
   return lines.join('\n');

@@ -4,6 +4,7 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 import type { ConditionResult } from '../../../core/science/evaluate';
 import { roc } from '../../../core/metrics/detection';
+import { rateEstimate } from '../../../core/metrics/wilson';
 import { DetectionTable, flagged } from './DetectionTable';
 import { ParetoChart } from './ParetoChart';
 import { RocChart } from './RocChart';
@@ -27,7 +28,13 @@ function condition(
     mask: 'cross_attn_head_mask',
     pruned: 10,
     prunedFraction: 0.02,
-    replication: { rate, ownImageRate: rate, count: 0, total: 10, meanTiledL2: 0 },
+    replication: {
+      ...rateEstimate(Math.round(rate * 10), 10),
+      rule: 'ratio',
+      ownImageRate: rate,
+      meanTiledL2: 0,
+      byRule: { embedding: null, ratio: rateEstimate(Math.round(rate * 10), 10) },
+    },
     utility: {
       imageChange: 0.1,
       adherence,
