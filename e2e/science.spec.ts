@@ -42,9 +42,7 @@ test('detect, study, cancel, apply the universal mask', async () => {
   await page.getByTestId('science-universal').click();
   await page.getByTestId('science-universal-result').waitFor({ timeout: JOB });
   expect(await page.getByTestId('preset-pruning').isEnabled()).toBe(true);
-  expect(await page.getByTestId('preset-pruning').innerText()).toContain(
-    'Memorization removed (universal 40% of heads)',
-  );
+  expect(await page.getByTestId('preset-pruning').innerText()).toContain('Universal mask (40% of heads)');
   expect(await page.getByTestId('science-apply-universal').innerText()).toContain('(8 heads)'); // 40% of the fixture's 20
 
   // value neurons instead: the select drops the head result and resets the slider to 5%

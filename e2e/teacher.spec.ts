@@ -1,9 +1,10 @@
 /**
  * The teacher's story on the model organism, in three clicks and no science job: "Memorized
  * prompt" shows the generation beside its nearest training image, the planted artwork it copies;
- * "Memorization removed" (the universal mask the model ships, loaded when the model is ready)
- * prunes 40% of the cross-attention heads, and the copy is gone from the pruned image while the
- * unpruned one beside it still copies; a neutral prompt under the same mask still draws a scene.
+ * "Universal mask" (the mask the model ships, loaded when the model is ready) prunes 40% of the
+ * cross-attention heads, and for this caption and seed the copy of its artwork is gone from the
+ * pruned image while the unpruned one beside it still copies; a neutral prompt under the same mask
+ * still draws a scene. (Over all captions the mask does less: see the README's claims table.)
  * Screenshots in e2e/output.
  */
 import { expect, test } from 'vitest';
@@ -27,7 +28,7 @@ async function tiledL2(page: Page): Promise<number[]> {
 }
 const copyOf = `memorized ${memorized.kind} image “${memorized.caption}”`;
 
-test('memorized prompt, the copy beside its training image, memorization removed: the copy is gone', async () => {
+test('memorized prompt, the copy beside its training image, the universal mask: that copy is gone', async () => {
   expect(memorized, 'the default model plants no memorized image').toBeDefined();
   const { page } = files.lab;
   await page.goto(`${files.server.url}?backend=wasm`);
@@ -35,7 +36,7 @@ test('memorized prompt, the copy beside its training image, memorization removed
   // The ready-made mask arrives with the model: no "Find universal mask" first.
   const removal = page.getByTestId('preset-pruning');
   await expect.poll(() => removal.getAttribute('data-shipped'), { timeout: 30_000 }).toBe('true');
-  expect(await removal.innerText()).toBe('Memorization removed (universal 40% of heads)');
+  expect(await removal.innerText()).toBe('Universal mask (40% of heads)');
 
   // 1. The memorized prompt: the generation is its planted artwork.
   await page.getByTestId('preset-memorized').click();
@@ -46,7 +47,7 @@ test('memorized prompt, the copy beside its training image, memorization removed
   expect(copied).toBeLessThan(0.35);
   await files.lab.screenshot('teacher-1-memorized');
 
-  // 2. Memorization removed: the same prompt and seed with the shipped mask, beside the unpruned image.
+  // 2. The universal mask: the same prompt and seed with the shipped mask, beside the unpruned image.
   await removal.click();
   await result(page).filter({ hasText: '8 units pruned' }).waitFor({ timeout: RUN });
   await page.locator('[data-testid="comparison"][data-kind="pair"]').waitFor({ timeout: RUN });

@@ -17,7 +17,7 @@
  *   - the universal mask turns memorized captions away from their own planted image: that rate
  *     falls by at least a third, while neutral adherence stays within 85% of the unpruned
  *   - random masks of the same size, at their most effective, do less than half as much
- *   - the universal mask the model ships ("Memorization removed") is the one measured here
+ *   - the universal mask the model ships (the "Universal mask" preset) is the one measured here
  * Restated with the copy detector: by the pixel ratio rule the universal mask cut replication by
  * 89% (90% -> 10%). By the detector most of the generations it turns away from their own image
  * copy another planted artwork (recoloured or recombined), so replication of any planted image
@@ -92,7 +92,7 @@ describe.runIf(existsSync(join(DIR, 'manifest.json')))(`science claims on ${DIR}
     expect(mask.replication.byRule.ratio.rate).toBeLessThanOrEqual(0.2);
   });
 
-  it('ships the universal mask it measured: the model\'s "Memorization removed" preset (npm run model:presets)', async () => {
+  it('ships the universal mask it measured: the model\'s "Universal mask" preset (npm run model:presets)', async () => {
     const m = model.manifest;
     const entry = shippedUniversalEntry(m);
     expect(entry, 'manifest.json lists no universal preset: run npm run model:presets').toBeDefined();

@@ -1,6 +1,6 @@
 /**
  * `npm run model:presets [-- --model public/models/memlab-organism]`: the universal mask shipped
- * with the model, so "Memorization removed" works at once instead of after minutes of "Find
+ * with the model, so the universal-mask preset works at once instead of after minutes of "Find
  * universal mask". It is made by the recipe the claims tests measure (claims-options.ts): the
  * universal scores of their evaluation (cross-attention heads scored by ablation, flagged by the
  * noise-gap detector, no memorized labels), pruned at the lab's default sparsity (40% of heads).

@@ -1,7 +1,7 @@
 /**
  * The store's view of the science jobs: which one runs (with its progress) and the latest result of
  * each job for the loaded model. What a result changes besides itself (head-grid scores, masks, the
- * "Memorization removed" preset) is the job registry's (core/jobs/effects.ts).
+ * "Universal mask" preset) is the job registry's (core/jobs/effects.ts).
  */
 import type { JobClock, ScienceJob, ScienceResultMap } from '../core/jobs';
 import { type AblationUnits, DEFAULT_UNIVERSAL, defaultSparsity } from '../core/science';

@@ -86,7 +86,7 @@ const computed: UniversalScores = {
   referenceWen: [],
 };
 
-describe('"Memorization removed" from the mask the model ships', () => {
+describe('the "Universal mask" preset from the mask the model ships', () => {
   test('is offered as soon as the model is ready, with no science job run', async () => {
     const { store, sent, fetched, file } = await ready();
     expect(fetched).toEqual([{ modelUrl: 'http://127.0.0.1:5173/models/m/', path: entry.path, sha256: entry.sha256 }]);
@@ -95,7 +95,7 @@ describe('"Memorization removed" from the mask the model ships', () => {
     await settle();
     const preset = store.getState().pruningPreset!;
     expect(preset).toMatchObject({
-      label: 'Memorization removed (universal 40% of heads)',
+      label: 'Universal mask (40% of heads)',
       prompt: manifest.memorized[0].caption,
       shipped: true,
     });

@@ -1,11 +1,11 @@
 /**
- * "Memorization removed" at once: when a model is ready and ships a universal mask (manifest
+ * the "Universal mask" preset at once: when a model is ready and ships a universal mask (manifest
  * presets, made by `npm run model:presets`), the preset is fetched, checked against its size and
  * hash, and offered, so a class needs no minutes of "Find universal mask" first. A universal mask
  * computed in the lab replaces it (the job's effect), and the shipped one never replaces a
  * computed one that arrived first.
  */
-import { shippedRemovalPreset, shippedUniversalEntry } from '../core/jobs/effects';
+import { shippedUniversalPreset, shippedUniversalEntry } from '../core/jobs/effects';
 import type { Manifest } from '../core/manifest';
 import { parseMaskPreset } from '../core/presets';
 import { modelUrlOf } from './slices/paths';
@@ -21,13 +21,13 @@ export function loadShippedPreset(ctx: LabContext, manifest: Manifest): void {
       const s = get();
       // another model, or a mask computed meanwhile, wins
       if (s.manifest !== manifest || s.pruningPreset) return;
-      set({ pruningPreset: shippedRemovalPreset(manifest, parseMaskPreset(json, manifest)) });
+      set({ pruningPreset: shippedUniversalPreset(manifest, parseMaskPreset(json, manifest)) });
     })
     .catch((err: unknown) => {
       if (get().manifest !== manifest) return;
       get().notify(
         'warning',
-        `The model's ready-made “Memorization removed” mask could not be loaded (${err instanceof Error ? err.message : String(err)}). “Find universal mask” under Find memorization makes it.`,
+        `The model's ready-made universal mask could not be loaded (${err instanceof Error ? err.message : String(err)}). “Find universal mask” under Find memorization makes it.`,
       );
     });
 }

@@ -6,7 +6,7 @@ import {
   attributionScores,
   defaultScienceParams,
   isSmokeModel,
-  memorizationRemovedPreset,
+  universalMaskPreset,
   universalMasks,
 } from '../core/jobs';
 import { runScienceJob } from './science';
@@ -74,12 +74,10 @@ describe('science jobs in the worker (fixture, smoke sizes)', () => {
     expect(outcome.result.mask).toBe('cross_attn_head_mask');
     const masks = universalMasks(outcome.result, 0.2);
     expect(masks[outcome.result.mask]).toHaveLength(Math.round(0.2 * 5 * 4));
-    const preset = memorizationRemovedPreset(e.manifest, outcome.result)!;
+    const preset = universalMaskPreset(e.manifest, outcome.result)!;
     expect(preset.prompt).toBe(e.manifest.memorized[0].caption);
     expect(preset.masks[outcome.result.mask]).toHaveLength(Math.round(defaultSparsity('heads') * 20));
-    expect(preset.label).toBe(
-      `Memorization removed (universal ${Math.round(defaultSparsity('heads') * 100)}% of heads)`,
-    );
+    expect(preset.label).toBe(`Universal mask (${Math.round(defaultSparsity('heads') * 100)}% of heads)`);
     // value neurons on request
     const neurons = await runScienceJob(
       e,

@@ -1,7 +1,7 @@
 /**
  * What a finished job changes in the lab besides its own result, as pure conversions: an
  * attribution colours the head grid, a universal mask becomes masks at a sparsity and the
- * "Memorization removed" preset (which a model may also ship, made by the same recipe).
+ * "Universal mask" preset (which a model may also ship, made by the same recipe).
  */
 import type { PrunedUnits } from '../experiment/experiment';
 import type { Manifest } from '../manifest';
@@ -44,11 +44,12 @@ export function universalMasks(u: UniversalScores, sparsity: number): Record<str
   return { [u.mask]: universalUnits(u.scores, sparsity) };
 }
 
-const removedLabel = (sparsity: number, units: string) =>
-  `Memorization removed (universal ${Math.round(sparsity * 100)}% of ${units})`;
+// Named for what it is, not what it promises: by the copy detector this mask moves most memorized
+// captions off their own artwork on the organism, yet most of those still copy another planted one.
+const removedLabel = (sparsity: number, units: string) => `Universal mask (${Math.round(sparsity * 100)}% of ${units})`;
 
-/** "Memorization removed": the first memorized caption with the universal mask at its kind's default sparsity. */
-export function memorizationRemovedPreset(manifest: Manifest, u: UniversalScores): PruningPreset | null {
+/** The universal-mask preset: the first memorized caption with the universal mask at its kind's default sparsity. */
+export function universalMaskPreset(manifest: Manifest, u: UniversalScores): PruningPreset | null {
   const prompt = manifest.memorized[0]?.caption;
   if (!prompt) return null;
   const sparsity = defaultSparsity(u.units);
@@ -60,8 +61,8 @@ export function shippedUniversalEntry(manifest: Manifest) {
   return manifest.presets?.find((p) => p.method === 'universal');
 }
 
-/** "Memorization removed" from the universal mask the model ships: the same prompt and label as a computed one. */
-export function shippedRemovalPreset(manifest: Manifest, preset: MaskPreset): PruningPreset | null {
+/** The universal-mask preset from the mask the model ships: the same prompt and label as a computed one. */
+export function shippedUniversalPreset(manifest: Manifest, preset: MaskPreset): PruningPreset | null {
   const prompt = manifest.memorized[0]?.caption;
   if (!prompt || preset.method !== 'universal') return null;
   const label =

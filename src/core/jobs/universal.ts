@@ -12,7 +12,7 @@ import {
 } from '../science/universal';
 import { studySources } from '../science/prompt-sources';
 import type { PromptSet } from '../prompts/types';
-import { memorizationRemovedPreset } from './effects';
+import { universalMaskPreset } from './effects';
 import { type LabJobSpec, setsOf } from './job';
 import { universalScoring } from './sizes';
 
@@ -44,5 +44,5 @@ export const universalJob: LabJobSpec<UniversalParams, UniversalScores> = {
   defaults: (manifest, lab) => ({ ...methodFor(lab.units), ...universalScoring(manifest, lab.units), ...setsOf(lab) }),
   cacheKey: (manifest, p) => universalScoresKey(manifest, universalOptions(manifest, p)),
   run: (env, p) => universalScores(env.runner, env.manifest, universalOptions(env.manifest, p), env),
-  effects: (manifest, result) => ({ pruningPreset: memorizationRemovedPreset(manifest, result) }),
+  effects: (manifest, result) => ({ pruningPreset: universalMaskPreset(manifest, result) }),
 };

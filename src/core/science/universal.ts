@@ -96,7 +96,7 @@ export function defaultSparsities(units: AblationUnits): number[] {
 }
 
 /**
- * The sparsity the lab starts the slider at and builds its "Memorization removed" preset with:
+ * The sparsity the lab starts the slider at and builds its "Universal mask" preset with:
  * for heads, the smallest share that met the claim budget on the organism (see the issue note);
  * for neurons, a small share (none met the budget).
  */

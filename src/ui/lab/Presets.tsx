@@ -56,7 +56,7 @@ export function Presets() {
         data-testid="preset-pruning"
         data-shipped={preset?.shipped ? 'true' : undefined}
       >
-        {preset ? preset.label : 'Memorization removed (needs the universal mask)'}
+        {preset ? preset.label : 'Universal mask (run “Find universal mask” first)'}
       </button>
       {science ? (
         <span className="hint lock-hint" data-testid="presets-lock">
