@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NodeModel, loadNodeModel } from '../../node/runner';
 import { allOnes } from '../masks';
 import { encodePrompts, sampleRows } from './batch';
-import { estimateJobCost, formatDuration, measureStepTime, rowsPerCall } from './cost';
+import { estimateJobCost, formatDuration, measureStepTime, rowsPerCall, upperBoundFromGeneration } from './cost';
 
 describe('estimateJobCost', () => {
   it("counts Wen et al.'s SD v1.4 study as a million UNet evaluations", () => {
@@ -87,5 +87,20 @@ describe('the estimate against a measured job on the organism (onnxruntime-node)
     console.log(`cost estimate: ${estimate.summary}; measured ${seconds.toFixed(3)} s (x${ratio.toFixed(2)})`);
     expect(ratio).toBeGreaterThan(0.5);
     expect(ratio).toBeLessThan(2);
+  }, 300_000);
+
+  it('from a generation step time, bounds a batched job from above', async () => {
+    const m = model.manifest;
+    const shape = { prompts: 16, seeds: 4, steps: 3, guided: true, maxRows: 32 };
+    // a generation: one guided image per call (2 rows); the job: 32 trajectories per call (64 rows)
+    const generation = await measureStepTime(model.runner, m, 2, 5);
+    const batched = await measureStepTime(model.runner, m, rowsPerCall(shape), 5);
+    const bound = upperBoundFromGeneration(shape, generation.msPerEvaluation * 2);
+    const estimate = estimateJobCost(shape, batched);
+    console.log(
+      `generation-step bound ${bound.seconds.toFixed(3)} s vs batched estimate ${estimate.seconds.toFixed(3)} s (x${(bound.seconds / estimate.seconds).toFixed(2)})`,
+    );
+    expect(bound.unetEvaluations).toBe(estimate.unetEvaluations);
+    expect(bound.seconds).toBeGreaterThanOrEqual(estimate.seconds);
   }, 300_000);
 });

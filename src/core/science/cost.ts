@@ -81,6 +81,19 @@ export function estimateJobCost(shape: JobShape, stepTime: StepTime): JobCost {
 
 const fmt = (n: number) => n.toLocaleString('en');
 
+/**
+ * A job's time from the step time of the last generation (one guided image: one trajectory per
+ * UNet call), before anything is measured at the job's own batch. Batches of many trajectories
+ * cost less per trajectory, so this is an upper bound (measured: about 2x on the organism at 32
+ * trajectories per call).
+ */
+export function upperBoundFromGeneration(shape: JobShape, generationStepMs: number): JobCost {
+  return estimateJobCost(shape, {
+    msPerEvaluation: generationStepMs / (shape.guided ? 2 : 1),
+    batch: shape.guided ? 2 : 1,
+  });
+}
+
 /** Seconds as a reader wants them: "0.4 s", "12 s", "3.5 min", "2.1 h", "3.2 days". */
 export function formatDuration(seconds: number): string {
   if (seconds < 10) return `${seconds.toFixed(1)} s`;

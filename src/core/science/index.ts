@@ -13,3 +13,4 @@ export * from './variants';
 export * from './proxy-evaluate';
 export * from './prompt-sources';
 export * from './sampler';
+export * from './cost';

@@ -7,7 +7,7 @@
  */
 import { useId, useMemo } from 'react';
 import { format } from 'd3';
-import { DETECTORS, detectionCalls } from '../../core/science';
+import { DETECTORS, detectionCalls, formatDuration, upperBoundFromGeneration } from '../../core/science';
 import { type AblationUnits, prunedCount } from '../../core/science';
 import { type DefaultJob, isSmokeModel, labSizes, studyCsv, studyJson } from '../../core/jobs';
 import { studySelectionOf } from '../../state/slices/prompt-sets';
@@ -31,6 +31,7 @@ export function SciencePanel() {
   const science = useLab((s) => s.science);
   const unitScores = useLab((s) => s.unitScores);
   const promptSets = useLab((s) => s.promptSets);
+  const lastStepMs = useLab((s) => s.result?.meanStepMs ?? null);
   const actions = useLabActions();
   const sliderId = useId();
   const selection = useMemo(() => studySelectionOf({ manifest, promptSets }), [manifest, promptSets]);
@@ -90,7 +91,7 @@ export function SciencePanel() {
         {button('detect', 'Detect for this prompt', true)}
         {button('study', 'Run detection study', false, Boolean(selection.problem))}
       </div>
-      <StudySize manifest={manifest} selection={selection} />
+      <StudySize manifest={manifest} selection={selection} stepMs={lastStepMs} />
       {detection ? (
         <dl className="science-scores" data-testid="science-detection">
           {DETECTORS.map((d) => (
@@ -263,7 +264,15 @@ export function SciencePanel() {
 }
 
 /** What the detection study will run on and its size in UNet calls, or why it cannot run. */
-function StudySize({ manifest, selection }: { manifest: Manifest; selection: StudySelection }) {
+function StudySize({
+  manifest,
+  selection,
+  stepMs,
+}: {
+  manifest: Manifest;
+  selection: StudySelection;
+  stepMs: number | null;
+}) {
   if (selection.problem)
     return (
       <p className="hint" data-testid="science-study-size">
@@ -278,11 +287,26 @@ function StudySize({ manifest, selection }: { manifest: Manifest; selection: Stu
   const unlabelled = own ? 0 : selection.counts.unlabelled;
   const calls = detectionCalls(memorized + neutral + unlabelled, detection);
   const n = (x: number) => x.toLocaleString('en');
+  // Before the job measures its own batch: the last image's step time gives an upper bound.
+  const bound =
+    stepMs && stepMs > 0
+      ? upperBoundFromGeneration(
+          {
+            prompts: memorized + neutral + unlabelled,
+            seeds: detection.seeds.length,
+            steps: detection.k,
+            guided: true,
+            maxRows: detection.maxRows,
+          },
+          stepMs,
+        )
+      : null;
   return (
     <p className="hint" data-testid="science-study-size">
       Study: {n(memorized)} memorized and {n(neutral)} non-memorized prompts
       {unlabelled ? `, ${n(unlabelled)} unlabelled (scored, kept out of the ROC)` : ''}; {detection.seeds.length} seeds,
-      the first {detection.k} of {detection.steps} steps: {n(calls)} model calls.
+      the first {detection.k} of {detection.steps} steps: {n(calls)} model calls
+      {bound ? `, at most about ${formatDuration(bound.seconds)} at the last image's step time` : ''}.
     </p>
   );
 }
