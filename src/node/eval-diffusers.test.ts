@@ -220,21 +220,14 @@ describe('the science jobs on a model from a diffusers folder', () => {
     });
     await writeFile(join(refs, '11.png'), png(stripes));
 
-    const args = parseEvalArgs([
+    const outputs = ['--out', join(dir, 'ref.json'), '--plot', join(dir, 'ref.svg')];
+    const argv = [
       ...['--model', DIR, '--quick', '--seeds', '1', '--steps', '2', '--draws', '1', '--sparsities', '0.25'],
-      ...[
-        '--cache',
-        join(dir, 'ref-cache'),
-        '--out',
-        join(dir, 'ref.json'),
-        '--plot',
-        join(dir, 'ref.svg'),
-        '--references',
-        refs,
-      ],
+      ...['--cache', join(dir, 'ref-cache'), ...outputs, '--references', refs],
       ...['--prompts', join(dir, 'wen.jsonl'), '--label', 'memorized'],
       ...['--prompts', join(dir, 'neutral.txt'), '--label', 'non-memorized'],
-    ]);
+    ];
+    const args = parseEvalArgs(argv);
     const log: string[] = [];
     const report = await runDiffusersEvalCommand(args, { log: (l) => log.push(l) });
     const replication = report.replication;
@@ -273,6 +266,14 @@ describe('the science jobs on a model from a diffusers folder', () => {
     );
     const svg = await readFile(join(dir, 'ref.svg'), 'utf8');
     expect(svg).toContain('replication on memorized prompts with a reference image');
+
+    // an ONNX embedder instead of the pixel default (a fixture network: its numbers mean nothing)
+    const onnx = await runDiffusersEvalCommand(
+      parseEvalArgs([...argv, '--embedder', 'src/core/metrics/__fixtures__/tiny-embedder.onnx', '--size', '32']),
+    );
+    expect(onnx.replication).toMatchObject({ measured: true, encoder: 'onnx:tiny-embedder.onnx' });
+    for (const c of onnx.conditions)
+      expect(c.replication).toMatchObject({ total: 2, ...wilsonInterval(c.replication!.count, 2) });
 
     // a folder that matches none of them: said, and the proxies reported
     await mkdir(join(dir, 'empty'));
