@@ -275,6 +275,10 @@ describe('the science jobs on a model from a diffusers folder', () => {
     for (const c of onnx.conditions)
       expect(c.replication).toMatchObject({ total: 2, ...wilsonInterval(c.replication!.count, 2) });
 
+    expect(() => parseEvalArgs(['--model', DIR, '--embedder', 'sscd.onnx'])).toThrow(
+      /--embedder compares generations with reference images: give them with --references/,
+    );
+
     // a folder that matches none of them: said, and the proxies reported
     await mkdir(join(dir, 'empty'));
     const unmatched = await runDiffusersEvalCommand({ ...args, references: join(dir, 'empty') });
