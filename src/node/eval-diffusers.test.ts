@@ -3,9 +3,10 @@
  * plumbing is what is checked): every job of the registry, the CLI's report, cancel and resume,
  * and the cost estimate against the measured time. Few prompts, few steps, to stay fast.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DefaultJob, type JobEnv, type ScienceRequest, defaultRequest, runJob } from '../core/jobs';
 import type { PromptSet } from '../core/prompts/types';
@@ -14,8 +15,12 @@ import type { Progress } from '../core/science/context';
 import { estimateJobCost, measureStepTime, rowsPerCall } from '../core/science/cost';
 import { DETECTORS } from '../core/science/detect';
 import { runDetectionStudy } from '../core/science/study';
+import { allOnes } from '../core/masks';
+import { rgbImageOfChw } from '../core/metrics/embedding';
+import { wilsonInterval } from '../core/metrics/wilson';
+import { encodePrompts, sampleRows } from '../core/science/batch';
 import { type DiffusersScienceModel, openDiffusersScience } from './diffusers-science';
-import { parseEvalArgs, runDiffusersEvalCommand } from './eval';
+import { parseEvalArgs, proxySummaryLines, runDiffusersEvalCommand } from './eval';
 
 const DIR = '../shared/fixtures/tiny-sd1';
 const MEMORIZED = ['the starry night by a famous painter', 'a portrait of a woman with a pearl earring'];
@@ -185,6 +190,104 @@ describe('the science jobs on a model from a diffusers folder', () => {
     const svg = await readFile(join(dir, 'r.svg'), 'utf8');
     expect(svg).toMatch(/^<svg /);
     expect(svg).toContain('memorized noise gap, share of unpruned');
+  }, 120_000);
+
+  it('npm run eval --references: counts a generation as a copy exactly when its reference is that generation, and reports prompts without one', async () => {
+    // Wen et al.'s JSONL with indexes: the first prompt's reference (10.png) is the unpruned model's
+    // own generation (same seed and settings as the evaluation), the second's (11.png) an unrelated
+    // picture, the third has none
+    const memorized = [...MEMORIZED, 'a castle on a hill at dawn'];
+    const jsonl = memorized.map((caption, i) => JSON.stringify({ caption, index: 10 + i })).join('\n');
+    await writeFile(join(dir, 'wen.jsonl'), `${jsonl}\n`);
+    const refs = join(dir, 'refs');
+    await mkdir(refs);
+    const { width, height } = sd.manifest.image;
+    const settings = { steps: 2, guidance: sd.manifest.defaults.guidance, keepImages: true };
+    const own = await sampleRows(
+      sd.sampler,
+      sd.manifest,
+      await encodePrompts(sd.sampler, sd.manifest, [memorized[0]]),
+      [allOnes(sd.manifest)],
+      [{ prompt: 0, seed: 1, maskSet: 0 }],
+      settings,
+    );
+    const png = (data: Uint8Array) => encode({ width, height, channels: 3, data });
+    await writeFile(join(refs, '10.png'), png(rgbImageOfChw(own.images![0], width, height).data as Uint8Array));
+    const stripes = Uint8Array.from({ length: width * height * 3 }, (_, i) => {
+      const x = Math.floor(i / 3) % width;
+      const y = Math.floor(i / 3 / width);
+      return ((x + 2 * y) % 16 < 8 ? 40 : 220) + (i % 3) * 10;
+    });
+    await writeFile(join(refs, '11.png'), png(stripes));
+
+    const outputs = ['--out', join(dir, 'ref.json'), '--plot', join(dir, 'ref.svg')];
+    const argv = [
+      ...['--model', DIR, '--quick', '--seeds', '1', '--steps', '2', '--draws', '1', '--sparsities', '0.25'],
+      ...['--cache', join(dir, 'ref-cache'), ...outputs, '--references', refs],
+      ...['--prompts', join(dir, 'wen.jsonl'), '--label', 'memorized'],
+      ...['--prompts', join(dir, 'neutral.txt'), '--label', 'non-memorized'],
+    ];
+    const args = parseEvalArgs(argv);
+    const log: string[] = [];
+    const report = await runDiffusersEvalCommand(args, { log: (l) => log.push(l) });
+    const replication = report.replication;
+    if (!replication.measured) throw new Error(`replication not measured: ${replication.reason}`);
+    expect(replication.encoder).toBe('pixels-32');
+    expect(replication.references).toMatchObject({
+      prompts: 3,
+      withReference: 2,
+      byRule: { index: 2, 'file name': 0, position: 0 },
+      missing: [memorized[2]],
+    });
+    expect(log).toContain('references: 2 of 3 prompts of "wen" have a reference image.');
+    const { threshold, samples, ordinaryMax } = replication.calibration;
+    // the neutral prompts' evaluation half (one) x two utility seeds; the encoder's 0.9 is the floor
+    expect(samples).toBe(2);
+    expect(threshold).toBe(Math.max(0.9, ordinaryMax));
+    expect(threshold).toBeLessThan(1);
+
+    expect(report.conditions.map((c) => c.kind)).toEqual(['none', 'nemo', 'universal', 'random']);
+    const none = report.conditions[0].replication!;
+    expect(none).toMatchObject({ count: 1, total: 2, rate: 0.5, ...wilsonInterval(1, 2) });
+    expect(none.anyReference.count).toBeGreaterThanOrEqual(1);
+    for (const c of report.conditions) {
+      const r = c.replication!;
+      expect(r.total).toBe(2); // one draw of the random mask: two prompts with a reference x one seed
+      expect(0 <= r.lo && r.lo <= r.rate && r.rate <= r.hi && r.hi <= 1).toBe(true);
+      expect(r).toMatchObject(wilsonInterval(r.count, r.total));
+      expect(Number.isFinite(c.memorizedNoiseGapRatio)).toBe(true); // the proxies stay beside it
+    }
+    const lines = proxySummaryLines(report);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^replication on 2 of 3 memorized prompts .*2 by index; 1 without/),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^none +pruned +0 +replication +50\.0% \[9\.5, 90\.5\] of 2 +memorized noise gap/),
+    );
+    const svg = await readFile(join(dir, 'ref.svg'), 'utf8');
+    expect(svg).toContain('replication on memorized prompts with a reference image');
+
+    // an ONNX embedder instead of the pixel default (a fixture network: its numbers mean nothing)
+    const onnx = await runDiffusersEvalCommand(
+      parseEvalArgs([...argv, '--embedder', 'src/core/metrics/__fixtures__/tiny-embedder.onnx', '--size', '32']),
+    );
+    expect(onnx.replication).toMatchObject({ measured: true, encoder: 'onnx:tiny-embedder.onnx' });
+    for (const c of onnx.conditions)
+      expect(c.replication).toMatchObject({ total: 2, ...wilsonInterval(c.replication!.count, 2) });
+
+    expect(() => parseEvalArgs(['--model', DIR, '--embedder', 'sscd.onnx'])).toThrow(
+      /--embedder compares generations with reference images: give them with --references/,
+    );
+
+    // a folder that matches none of them: said, and the proxies reported
+    await mkdir(join(dir, 'empty'));
+    const unmatched = await runDiffusersEvalCommand({ ...args, references: join(dir, 'empty') });
+    expect(unmatched.replication).toMatchObject({
+      measured: false,
+      reason: expect.stringMatching(/none of the 3 memorized prompts evaluated has one/),
+      references: { withReference: 0, missing: memorized },
+    });
+    expect(unmatched.conditions.every((c) => c.replication === undefined)).toBe(true);
   }, 120_000);
 
   it('estimates the detection study within a factor of 2 of its measured time', async () => {

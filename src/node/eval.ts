@@ -41,6 +41,13 @@ import { openDiffusersScience } from './diffusers-science';
 import { isDiffusersFolder } from './generate-diffusers';
 import { ModelDirError, loadNodeModel } from './runner';
 import { DiffusersFolderError } from '../core/diffusers/folder';
+import { ImageFileError } from '../core/image-files';
+import { pixelEncoder } from '../core/metrics/embedding';
+import type { ReferenceImage } from '../core/metrics/reference-replication';
+import type { ReferenceRule } from '../core/prompts/references';
+import type { StudyReferences } from '../core/science/proxy-replication';
+import { type EncoderPreset, loadOnnxEncoder } from './image-encoder';
+import { readPromptReferences } from './image-files';
 import { UnsupportedModelError } from '../core/onnx/errors';
 
 export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id> | <diffusers ONNX folder>
@@ -64,8 +71,14 @@ export const EVAL_USAGE = `usage: npm run eval -- --model public/models/<id> | <
                                     line) for the detection study instead of the model's own sets;
                                     repeatable, one --label per --prompts, in order
   A Stable Diffusion folder (diffusers' ONNX layout) runs the same study on the prompt lists: it
-  brings no training images, so replication is not measured and the report (schema
-  memlab-eval-proxy/1) gives the noise gap under each mask and how far each mask changes images.
+  brings no training images, so the report (schema memlab-eval-proxy/1) gives the noise gap under
+  each mask and how far each mask changes images, and replication only with --references:
+  [--references <folder>]           PNG/JPEG training images matched to the memorized prompts by
+                                    index (123.png), URL file name, or line position (0.png);
+                                    replication is measured on the prompts that have one
+  [--embedder <model.onnx>]         the image embedding that compares them (SSCD or a CLIP image
+                                    encoder in ONNX; default: pixel correlation at 32x32)
+  [--preset sscd|clip] [--size N]   the embedder's input size and normalisation (default sscd)
 ${QUEUE_USAGE}`;
 
 export interface EvalArgs extends QueueArgs {
@@ -84,6 +97,12 @@ export interface EvalArgs extends QueueArgs {
   precision: 'int8' | 'fp32';
   /** imported prompt lists for the detection study (empty: the model's own sets) */
   prompts: PromptFileRequest[];
+  /** a folder of reference images for the memorized prompts (Stable Diffusion folders) */
+  references?: string;
+  /** an ONNX image embedding for replication (default: the pixel encoder) */
+  embedder?: string;
+  preset: EncoderPreset;
+  size?: number;
 }
 
 const positiveInt = (name: string, text: string | undefined) => integerOption(name, text, 1);
@@ -107,6 +126,10 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     precision: { type: 'string', default: 'int8' },
     prompts: { type: 'string', multiple: true, default: [] },
     label: { type: 'string', multiple: true, default: [] },
+    references: { type: 'string' },
+    embedder: { type: 'string' },
+    preset: { type: 'string', default: 'sscd' },
+    size: { type: 'string' },
     queue: { type: 'string' },
     ep: { type: 'string', default: 'cpu' },
   });
@@ -133,6 +156,9 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
   const draws = integerOption('draws', values.draws, 0);
   const prompts = pairPromptOptions(values.prompts, values.label);
   if (typeof prompts === 'string') throw new UsageError(prompts);
+  const preset = choiceOption('preset', values.preset, ['sscd', 'clip']);
+  if (values.embedder && !values.references)
+    throw new UsageError('--embedder compares generations with reference images: give them with --references <folder>');
   return {
     model: values.model,
     seeds: positiveInt('seeds', values.seeds)!,
@@ -147,6 +173,10 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
     cache: values['no-cache'] ? null : values.cache,
     precision,
     prompts,
+    ...(values.references ? { references: values.references } : {}),
+    ...(values.embedder ? { embedder: values.embedder } : {}),
+    preset,
+    size: positiveInt('size', values.size),
     ...queue,
   };
 }
@@ -248,18 +278,58 @@ export async function runDiffusersEvalCommand(args: EvalArgs, ctx: EvalContext =
       throw new ModelDirError(`${args.model}: ${e.message}\ndetails: ${e.detail}`);
     throw e;
   });
+  let references: Awaited<ReturnType<typeof readStudyReferences>> = null;
   try {
     for (const note of sd.manifest.latent?.notes ?? []) ctx.log?.(`note: ${note}`);
     const options = evaluationOptionsFor(sd.manifest, args, promptSets);
     ctx.log?.(`detection study: ${await detectionCostLine(sd.sampler, sd.manifest, options)}`);
-    ctx.log?.('replication: not measured (this model brings no training images to compare with)');
+    references = await readStudyReferences(args, promptSets, ctx);
+    if (!references)
+      ctx.log?.('replication: not measured (this model brings no training images; give them with --references)');
     const cache = args.cache ? fileCache(resolve(args.cache)) : undefined;
-    const report = await runProxyEvaluation(sd.sampler, sd.manifest, options, ctx, cache);
+    const report = await runProxyEvaluation(sd.sampler, sd.manifest, options, ctx, cache, references?.value);
     await writeOutputs(args, report);
     return report;
   } finally {
-    await sd.release();
+    await Promise.all([sd.release(), references?.release()]);
   }
+}
+
+/**
+ * The reference images of the memorized sets, matched by prompts/references.ts and decoded, with
+ * the encoder that compares them; null without --references.
+ */
+async function readStudyReferences(
+  args: EvalArgs,
+  sets: readonly PromptSet[] | undefined,
+  ctx: EvalContext,
+): Promise<{ value: StudyReferences; release(): Promise<void> } | null> {
+  if (!args.references) return null;
+  const byCaption = new Map<string, { image: ReferenceImage; by: ReferenceRule }>();
+  const summaries: string[] = [];
+  const unreadable: { file: string; reason: string }[] = [];
+  for (const set of sets ?? []) {
+    if (set.label !== 'memorized') continue;
+    const read = await readPromptReferences(args.references, set).catch((e) => {
+      throw e instanceof ImageFileError ? new UsageError(`--references: ${e.message}`) : e;
+    });
+    summaries.push(read.matching.summary);
+    unreadable.push(...read.failed);
+    for (const m of read.matching.matches) {
+      const image = read.images.get(m.prompt);
+      const caption = set.prompts[m.prompt].caption;
+      if (image && !byCaption.has(caption)) byCaption.set(caption, { image, by: m.by });
+    }
+  }
+  for (const line of summaries) ctx.log?.(`references: ${line}`);
+  for (const f of unreadable) ctx.log?.(`references: ${f.file} skipped: ${f.reason}`);
+  const onnx = args.embedder ? await loadOnnxEncoder(args.embedder, { preset: args.preset, size: args.size }) : null;
+  const encoder = onnx?.encoder ?? pixelEncoder();
+  ctx.log?.(`replication: by ${encoder.id}: ${encoder.description}`);
+  return {
+    value: { encoder, byCaption, summaries, unreadable },
+    release: async () => onnx?.release(),
+  };
 }
 
 /** Runs the study and writes the report and the plot; returns the report. */
@@ -307,11 +377,22 @@ export function proxySummaryLines(report: ProxyEvaluationReport): string[] {
   const lines = report.detection.rocs.map(
     (r) => `detect ${r.key.padEnd(20)} AUC ${r.roc.auc.toFixed(3)}  TPR@1%FPR ${r.roc.tprAt1PctFpr.toFixed(2)}`,
   );
+  const rep = report.replication;
+  if (rep.measured) {
+    const r = rep.references;
+    const rules = Object.entries(r.byRule)
+      .filter(([, n]) => n > 0)
+      .map(([rule, n]) => `${n} by ${rule}`)
+      .join(', ');
+    lines.push(
+      `replication on ${r.withReference} of ${r.prompts} memorized prompts with a reference image (${rules}; ${r.missing.length} without: proxies only), by ${rep.encoder}, copy above ${rep.calibration.threshold.toFixed(3)} (ordinary generations: ${rep.calibration.samples}, highest ${rep.calibration.ordinaryMax.toFixed(3)})`,
+    );
+  }
   for (const c of report.conditions)
     lines.push(
-      `${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}  memorized noise gap ${pct(c.memorizedNoiseGapRatio).padStart(6)} of unpruned  memorized change ${c.memorizedChange.toFixed(3)}  neutral change ${c.neutralChange.toFixed(3)}`,
+      `${c.id.padEnd(16)} pruned ${String(Math.round(c.pruned)).padStart(4)}${c.replication ? `  replication ${formatRate(c.replication).padStart(22)} of ${c.replication.total}` : ''}  memorized noise gap ${pct(c.memorizedNoiseGapRatio).padStart(6)} of unpruned  memorized change ${c.memorizedChange.toFixed(3)}  neutral change ${c.neutralChange.toFixed(3)}`,
     );
-  lines.push(`replication: not measured. ${report.replication.reason}`);
+  if (!rep.measured) lines.push(`replication: not measured. ${rep.reason}`);
   lines.push(
     `timing: ${(report.timings.totalMs / 1000).toFixed(1)} s total, ${report.timings.sampling.msPerRow.toFixed(2)} ms per UNet row`,
   );
@@ -355,6 +436,10 @@ export const evalCommand: Command = {
       ...queueProgressPrinter(process.stderr, progressPrinter(process.stderr)),
       log: (line: string) => process.stderr.write(`${line}\n`),
     };
+    if (args.references && !isDiffusersFolder(args.model))
+      throw new UsageError(
+        '--references is for a Stable Diffusion folder; the lab’s own models compare with their own training images',
+      );
     const lines = isDiffusersFolder(args.model)
       ? proxySummaryLines(await runDiffusersEvalCommand(args, ctx))
       : summaryLines(await runEvalCommand(args, ctx));

@@ -136,7 +136,7 @@ const KIND_STYLE: Record<
  * Replication rate against utility across sparsities, one series per condition kind present. A
  * report without reference images (proxy-evaluate.ts) is drawn by its proxies instead: the
  * memorized prompts' noise gap as a share of the unpruned model's (y) against how far the mask
- * changes neutral images (x, lower is better).
+ * changes neutral images (x, lower is better); with reference images, by replication (y) instead.
  */
 export function paretoGeometry(
   conditions: readonly (ConditionResult | ProxyConditionResult)[],
@@ -144,9 +144,16 @@ export function paretoGeometry(
 ): ParetoGeometry {
   const { w, h } = inner(frame);
   const proxy = conditions.some(isProxy);
+  const referenced = proxy && conditions.every((c) => isProxy(c) && c.replication);
   const xOf = (c: ConditionResult | ProxyConditionResult) => (isProxy(c) ? c.neutralChange : c.utility.adherence);
   const yOf = (c: ConditionResult | ProxyConditionResult) =>
-    isProxy(c) ? (Number.isFinite(c.memorizedNoiseGapRatio) ? c.memorizedNoiseGapRatio : 0) : c.replication.rate;
+    isProxy(c)
+      ? referenced
+        ? c.replication!.rate
+        : Number.isFinite(c.memorizedNoiseGapRatio)
+          ? c.memorizedNoiseGapRatio
+          : 0
+      : c.replication.rate;
   // x from a round value just below the worst utility (adherence is a share in [0, 1]) to 1;
   // proxies: image change from 0 to a round value above the largest
   const worst = Math.min(1, ...conditions.map(xOf));
@@ -159,7 +166,7 @@ export function paretoGeometry(
         .domain([Math.max(0, Math.floor((worst - 0.05) * 10) / 10), 1])
         .range([0, w]);
   const y = scaleLinear()
-    .domain([0, proxy ? Math.max(1, ...conditions.map(yOf)) * 1.1 : 1])
+    .domain([0, proxy && !referenced ? Math.max(1, ...conditions.map(yOf)) * 1.1 : 1])
     .range([h, 0]);
   const order: ConditionKind[] = ['universal', 'random', 'nemo', 'none'];
   const series: ParetoSeries[] = [];
@@ -200,11 +207,24 @@ export function paretoGeometry(
     xTicks: ticks(x, 5, proxy ? (v) => v.toFixed(2) : pct),
     yTicks: ticks(y, 5, pct),
     xLabel: proxy ? 'neutral images changed (RMSE, lower is better)' : 'utility: scene adherence on neutral prompts',
-    yLabel: proxy ? 'memorized noise gap, share of unpruned' : 'replication rate on memorized prompts',
-    pointText: proxy
-      ? (p) => `noise gap ${pct(p.replication)} of unpruned, neutral change ${p.utility.toFixed(3)}`
-      : (p) => `replication ${pct(p.replication)}, adherence ${pct(p.utility)}`,
+    yLabel: referenced
+      ? 'replication on memorized prompts with a reference image'
+      : proxy
+        ? 'memorized noise gap, share of unpruned'
+        : 'replication rate on memorized prompts',
+    pointText: referenced
+      ? (p) => `replication ${pct(p.replication)}, neutral change ${p.utility.toFixed(3)}`
+      : proxy
+        ? (p) => `noise gap ${pct(p.replication)} of unpruned, neutral change ${p.utility.toFixed(3)}`
+        : (p) => `replication ${pct(p.replication)}, adherence ${pct(p.utility)}`,
   };
+}
+
+function paretoTitle(conditions: readonly (ConditionResult | ProxyConditionResult)[]): string {
+  if (!conditions.some(isProxy)) return 'Replication vs utility across sparsities';
+  return conditions.every((c) => isProxy(c) && c.replication)
+    ? 'Replication vs image change (reference images)'
+    : 'Noise gap vs image change (no reference images)';
 }
 
 function esc(s: string): string {
@@ -287,7 +307,7 @@ export function reportSvg(
     `<title id="t">Memorization study of ${esc(title)}: detection ROC and replication/utility Pareto curve</title>`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="${m.left}" y="18" font-size="13" font-weight="600">Detection ROC: memorized vs neutral prompts</text>`,
-    `<text x="${frame.width + 20 + m.left}" y="18" font-size="13" font-weight="600">${report.conditions.some(isProxy) ? 'Noise gap vs image change (no reference images)' : 'Replication vs utility across sparsities'}</text>`,
+    `<text x="${frame.width + 20 + m.left}" y="18" font-size="13" font-weight="600">${paretoTitle(report.conditions)}</text>`,
     `<g transform="translate(${m.left},${30 + m.top})">${axesSvg(frame, roc.xTicks, roc.yTicks, 'false-positive rate (neutral)', 'true-positive rate (memorized)')}<path d="${roc.diagonal}" stroke="#000" stroke-opacity="0.35" stroke-dasharray="3 3"/>${rocBody}</g>`,
     `<g transform="translate(${frame.width + 20 + m.left},${30 + m.top})">${axesSvg(frame, pareto.xTicks, pareto.yTicks, pareto.xLabel, pareto.yLabel)}${paretoBody}</g>`,
     `<g transform="translate(${m.left},${30 + frame.height + 8})">${rocLegend}</g>`,

@@ -12,11 +12,17 @@
  *   neutral change        the same on the evaluation half of the neutral prompts: the cost to
  *                         ordinary prompts (lower is better), standing in for adherence
  *
+ * Given reference images (StudyReferences: a folder matched to the memorized prompts), replication
+ * is measured too, on the memorized prompts that have one (proxy-replication.ts), beside the proxies;
+ * prompts without one keep the proxies only, and the report says how many had one.
+ *
  * Every condition's generations run in one batched sampleRows call, as in evaluate.ts.
  */
 import type { Manifest } from '../manifest';
 import { type MaskSet, allOnes } from '../masks';
 import { noiseGapScore } from '../metrics/detection';
+import { rgbImageOfChw } from '../metrics/embedding';
+import { REFERENCE_NAMING } from '../prompts/references';
 import { type SampleRow, encodePrompts, sampleRows } from './batch';
 import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
@@ -36,6 +42,20 @@ import {
 } from './universal';
 import { VALUE_NEURON_KIND, maskSetPruning, maskSpecOfKind, unitCount } from './units';
 import type { ConditionKind } from './evaluate';
+import {
+  type ConditionReplication,
+  type MeasuredReplication,
+  type ReferenceCoverage,
+  type ReplicationCounts,
+  REPLICATION_RULE,
+  type StudyReferences,
+  calibrateReplication,
+  conditionReplication,
+  countReplications,
+  embedStudyReferences,
+  measuredReplicationReason,
+  referenceCoverage,
+} from './proxy-replication';
 
 /** Why the report has no replication numbers, in words. */
 export const REPLICATION_NEEDS_REFERENCES =
@@ -54,6 +74,8 @@ export interface ProxyMeasures {
 }
 
 export interface ProxyConditionResult extends ProxyMeasures {
+  /** with reference images: the memorized prompts that have one, pooled over random draws */
+  replication?: ConditionReplication;
   id: string;
   kind: ConditionKind;
   sparsity: number | null;
@@ -61,7 +83,7 @@ export interface ProxyConditionResult extends ProxyMeasures {
   pruned: number;
   prunedFraction: number;
   /** random: one entry per draw (the condition's numbers are their means) */
-  draws?: ProxyMeasures[];
+  draws?: (ProxyMeasures & { replicationRate?: number })[];
   /** universal: the pruned flat unit indices of `mask` */
   units?: number[];
 }
@@ -70,7 +92,8 @@ export interface ProxyEvaluationReport {
   schema: 'memlab-eval-proxy/1';
   model: { id: string; version: string };
   options: EvaluationOptions;
-  replication: { measured: false; reason: string };
+  /** measured when reference images matched some memorized prompts; else why not (and, when a folder was given, what it matched) */
+  replication: { measured: false; reason: string; references?: ReferenceCoverage } | MeasuredReplication;
   detection: DetectionStudy;
   universal: Omit<UniversalScores, 'poolWen' | 'referenceWen'>;
   nemo: { target: number; prompts: { prompt: string; found: boolean; pruned: number }[] } | null;
@@ -103,6 +126,7 @@ export async function runProxyEvaluation(
   options: EvaluationOptions,
   ctx: RunContext = {},
   cache?: ExperimentCache,
+  references?: StudyReferences,
 ): Promise<ProxyEvaluationReport> {
   const began = performance.now();
   const stagesMs: Record<string, number> = {};
@@ -298,12 +322,61 @@ export async function runProxyEvaluation(
     });
   });
 
+  let replication: ProxyEvaluationReport['replication'] = { measured: false, reason: REPLICATION_NEEDS_REFERENCES };
+  if (references) {
+    const coverage = referenceCoverage(references, memorized);
+    if (coverage.withReference === 0) {
+      replication = {
+        measured: false,
+        reason: `Replication needs reference images, and none of the ${memorized.length} memorized prompts evaluated has one. ${coverage.summaries.join(' ')} ${REFERENCE_NAMING}`,
+        references: coverage,
+      };
+    } else {
+      replication = await timed('replication', async () => {
+        const { width, height } = manifest.image;
+        const rgb = (r: number) => rgbImageOfChw(sampled.images![r], width, height);
+        const refs = await embedStudyReferences(references);
+        const ordinary = split.evaluation.flatMap((_, q) =>
+          options.utilitySeeds.map((seed) => rgb(row(0, memorized.length + q, seed))),
+        );
+        const calibration = await calibrateReplication(references.encoder, refs, ordinary, options.calibrationQuantile);
+        const counts: ReplicationCounts[] = [];
+        for (let c = 0; c < plans.length; c++) {
+          const generations = memorized.flatMap((caption, p) =>
+            refs.rowOf.has(caption) ? options.seeds.map((seed) => ({ caption, image: rgb(row(c, p, seed)) })) : [],
+          );
+          counts.push(await countReplications(references.encoder, refs, generations, calibration.threshold));
+        }
+        conditions.forEach((condition) => {
+          const of = plans.flatMap((p, i) =>
+            p.kind === condition.kind && p.sparsity === condition.sparsity ? [counts[i]] : [],
+          );
+          condition.replication = conditionReplication(of);
+          if (condition.draws)
+            condition.draws = condition.draws.map((d, i) => ({
+              ...d,
+              replicationRate: conditionReplication([of[i]]).rate,
+            }));
+        });
+        return {
+          measured: true as const,
+          reason: measuredReplicationReason(coverage, calibration, references.encoder.id),
+          rule: REPLICATION_RULE,
+          encoder: references.encoder.id,
+          description: references.encoder.description,
+          calibration,
+          references: coverage,
+        };
+      });
+    }
+  }
+
   const { poolWen: _p, referenceWen: _r, ...universalSummary } = universal;
   return {
     schema: 'memlab-eval-proxy/1',
     model: { id: manifest.id, version: manifest.version },
     options,
-    replication: { measured: false, reason: REPLICATION_NEEDS_REFERENCES },
+    replication,
     detection,
     universal: universalSummary,
     nemo: nemo
