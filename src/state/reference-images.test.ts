@@ -81,16 +81,14 @@ describe('reference images in the lab', () => {
     });
     await store.getState().init();
     const backend: BackendChoice = { backend: 'wasm', reason: 'test', unet: 'int8', threads: 1 };
-    store
-      .getState()
-      .applyEvent({
-        type: 'ready',
-        id: sent[0].id,
-        manifest: fixtureManifest(),
-        backend,
-        files: [],
-        loadMs: 1,
-      } as WorkerEvent);
+    store.getState().applyEvent({
+      type: 'ready',
+      id: sent[0].id,
+      manifest: fixtureManifest(),
+      backend,
+      files: [],
+      loadMs: 1,
+    } as WorkerEvent);
     const jsonl = ['a photo of a cat', 'a red bicycle']
       .map((caption, index) => JSON.stringify({ caption, index }))
       .join('\n');
