@@ -4,16 +4,17 @@
  * instrumented in the worker, generates, and pruning a head changes the pruned image; the grid is
  * labelled with the model's own block names. Science on it: detection for the prompt; the study
  * waits for a memorized prompt set; a JSONL and a CSV imported as prompt sets, the detection study
- * on them with its CSV export, and the evaluation without training images (its proxies, and why
- * replication needs references). A URL-served copy's link reopens the same pixels in a fresh
+ * on them with its CSV export, and the evaluation against reference images named by index (its
+ * proxies and the replication rate with its interval). A URL-served copy's link reopens the same pixels in a fresh
  * profile after the user agrees to load from that host. Broken folders each get their message.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import type { Page } from 'playwright-core';
+import { encode } from 'fast-png';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { launch, type Lab, labPerFile, readResultPixels, ROOT, waitOrExplain, waitReady } from './harness';
 
@@ -142,12 +143,26 @@ test('a diffusers folder from disk: loads, reports its blocks, generates, a prun
     ...ordinary.map((c) => `${c},ordinary,non-memorized`),
   ]);
 
-  // without training images the evaluation measures what needs none, and says replication needs them
+  // reference images named by the prompts' indexes: the evaluation measures replication against them
+  const refs = join(scratch, 'references');
+  mkdirSync(refs);
+  for (const [i, shade] of [40, 200].entries())
+    writeFileSync(
+      join(refs, `${i}.png`),
+      encode({ width: 32, height: 32, data: new Uint8Array(32 * 32 * 3).fill(shade), channels: 3 }),
+    );
+  await page.getByTestId('reference-files').setInputFiles([join(refs, '0.png'), join(refs, '1.png')]);
+  await page
+    .getByTestId('reference-report')
+    .filter({ hasText: '2 of 2 memorized prompts have a reference image (matched 2 by index)' })
+    .waitFor({ timeout: 10_000 });
   await page.getByTestId('science-evaluate').click();
   const proxies = page.getByTestId('science-proxy-evaluation');
   await waitOrExplain(files.lab, proxies, 180_000);
-  expect(await proxies.innerText()).toMatch(/reference images/);
+  expect(await proxies.innerText()).toMatch(/reference image/);
+  expect(await proxies.locator('thead').innerText()).toMatch(/replication \(95% interval\)/);
   expect(await proxies.locator('tbody tr').count()).toBeGreaterThan(1);
+  expect(await proxies.getByTestId('proxy-replication').first().innerText()).toMatch(/^\d+% \[\d+%–\d+%\]$/);
   expect(files.lab.fatal).toEqual([]);
 }, 400_000);
 

@@ -50,7 +50,13 @@ export const inferenceProtocol: WorkerProtocol<WorkerRequest, WorkerEvent> = {
     }
   },
   refusal: (request, message) => ({ type: 'error', id: request.id, request: request.type, kind: 'protocol', message }),
-  transfer: (request) => (request.type === 'connect' && request.port ? [request.port] : []),
+  transfer: (request) => {
+    if (request.type === 'connect' && request.port) return [request.port];
+    // reference images travel once, to the worker that decodes them
+    if (request.type === 'science' && request.job === 'evaluate' && request.params.references)
+      return request.params.references.files.map((f) => f.bytes.buffer as ArrayBuffer);
+    return [];
+  },
   quietAfter: (event) => (event.type === 'progress' && event.phase === 'session' ? SESSION_PATIENCE_MS : 0),
 };
 

@@ -38,8 +38,12 @@ import {
 import type { ScienceRequest } from '../core/jobs';
 import { type ScienceEnv, runScienceJob } from './science';
 import { loadTrainIndex } from './train-index';
+import { decode as decodeJpegFile } from 'jpeg-js';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
+
+/** JPEG reference images, decoded here in plain JavaScript (the same decoder as the CLI's). */
+const decodeJpeg = (bytes: Uint8Array) => decodeJpegFile(bytes, { useTArray: true, formatAsRGBA: true });
 
 interface Job {
   id: number;
@@ -257,13 +261,14 @@ async function startScience(id: number, request: ScienceRequest): Promise<void> 
       await loading;
       if (!model) throw new Error('No model is loaded yet. Load a model first.');
       // A model from a folder brings no training images: its evaluation reports image-free proxies,
-      // and replication says it needs references.
+      // and replication is measured only on the reference images the page sends with the evaluation.
       const env: ScienceEnv =
         model.kind === 'latent'
           ? {
               runner: { kind: 'latent', runner: model.runner, model: model.model },
               manifest: model.manifest,
               cache: scienceCache,
+              decodeJpeg,
             }
           : {
               runner: model.runner,

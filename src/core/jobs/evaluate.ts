@@ -1,4 +1,8 @@
 /** The evaluation: replication against utility for no mask, NeMo, universal masks and random controls. */
+import { ImageFileError, type JpegDecoder, decodeImageFile } from '../image-files';
+import { pixelEncoder } from '../metrics/embedding';
+import type { ReferenceImage } from '../metrics/reference-replication';
+import type { ReferenceRule } from '../prompts/references';
 import { experimentKey } from '../science/cache';
 import {
   type EvaluationOptions,
@@ -7,12 +11,53 @@ import {
   runEvaluation,
 } from '../science/evaluate';
 import { type ProxyEvaluationReport, runProxyEvaluation } from '../science/proxy-evaluate';
+import type { StudyReferences } from '../science/proxy-replication';
 import { methodFor } from '../science/universal';
 import { type LabJobSpec, setsOf } from './job';
 import { labSizes, universalScoring } from './sizes';
 
 export interface EvaluateParams {
   options: EvaluationOptions;
+  /** reference images of the memorized prompts (a model without training images measures replication on them) */
+  references?: ReferenceFiles;
+}
+
+/**
+ * Reference images as the page sends them: the encoded files (their buffers are transferred to the
+ * worker, not copied) and which memorized caption each one is for (prompts/references.ts).
+ */
+export interface ReferenceFiles {
+  files: { name: string; bytes: Uint8Array }[];
+  matches: { caption: string; file: string; by: ReferenceRule }[];
+  /** one line per memorized set on how its prompts were matched */
+  summaries: string[];
+  /** files found unreadable before sending, with why */
+  unreadable: { file: string; reason: string }[];
+  /** names, sizes and dates of the files: what the cache key holds instead of the bytes */
+  fingerprint: string;
+}
+
+/**
+ * Decodes the sent files (each once, PNG by fast-png, JPEG by the given decoder) into the study's
+ * references, compared by the pixel encoder. A file that does not decode is listed as unreadable
+ * and its prompts keep the proxies only.
+ */
+export function decodeReferenceFiles(refs: ReferenceFiles, jpeg?: JpegDecoder): StudyReferences {
+  const images = new Map<string, ReferenceImage>();
+  const unreadable = [...refs.unreadable];
+  for (const { name, bytes } of refs.files) {
+    try {
+      images.set(name, { id: name, image: decodeImageFile(bytes, name, { jpeg }) });
+    } catch (e) {
+      unreadable.push({ file: name, reason: e instanceof ImageFileError ? e.message : String(e) });
+    }
+  }
+  const byCaption = new Map<string, { image: ReferenceImage; by: ReferenceRule }>();
+  for (const m of refs.matches) {
+    const image = images.get(m.file);
+    if (image && !byCaption.has(m.caption)) byCaption.set(m.caption, { image, by: m.by });
+  }
+  return { encoder: pixelEncoder(), byCaption, summaries: refs.summaries, unreadable };
 }
 
 /**
@@ -65,9 +110,23 @@ export const evaluateJob: LabJobSpec<EvaluateParams, EvaluationReport | ProxyEva
       ),
     };
   },
-  cacheKey: (manifest, p) => experimentKey(manifest, 'evaluate', p),
+  cacheKey: (manifest, p) =>
+    experimentKey(
+      manifest,
+      'evaluate',
+      p.references
+        ? { options: p.options, references: { matches: p.references.matches, fingerprint: p.references.fingerprint } }
+        : p,
+    ),
   run: async (env, p) =>
     env.train
       ? runEvaluation(env.runner, env.manifest, await env.train(), p.options, env, env.cache)
-      : runProxyEvaluation(env.runner, env.manifest, p.options, env, env.cache),
+      : runProxyEvaluation(
+          env.runner,
+          env.manifest,
+          p.options,
+          env,
+          env.cache,
+          p.references ? decodeReferenceFiles(p.references, env.decodeJpeg) : undefined,
+        ),
 };

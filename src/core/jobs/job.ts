@@ -4,6 +4,7 @@
  * cached under, how it runs and what its result changes besides itself). Entries run on a runner
  * environment that the host provides: the inference worker in the browser, Node in tests.
  */
+import type { JpegDecoder } from '../image-files';
 import type { Manifest } from '../manifest';
 import type { TrainIndex } from '../metrics/replication';
 import type { ModelRunner } from '../pipeline';
@@ -29,6 +30,8 @@ export interface JobEnv extends RunContext {
    * brings none (a diffusers folder), whose evaluation then reports image-free proxies
    */
   train?: () => Promise<TrainIndex>;
+  /** a JPEG decoder for reference images (PNG needs none); without it a JPEG reference is unreadable */
+  decodeJpeg?: JpegDecoder;
   /**
    * Another model by its directory URL (a variant, or the base of the loaded variant), loaded on
    * first use with progress and kept; the loaded model itself when the URL is its own.

@@ -4,6 +4,9 @@
  * core/prompts, kept in this browser (deps.promptSetStorage: IndexedDB in the lab) and listed after
  * them. Which sets a study uses is a list of ids; the science slice turns it into plain PromptSet
  * lists for the jobs (studySelectionOf).
+ *
+ * Reference images (the training images memorized prompts may copy) are held for this page only,
+ * as the files the user picked: never stored, read again and sent to the worker for each evaluation.
  */
 import {
   DEFAULT_CHOSEN_SETS,
@@ -18,6 +21,10 @@ import {
   promptSetsOfManifest,
   studySelection,
 } from '../../core/prompts';
+import { imageFileKind } from '../../core/image-files';
+import type { ReferenceFiles } from '../../core/jobs/evaluate';
+import { type ReferenceRule, isReferenceImageName, matchReferenceImages } from '../../core/prompts/references';
+import type { PromptSet } from '../../core/prompts/types';
 import type { LabState } from '../store';
 import type { SliceCreator } from './slice';
 
@@ -38,6 +45,14 @@ export interface PromptFileInput {
   name: string;
   size: number;
   text(): Promise<string>;
+}
+
+/** A reference image file: a browser File fits, and so does a test's object. */
+export interface ReferenceFileInput {
+  name: string;
+  size: number;
+  lastModified?: number;
+  arrayBuffer(): Promise<ArrayBuffer>;
 }
 
 /** The outcome of importing one file, as the panel shows it. */
@@ -64,6 +79,11 @@ export interface PromptSetsState {
   nextImportId: number;
   /** when this browser could not keep or give back the sets: why, in plain words */
   storageProblem?: string;
+  /** reference images picked on this page (kept in memory only, never stored) */
+  references: ReferenceFileInput[];
+  /** picked files that are images by name but could not be read as PNG or JPEG, with why */
+  unreadableReferences: { file: string; reason: string }[];
+  readingReferences: boolean;
 }
 
 export interface PromptSetsData {
@@ -81,6 +101,9 @@ export interface PromptSetsActions {
   choosePromptSet(id: string, chosen: boolean): void;
   /** relabel an imported set (the model's own keep theirs) */
   setPromptSetLabel(id: string, label: PromptLabel): void;
+  /** hold these reference images for this page (replacing any held), noting the unreadable ones */
+  setReferenceImages(files: readonly ReferenceFileInput[]): Promise<void>;
+  clearReferenceImages(): void;
   /** bring back the sets kept in this browser (once, at start) */
   restorePromptSets(): Promise<void>;
 }
@@ -116,7 +139,105 @@ export const emptyPromptSets = (): PromptSetsState => ({
   imports: [],
   importing: false,
   nextImportId: 1,
+  references: [],
+  unreadableReferences: [],
+  readingReferences: false,
 });
+
+/** The reference images matched to the ticked memorized sets. */
+export interface ReferenceSelection {
+  /** memorized caption -> file (a caption in several sets takes the first set's match) */
+  matches: { caption: string; file: string; by: ReferenceRule }[];
+  /** distinct memorized prompts of the ticked sets */
+  memorized: number;
+  byRule: Record<ReferenceRule, number>;
+  /** one line per memorized set (matchReferenceImages' summary) */
+  summaries: string[];
+  /** the one-line report */
+  summary: string;
+}
+
+/**
+ * Matches the readable reference files to the memorized sets (prompts/references.ts): by index,
+ * URL file name or position. Unreadable files take part in no match.
+ */
+export function referenceSelection(
+  sets: readonly PromptSet[],
+  fileNames: readonly string[],
+  unreadable: readonly { file: string }[] = [],
+): ReferenceSelection {
+  const bad = new Set(unreadable.map((u) => u.file));
+  const names = fileNames.filter((n) => !bad.has(n));
+  const byRule: Record<ReferenceRule, number> = { index: 0, 'file name': 0, position: 0 };
+  const captions = new Set<string>();
+  const matched = new Map<string, { caption: string; file: string; by: ReferenceRule }>();
+  const summaries: string[] = [];
+  for (const set of sets) {
+    if (set.label !== 'memorized') continue;
+    for (const p of set.prompts) captions.add(p.caption);
+    if (names.length === 0) continue;
+    const m = matchReferenceImages(set, names);
+    summaries.push(m.summary);
+    for (const x of m.matches) {
+      const caption = set.prompts[x.prompt].caption;
+      if (matched.has(caption)) continue;
+      matched.set(caption, { caption, file: x.file, by: x.by });
+      byRule[x.by]++;
+    }
+  }
+  const rules = (Object.entries(byRule) as [ReferenceRule, number][])
+    .filter(([, n]) => n > 0)
+    .map(([rule, n]) => `${n} by ${rule}`)
+    .join(', ');
+  const summary =
+    captions.size === 0
+      ? 'Tick a memorized prompt set: reference images are matched to memorized prompts.'
+      : `${matched.size} of ${captions.size} memorized prompt${captions.size === 1 ? '' : 's'} ${matched.size === 1 ? 'has' : 'have'} a reference image${rules ? ` (matched ${rules})` : ''}.`;
+  return { matches: [...matched.values()], memorized: captions.size, byRule, summaries, summary };
+}
+
+/** The held references matched to the ticked sets. */
+export function referenceSelectionOf(state: Pick<LabState, 'manifest' | 'promptSets'>): ReferenceSelection {
+  const chosen = listedPromptSets(state).filter((l) => state.promptSets.chosen.includes(l.id));
+  const s = state.promptSets;
+  return referenceSelection(
+    chosen.map((l) => l.set),
+    s.references.map((f) => f.name),
+    s.unreadableReferences,
+  );
+}
+
+/**
+ * The matched files read afresh for one evaluation (their buffers are transferred to the worker);
+ * null when no memorized prompt has a reference. A file that fails to read now is listed unreadable.
+ */
+export async function readReferenceFiles(
+  state: Pick<LabState, 'manifest' | 'promptSets'>,
+): Promise<ReferenceFiles | null> {
+  const selection = referenceSelectionOf(state);
+  if (selection.matches.length === 0) return null;
+  const wanted = new Set(selection.matches.map((m) => m.file));
+  const held = state.promptSets.references.filter((f) => wanted.has(f.name));
+  const files: ReferenceFiles['files'] = [];
+  const unreadable = [...state.promptSets.unreadableReferences];
+  for (const f of held) {
+    try {
+      files.push({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) });
+    } catch (e) {
+      unreadable.push({
+        file: f.name,
+        reason: `could not be read again (${e instanceof Error ? e.message : String(e)})`,
+      });
+    }
+  }
+  return {
+    files,
+    matches: selection.matches,
+    summaries: selection.summaries,
+    unreadable,
+    fingerprint: held.map((f) => `${f.name}:${f.size}:${f.lastModified ?? 0}`).join('|'),
+  };
+}
 
 export const createPromptSetsSlice: SliceCreator<PromptSetsSlice> = (deps) => (set, get) => {
   const update = (patch: Partial<PromptSetsState>) => set({ promptSets: { ...get().promptSets, ...patch } });
@@ -230,6 +351,31 @@ export const createPromptSetsSlice: SliceCreator<PromptSetsSlice> = (deps) => (s
       if (!s.imported.some((i) => i.id === id && i.set.label !== label)) return;
       update({ imported: s.imported.map((i) => (i.id === id ? { ...i, set: { ...i.set, label } } : i)) });
       save();
+    },
+
+    async setReferenceImages(files) {
+      update({ readingReferences: true });
+      // Files with the same name (a folder and its subfolders): the first is kept.
+      const byName = new Map<string, ReferenceFileInput>();
+      for (const f of files) if (!byName.has(f.name)) byName.set(f.name, f);
+      const unreadable: PromptSetsState['unreadableReferences'] = [];
+      for (const f of byName.values()) {
+        if (!isReferenceImageName(f.name)) continue;
+        try {
+          if (imageFileKind(new Uint8Array(await f.arrayBuffer())) === null)
+            unreadable.push({ file: f.name, reason: 'not a PNG or JPEG image (its first bytes say otherwise)' });
+        } catch (e) {
+          unreadable.push({
+            file: f.name,
+            reason: `could not be read (${e instanceof Error ? e.message : String(e)})`,
+          });
+        }
+      }
+      update({ references: [...byName.values()], unreadableReferences: unreadable, readingReferences: false });
+    },
+
+    clearReferenceImages() {
+      update({ references: [], unreadableReferences: [] });
     },
 
     restorePromptSets: restoreOnce,

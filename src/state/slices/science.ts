@@ -23,7 +23,7 @@ import { emptyScience, type ScienceData } from '../science-state';
 import { admission } from './admission';
 import { canRun, clamp, LIMITS } from './experiment';
 import { modelUrlOf } from './paths';
-import { studySelectionOf } from './prompt-sets';
+import { readReferenceFiles, studySelectionOf } from './prompt-sets';
 import type { LabDeps } from '../store';
 import { type LabContext, type SliceCreator, takeRequestId } from './slice';
 
@@ -137,14 +137,21 @@ export const createScienceSlice: SliceCreator<ScienceSlice> = (deps) => (set, ge
       const s = get();
       if (!s.manifest) return;
       const { promptSets } = studySelectionOf(s);
-      startScience(
-        ctx,
-        defaultRequest(job, s.manifest, {
-          prompt: s.prompt.trim(),
-          units: s.science.unitKind,
-          ...(promptSets ? { promptSets } : {}),
-        }),
-      );
+      const request = defaultRequest(job, s.manifest, {
+        prompt: s.prompt.trim(),
+        units: s.science.unitKind,
+        ...(promptSets ? { promptSets } : {}),
+      });
+      // The evaluation takes the held reference images along, read afresh (they are transferred).
+      if (request.job === 'evaluate' && s.promptSets.references.length > 0) {
+        void readReferenceFiles(s)
+          .catch(() => null)
+          .then((references) =>
+            startScience(ctx, references ? { ...request, params: { ...request.params, references } } : request),
+          );
+        return;
+      }
+      startScience(ctx, request);
     },
 
     applyShippedPreset(id) {

@@ -14,7 +14,8 @@ import {
   promptSetList,
   promptSetsOfManifest,
 } from '../../core/prompts';
-import type { PromptImport } from '../../state/slices/prompt-sets';
+import { isReferenceImageName } from '../../core/prompts/references';
+import { type PromptImport, referenceSelectionOf } from '../../state/slices/prompt-sets';
 import { useLab, useLabActions } from '../StoreContext';
 
 const LABEL_WORDS: Record<PromptLabel, string> = {
@@ -202,7 +203,108 @@ export function PromptSets() {
       {state.imports.map((i, k) => (
         <ImportReport key={`${i.file}-${k}`} result={i} />
       ))}
+      <ReferenceImages />
     </div>
+  );
+}
+
+/**
+ * Reference images for the evaluation's replication: PNG/JPEG files or a folder of them, matched
+ * to the ticked memorized sets; held in memory for this page only.
+ */
+function ReferenceImages() {
+  const manifest = useLab((s) => s.manifest);
+  const promptSets = useLab((s) => s.promptSets);
+  const actions = useLabActions();
+  const ids = { files: useId(), folder: useId() };
+  const selection = useMemo(() => referenceSelectionOf({ manifest, promptSets }), [manifest, promptSets]);
+  const held = promptSets.references;
+  const ignored = held.filter((f) => !isReferenceImageName(f.name)).map((f) => f.name);
+  const pick = (input: HTMLInputElement) => {
+    const files = Array.from(input.files ?? []);
+    input.value = '';
+    if (files.length > 0) void actions.setReferenceImages(files);
+  };
+  return (
+    <fieldset className="reference-images" data-testid="reference-images">
+      <legend>Reference images</legend>
+      <p className="hint">
+        The training images memorized prompts may copy, so the evaluation can measure replication. Name each PNG or JPEG
+        by the prompt's index (123.png), by the file name at the end of its URL, or by its position in a list (0.png).
+        They are held in this page's memory only: not stored, not uploaded, gone after a reload.
+      </p>
+      <label htmlFor={ids.files}>Image files</label>{' '}
+      <input
+        id={ids.files}
+        type="file"
+        multiple
+        accept=".png,.jpg,.jpeg,image/png,image/jpeg"
+        disabled={promptSets.readingReferences}
+        onChange={(e) => pick(e.currentTarget)}
+        data-testid="reference-files"
+      />{' '}
+      <label htmlFor={ids.folder}>or a folder</label>{' '}
+      <input
+        id={ids.folder}
+        type="file"
+        multiple
+        // a folder pick: every file inside it (React passes the non-standard attribute through as written)
+        {...{ webkitdirectory: '' }}
+        disabled={promptSets.readingReferences}
+        onChange={(e) => pick(e.currentTarget)}
+        data-testid="reference-folder"
+      />
+      {held.length > 0 ? (
+        <button
+          type="button"
+          className="secondary small"
+          onClick={() => actions.clearReferenceImages()}
+          data-testid="reference-clear"
+        >
+          Forget them
+        </button>
+      ) : null}
+      {promptSets.readingReferences ? (
+        <p className="hint" role="status">
+          Reading…
+        </p>
+      ) : held.length > 0 ? (
+        <div role="status" data-testid="reference-report">
+          <p>
+            {held.length} file{held.length === 1 ? '' : 's'} held: {selection.summary}
+          </p>
+          {promptSets.unreadableReferences.length + ignored.length > 0 ? (
+            <details data-testid="reference-unreadable">
+              <summary>
+                {promptSets.unreadableReferences.length + ignored.length} file
+                {promptSets.unreadableReferences.length + ignored.length === 1 ? '' : 's'} not used: not a readable PNG
+                or JPEG
+              </summary>
+              <ul>
+                {promptSets.unreadableReferences.map((u) => (
+                  <li key={u.file}>
+                    {u.file}: {u.reason}
+                  </li>
+                ))}
+                {ignored.map((name) => (
+                  <li key={name}>{name}: not named .png, .jpg or .jpeg</li>
+                ))}
+              </ul>
+            </details>
+          ) : null}
+          {selection.summaries.length > 0 ? (
+            <details>
+              <summary>Per set</summary>
+              <ul>
+                {selection.summaries.map((line) => (
+                  <li key={line}>{line}</li>
+                ))}
+              </ul>
+            </details>
+          ) : null}
+        </div>
+      ) : null}
+    </fieldset>
   );
 }
 
