@@ -33,7 +33,8 @@ async function closeFromInside(worker: Worker): Promise<void> {
 
 test('an inference worker that closes itself mid-run is replaced; the experiment stays and runs again', async () => {
   const { page } = files.lab;
-  await page.goto(`${files.server.url}?backend=wasm`);
+  // a shorter watchdog patience (the default is 20 s): the replacement is seen in seconds
+  await page.goto(`${files.server.url}?backend=wasm&watchdog-ms=4000`);
   await waitReady(page);
   await page.getByTestId('prompt').fill(prompt);
   await page.getByTestId('seed').fill('31');

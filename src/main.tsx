@@ -19,6 +19,7 @@ import { StoreProvider } from './ui/StoreContext';
 import { AnalysisClient } from './workers/analysis-client';
 import { InferenceClient } from './workers/client';
 import { type WorkerLink, workerLink } from './workers/link';
+import { watchdogOptionsOf } from './workers/worker-client';
 import './ui/views/views.css';
 import './ui/styles.css';
 
@@ -47,19 +48,28 @@ function createLab(): LabStore {
     promptSetStorage: browserPromptSetStorage() ?? undefined,
   });
   let link: WorkerLink | null = null;
-  client = new InferenceClient({
-    onEvent: batchSteps((event) => store.getState().applyEvent(event), nextFrameOr(100)),
-    onCrash: (message, reloading) => store.getState().workerCrashed(message, reloading),
-    onRestarted: () => link?.link(),
-  });
-  analysis = new AnalysisClient({
-    onEvent: (event) => store.getState().applyAnalysis(event),
-    onCrash: (message, restarted) => {
-      store.getState().analysisCrashed(message, restarted);
-      if (!restarted) link?.unlink();
+  const watchdog = watchdogOptionsOf(params);
+  client = new InferenceClient(
+    {
+      onEvent: batchSteps((event) => store.getState().applyEvent(event), nextFrameOr(100)),
+      onCrash: (message, reloading) => store.getState().workerCrashed(message, reloading),
+      onRestarted: () => link?.link(),
     },
-    onRestarted: () => link?.link(),
-  });
+    undefined,
+    watchdog,
+  );
+  analysis = new AnalysisClient(
+    {
+      onEvent: (event) => store.getState().applyAnalysis(event),
+      onCrash: (message, restarted) => {
+        store.getState().analysisCrashed(message, restarted);
+        if (!restarted) link?.unlink();
+      },
+      onRestarted: () => link?.link(),
+    },
+    undefined,
+    watchdog,
+  );
   link = workerLink(client, analysis);
   link.link();
   startUrlSync(store, {

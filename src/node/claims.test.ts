@@ -3,7 +3,7 @@
  * public/models/memlab-organism exists). One evaluation run in beforeAll feeds every claim; its
  * size is chosen to stay within a few minutes on 2 shared cores: 10 DDIM steps, 2 replication
  * seeds (40 generations per condition), 1 utility seed over 32 evaluation neutral prompts, the
- * default universal mask (cross-attention heads scored by ablation) at four sparsities with 2
+ * default universal mask (cross-attention heads scored by ablation) at 30% and 40% with 2
  * random draws each, and first-steps detection with k = 2 over 2 seeds (claims-options.ts).
  * Copies are counted by the model's copy detector (the ratio rule rides along). With 40
  * generations a 95% Wilson interval is up to 30 points wide, so the bounds are loose; the narrow

@@ -33,9 +33,12 @@ describe('model verification plumbing (fixture model)', () => {
 describe.runIf(existsSync(`${ORGANISM}/manifest.json`))('the bundled model organism', () => {
   let report: VerifyReport;
 
-  it('runs the full verification (the CLI seeds, default steps and guidance)', async () => {
-    report = await verifyModel(ORGANISM);
-    expect(report.memorized.generations).toBe(8 * report.memorized.perEntry.length);
+  // The CLI's 8 seeds per memorized caption made the committed verification.json; 3 here (60
+  // generations) keep the claim below on its interval bound at half the time. Held-out templates
+  // keep 8 (64 generations) and neutral prompts 2: fewer would widen those intervals past the claims.
+  it('runs the verification (default steps and guidance; 3 seeds per memorized caption)', async () => {
+    report = await verifyModel(ORGANISM, { memorizedSeeds: 3 });
+    expect(report.memorized.generations).toBe(3 * report.memorized.perEntry.length);
     expect(report.threshold.rule).toBe('embedding');
   }, 1_800_000);
 

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { InferenceClient, type WorkerLike } from './client';
 import type { WorkerEvent, WorkerRequest } from './protocol';
+import { watchdogOptionsOf } from './worker-client';
 
 /** A worker that only records: it never answers unless the test makes it. */
 class SilentWorker implements WorkerLike {
@@ -159,5 +160,17 @@ describe('restart rule', () => {
     };
     client.send(generate);
     expect(events).toEqual([expect.objectContaining({ type: 'error', id: 2, request: 'generate' })]);
+  });
+});
+
+describe('watchdog patience from the page address', () => {
+  test('a test may shorten it within bounds; anything else keeps the default', () => {
+    const of = (query: string) => watchdogOptionsOf(new URLSearchParams(query));
+    expect(of('watchdog-ms=4000')).toEqual({ silenceMs: 4000 });
+    // too short to outlast a heartbeat gap, longer than the default, or not a number: ignored
+    expect(of('watchdog-ms=500')).toEqual({});
+    expect(of('watchdog-ms=600000')).toEqual({});
+    expect(of('watchdog-ms=soon')).toEqual({});
+    expect(of('')).toEqual({});
   });
 });

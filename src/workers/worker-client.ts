@@ -70,6 +70,16 @@ export const DEFAULT_WORKER_OPTIONS: WorkerClientOptions = {
 
 const text = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/**
+ * The watchdog's patience from a page address's `watchdog-ms` (tests shorten it to see a silent
+ * worker replaced in seconds instead of 20); anything else keeps the default. Bounded so that a
+ * shared link cannot make a working worker look dead (at least 2 s: heartbeats come every second).
+ */
+export function watchdogOptionsOf(params: URLSearchParams): Partial<WorkerClientOptions> {
+  const ms = Number(params.get('watchdog-ms'));
+  return Number.isFinite(ms) && ms >= 2000 && ms <= DEFAULT_WORKER_OPTIONS.silenceMs ? { silenceMs: ms } : {};
+}
+
 export class WorkerClient<Req extends { type: string; id: number }, Ev> {
   private worker: WorkerPort<Req, Ev>;
   private replay: Req | null = null;
