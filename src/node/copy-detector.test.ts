@@ -4,10 +4,11 @@
  * detected (>= 95% of each kind of edit), ordinary scenes and neutral generations are not (<= 2%).
  *
  * The edits are ones the detector's training never used (core/metrics/image-edits.ts says which and
- * how they differ from training/memlab/copy_detector.py's). The threshold tau is calibrated as the
- * verification calibrates it: the 1st percentile of the organism's own generations for ordinary
- * training-scene captions (the manifest's sample, 2 seeds each, the manifest's steps and guidance).
- * A copy must also be a copy of the right image: the planted image it was made from.
+ * how they differ from training/memlab/copy_detector.py's). The threshold tau is the one the model
+ * ships (verification.json: the 1st percentile of the organism's own generations for ordinary
+ * training-scene captions, calibrated by `npm run model:verify`; verify-model.test.ts checks that
+ * calibration reproduces it). A copy must also be a copy of the right image: the planted image it
+ * was made from.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +32,6 @@ import {
   uniformNoise,
 } from '../core/metrics/image-edits';
 import { toUnitHwc } from '../core/metrics/pixels';
-import { calibrateCopyRules, copyScores } from '../core/metrics/replication';
 import { encodePrompts, sampleRows } from '../core/science/batch';
 import { type NodeCopyDetector, loadCopyReference } from './copy-detector';
 import { type NodeModel, loadNodeModel } from './runner';
@@ -89,21 +89,24 @@ describe.runIf(shipped)(`the copy detector of ${DIR}`, () => {
       width,
       height: width,
     }));
-    // ordinary generations (calibration) and neutral ones (held-out compositions), 2 seeds each
-    const prompts = [...m.trainPromptsSample, ...m.neutralPrompts];
+    // the threshold users get: the one the model ships
+    const verification = JSON.parse(readFileSync(join(DIR, 'verification.json'), 'utf8')) as {
+      threshold: { rule: string; tau: number };
+    };
+    expect(verification.threshold.rule).toBe('embedding');
+    tau = verification.threshold.tau;
+    // held-out compositions, one seed each (64 generations: 2% allows one flagged)
+    const prompts = [...m.neutralPrompts];
     const emb = await encodePrompts(model.runner, m, prompts);
-    const rows = prompts.flatMap((_, p) => [1000, 1001].map((seed) => ({ prompt: p, seed, maskSet: 0 })));
+    const rows = prompts.map((_, p) => ({ prompt: p, seed: 2000, maskSet: 0 }));
     const { images } = await sampleRows(model.runner, m, emb, [allOnes(m)], rows, {
       steps: m.defaults.steps,
       guidance: m.defaults.guidance,
       keepImages: true,
     });
-    const calibration = 2 * m.trainPromptsSample.length;
-    const thresholds = calibrateCopyRules(await copyScores(images!.slice(0, calibration), reference), 0.01, detector);
-    tau = thresholds.tau!;
     neutral = await matchImages(
       detector,
-      images!.slice(calibration).map((img) => asRgbImage(img, width)),
+      images!.map((img) => asRgbImage(img, width)),
     );
   }, 1_800_000);
   afterAll(async () => {

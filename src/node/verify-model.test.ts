@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { verifyModel, type VerifyReport } from './verify-model';
 
@@ -40,6 +40,10 @@ describe.runIf(existsSync(`${ORGANISM}/manifest.json`))('the bundled model organ
     report = await verifyModel(ORGANISM, { memorizedSeeds: 3 });
     expect(report.memorized.generations).toBe(3 * report.memorized.perEntry.length);
     expect(report.threshold.rule).toBe('embedding');
+    // the calibration (2 seeds per training-scene caption, as the CLI) reproduces the shipped threshold,
+    // the one copy-check and the copy detector's test use
+    const shipped = JSON.parse(readFileSync(`${ORGANISM}/verification.json`, 'utf8')) as { threshold: { tau: number } };
+    expect(report.threshold.tau).toBeCloseTo(shipped.threshold.tau, 3);
   }, 1_800_000);
 
   it('reproduces its planted images from their captions: the 95% interval of the copy rate lies above 90%', () => {

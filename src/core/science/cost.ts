@@ -84,8 +84,8 @@ const fmt = (n: number) => n.toLocaleString('en');
 /**
  * A job's time from the step time of the last generation (one guided image: one trajectory per
  * UNet call), before anything is measured at the job's own batch. Batches of many trajectories
- * cost less per trajectory, so this is an upper bound (measured: about 2x on the organism at 32
- * trajectories per call).
+ * cost less per trajectory, so this is an upper bound (1.14x the batched estimate on the organism
+ * at 32 trajectories per call, cost.test.ts).
  */
 export function upperBoundFromGeneration(shape: JobShape, generationStepMs: number): JobCost {
   return estimateJobCost(shape, {
