@@ -36,29 +36,22 @@ import {
   copyScores,
 } from '../metrics/replication';
 import { type Interval, type RateEstimate, rateEstimate } from '../metrics/wilson';
-import type { MaskSet } from '../masks';
-import { allOnes } from '../masks';
 import type { PromptSet } from '../prompts/types';
-import { type SampleRow, encodePrompts, sampleRows } from './batch';
+import { encodePrompts, sampleRows } from './batch';
+import { conditionRows, planConditions, stageTimer } from './conditions';
 import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
 import type { ScienceRunner } from './sampler';
 import type { DetectionOptions } from './detect';
-import type { NemoLocalization } from './localize';
-import { cachedDetectionStudy, cachedNemo, cachedNeutralReference, cachedUniversalScores } from './shared-computations';
 import type { DetectionStudy } from './study';
 import {
   type UniversalMethod,
   type UniversalScores,
   DEFAULT_UNIVERSAL,
-  checkUniversalMethod,
   defaultSparsities,
   neutralSplit,
-  randomUnits,
-  universalSpec,
-  universalUnits,
 } from './universal';
-import { VALUE_NEURON_KIND, maskSetPruning, maskSpecOfKind, unitCount } from './units';
+import { unitCount } from './units';
 
 export interface EvaluationOptions {
   /** replication seeds per memorized caption */
@@ -354,18 +347,6 @@ export function judgeClaims(
   };
 }
 
-interface PlannedCondition {
-  id: string;
-  kind: ConditionKind;
-  sparsity: number | null;
-  draw?: number;
-  /** mask set index for each memorized caption, and for neutral prompts */
-  memorizedMask: number[];
-  neutralMask: number;
-  pruned: number;
-  units?: number[];
-}
-
 /** Runs the whole study (detection, localization, universal masks, evaluation) and returns the report. */
 export async function runEvaluation(
   runner: ScienceRunner,
@@ -376,124 +357,27 @@ export async function runEvaluation(
   cache?: ExperimentCache,
 ): Promise<EvaluationReport> {
   const began = performance.now();
-  const stagesMs: Record<string, number> = {};
-  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
-    const t = performance.now();
-    try {
-      return await f();
-    } finally {
-      stagesMs[name] = performance.now() - t;
-    }
-  };
+  const { stagesMs, timed } = stageTimer();
   const model = { id: manifest.id, version: manifest.version };
-  checkUniversalMethod(options.universal);
-  const valueSpec = maskSpecOfKind(manifest, VALUE_NEURON_KIND);
-  const spec = universalSpec(manifest, options.universal.units);
-  const units = unitCount(spec);
   const split = neutralSplit(manifest, options.neutralLimit);
   const memorized = manifest.memorized.slice(0, options.memorizedLimit ?? manifest.memorized.length);
-
-  const detection = await timed('detection', () =>
-    cachedDetectionStudy(
-      runner,
-      manifest,
-      { ...options.detection, neutralLimit: options.neutralLimit, promptSets: options.promptSets },
-      ctx,
-      cache,
-    ),
+  const { detection, universal, nemo, nemoTarget, spec, valueSpec, maskSets, plans } = await planConditions(
+    runner,
+    manifest,
+    options,
+    { memorized: memorized.map((m) => m.caption), reference: split.reference },
+    timed,
+    ctx,
+    cache,
   );
-  const universal = await timed('universal scores', () =>
-    cachedUniversalScores(
-      runner,
-      manifest,
-      {
-        ...options.universal,
-        detection: options.detection,
-        reference: split.reference,
-        maxFlagged: options.maxFlagged,
-      },
-      ctx,
-      cache,
-    ),
-  );
-
-  let nemo: NemoLocalization[] | null = null;
-  let nemoTarget = Number.NaN;
-  if (options.nemo.enabled) {
-    const { seeds, maxEvaluations } = options.nemo;
-    nemo = await timed('NeMo', async () => {
-      nemoTarget = (await cachedNeutralReference(runner, manifest, split.reference, seeds, ctx, cache)).target;
-      const out: NemoLocalization[] = [];
-      for (const m of memorized) {
-        const inputs = { prompt: m.caption, referencePrompts: split.reference, seeds, search: { maxEvaluations } };
-        out.push(await cachedNemo(runner, manifest, inputs, ctx, cache));
-      }
-      return out;
-    });
-  }
-
-  // Mask sets and conditions.
-  const maskSets: MaskSet[] = [allOnes(manifest)];
-  const addMask = (flat: number[], of = spec) => maskSets.push(maskSetPruning(manifest, of, flat)) - 1;
-  const plans: PlannedCondition[] = [
-    { id: 'none', kind: 'none', sparsity: null, memorizedMask: memorized.map(() => 0), neutralMask: 0, pruned: 0 },
-  ];
-  if (nemo) {
-    const per = nemo.map((n) => addMask(n.search.refined, valueSpec));
-    const union = [...new Set(nemo.flatMap((n) => n.search.refined))].sort((a, b) => a - b);
-    plans.push({
-      id: 'nemo',
-      kind: 'nemo',
-      sparsity: null,
-      memorizedMask: per,
-      neutralMask: addMask(union, valueSpec),
-      pruned: mean(nemo.map((n) => n.search.refined.length)),
-    });
-  }
-  for (const s of options.sparsities) {
-    const chosen = universalUnits(universal.scores, s);
-    const u = addMask(chosen);
-    plans.push({
-      id: `universal@${s}`,
-      kind: 'universal',
-      sparsity: s,
-      memorizedMask: memorized.map(() => u),
-      neutralMask: u,
-      pruned: chosen.length,
-      units: chosen,
-    });
-    for (let d = 0; d < options.randomDraws; d++) {
-      const r = addMask(randomUnits(units, chosen.length, 7919 * (d + 1) + Math.round(s * 1e6)));
-      plans.push({
-        id: `random@${s}#${d}`,
-        kind: 'random',
-        sparsity: s,
-        draw: d,
-        memorizedMask: memorized.map(() => r),
-        neutralMask: r,
-        pruned: chosen.length,
-      });
-    }
-  }
 
   // One batched generation run for every condition, plus the unpruned model on training-scene
   // captions for the copy rule's calibration (as the model verification does).
   const calibrationPrompts = calibrationPromptsOf(manifest, options.neutralLimit);
   const calibrationAt = memorized.length + split.evaluation.length;
   const prompts = [...memorized.map((m) => m.caption), ...split.evaluation, ...calibrationPrompts];
-  const rows: SampleRow[] = [];
-  const rowOf = new Map<string, number>();
-  const addRow = (plan: number, prompt: number, seed: number, maskSet: number) => {
-    rowOf.set(`${plan}/${prompt}/${seed}`, rows.length);
-    rows.push({ prompt, seed, maskSet });
-  };
-  plans.forEach((plan, c) => {
-    memorized.forEach((_, p) => options.seeds.forEach((seed) => addRow(c, p, seed, plan.memorizedMask[p])));
-    split.evaluation.forEach((_, q) =>
-      options.utilitySeeds.forEach((seed) => addRow(c, memorized.length + q, seed, plan.neutralMask)),
-    );
-  });
-  calibrationPrompts.forEach((_, q) => options.utilitySeeds.forEach((seed) => addRow(0, calibrationAt + q, seed, 0)));
+  const { rows, add, row } = conditionRows(plans, memorized.length, split.evaluation.length, options);
+  calibrationPrompts.forEach((_, q) => options.utilitySeeds.forEach((seed) => add(0, calibrationAt + q, seed, 0)));
   const sampled = await timed('generation', async () => {
     const emb = await encodePrompts(runner, manifest, prompts, ctx);
     return sampleRows(
@@ -513,7 +397,7 @@ export async function runEvaluation(
     );
   });
   const images = sampled.images!;
-  const image = (c: number, p: number, seed: number) => images[rowOf.get(`${c}/${p}/${seed}`)!];
+  const image = (c: number, p: number, seed: number) => images[row(c, p, seed)];
 
   // The copy rules, calibrated on the unpruned model's training-scene generations.
   const ordinaryImages: Float32Array[] = [];

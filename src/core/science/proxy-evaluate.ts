@@ -19,28 +19,19 @@
  * Every condition's generations run in one batched sampleRows call, as in evaluate.ts.
  */
 import type { Manifest } from '../manifest';
-import { type MaskSet, allOnes } from '../masks';
 import { noiseGapScore } from '../metrics/detection';
 import { rgbImageOfChw } from '../metrics/embedding';
 import { REFERENCE_NAMING } from '../prompts/references';
-import { type SampleRow, encodePrompts, sampleRows } from './batch';
+import { encodePrompts, sampleRows } from './batch';
+import { conditionRows, planConditions, stageTimer } from './conditions';
 import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
 import { type EvaluationOptions, imageRmse } from './evaluate';
-import type { NemoLocalization } from './localize';
 import { requireMemorized, requireNeutral, studySources } from './prompt-sources';
 import type { ScienceRunner } from './sampler';
-import { cachedDetectionStudy, cachedNemo, cachedNeutralReference, cachedUniversalScores } from './shared-computations';
 import type { DetectionStudy } from './study';
-import {
-  type UniversalScores,
-  checkUniversalMethod,
-  randomUnits,
-  splitNeutral,
-  universalSpec,
-  universalUnits,
-} from './universal';
-import { VALUE_NEURON_KIND, maskSetPruning, maskSpecOfKind, unitCount } from './units';
+import { type UniversalScores, splitNeutral } from './universal';
+import { unitCount } from './units';
 import type { ConditionKind } from './evaluate';
 import {
   type ConditionReplication,
@@ -107,18 +98,6 @@ export interface ProxyEvaluationReport {
 
 const mean = (values: readonly number[]) => (values.length ? values.reduce((s, v) => s + v, 0) / values.length : 0);
 
-interface Plan {
-  id: string;
-  kind: ConditionKind;
-  sparsity: number | null;
-  draw?: number;
-  memorizedMask: number[];
-  neutralMask: number;
-  pruned: number;
-  mask: string;
-  units?: number[];
-}
-
 /** Runs detection, localization, universal masks and the image-free evaluation; see the file comment. */
 export async function runProxyEvaluation(
   runner: ScienceRunner,
@@ -129,125 +108,24 @@ export async function runProxyEvaluation(
   references?: StudyReferences,
 ): Promise<ProxyEvaluationReport> {
   const began = performance.now();
-  const stagesMs: Record<string, number> = {};
-  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
-    const t = performance.now();
-    try {
-      return await f();
-    } finally {
-      stagesMs[name] = performance.now() - t;
-    }
-  };
-  checkUniversalMethod(options.universal);
+  const { stagesMs, timed } = stageTimer();
   const sources = studySources(manifest, options.promptSets);
   requireMemorized(sources.memorized, 'The evaluation');
   const split = splitNeutral(sources.neutral, options.neutralLimit);
   requireNeutral(split.evaluation, 'The evaluation');
   const memorized = sources.memorized.slice(0, options.memorizedLimit ?? sources.memorized.length);
-  const spec = universalSpec(manifest, options.universal.units);
-  const valueSpec = maskSpecOfKind(manifest, VALUE_NEURON_KIND);
-
-  const detection = await timed('detection', () =>
-    cachedDetectionStudy(
-      runner,
-      manifest,
-      { ...options.detection, neutralLimit: options.neutralLimit, promptSets: options.promptSets },
-      ctx,
-      cache,
-    ),
+  const { detection, universal, nemo, nemoTarget, spec, valueSpec, maskSets, plans } = await planConditions(
+    runner,
+    manifest,
+    options,
+    { memorized, reference: split.reference, ...(options.promptSets ? { pool: sources.pool } : {}) },
+    timed,
+    ctx,
+    cache,
   );
-  const universal = await timed('universal scores', () =>
-    cachedUniversalScores(
-      runner,
-      manifest,
-      {
-        ...options.universal,
-        detection: options.detection,
-        reference: split.reference,
-        maxFlagged: options.maxFlagged,
-        ...(options.promptSets ? { pool: sources.pool } : {}),
-      },
-      ctx,
-      cache,
-    ),
-  );
-  let nemo: NemoLocalization[] | null = null;
-  let nemoTarget = Number.NaN;
-  if (options.nemo.enabled) {
-    const { seeds, maxEvaluations } = options.nemo;
-    nemo = await timed('NeMo', async () => {
-      nemoTarget = (await cachedNeutralReference(runner, manifest, split.reference, seeds, ctx, cache)).target;
-      const out: NemoLocalization[] = [];
-      for (const prompt of memorized) {
-        const inputs = { prompt, referencePrompts: split.reference, seeds, search: { maxEvaluations } };
-        out.push(await cachedNemo(runner, manifest, inputs, ctx, cache));
-      }
-      return out;
-    });
-  }
-
-  const maskSets: MaskSet[] = [allOnes(manifest)];
-  const addMask = (flat: number[], of = spec) => maskSets.push(maskSetPruning(manifest, of, flat)) - 1;
-  const plans: Plan[] = [
-    {
-      id: 'none',
-      kind: 'none',
-      sparsity: null,
-      memorizedMask: memorized.map(() => 0),
-      neutralMask: 0,
-      pruned: 0,
-      mask: spec.name,
-    },
-  ];
-  if (nemo) {
-    const union = [...new Set(nemo.flatMap((n) => n.search.refined))].sort((a, b) => a - b);
-    plans.push({
-      id: 'nemo',
-      kind: 'nemo',
-      sparsity: null,
-      memorizedMask: nemo.map((n) => addMask(n.search.refined, valueSpec)),
-      neutralMask: addMask(union, valueSpec),
-      pruned: mean(nemo.map((n) => n.search.refined.length)),
-      mask: valueSpec.name,
-    });
-  }
-  for (const s of options.sparsities) {
-    const chosen = universalUnits(universal.scores, s);
-    const u = addMask(chosen);
-    const at = { sparsity: s, neutralMask: u, pruned: chosen.length, mask: spec.name };
-    plans.push({
-      id: `universal@${s}`,
-      kind: 'universal',
-      memorizedMask: memorized.map(() => u),
-      units: chosen,
-      ...at,
-    });
-    for (let d = 0; d < options.randomDraws; d++) {
-      const r = addMask(randomUnits(unitCount(spec), chosen.length, 7919 * (d + 1) + Math.round(s * 1e6)));
-      plans.push({
-        id: `random@${s}#${d}`,
-        kind: 'random',
-        draw: d,
-        ...at,
-        neutralMask: r,
-        memorizedMask: memorized.map(() => r),
-      });
-    }
-  }
 
   const prompts = [...memorized, ...split.evaluation];
-  const rows: SampleRow[] = [];
-  const rowOf = new Map<string, number>();
-  const addRow = (plan: number, prompt: number, seed: number, maskSet: number) => {
-    rowOf.set(`${plan}/${prompt}/${seed}`, rows.length);
-    rows.push({ prompt, seed, maskSet });
-  };
-  plans.forEach((plan, c) => {
-    memorized.forEach((_, p) => options.seeds.forEach((seed) => addRow(c, p, seed, plan.memorizedMask[p])));
-    split.evaluation.forEach((_, q) =>
-      options.utilitySeeds.forEach((seed) => addRow(c, memorized.length + q, seed, plan.neutralMask)),
-    );
-  });
+  const { rows, row } = conditionRows(plans, memorized.length, split.evaluation.length, options);
   const sampled = await timed('generation', async () =>
     sampleRows(
       runner,
@@ -265,7 +143,6 @@ export async function runProxyEvaluation(
       ctx,
     ),
   );
-  const row = (c: number, p: number, seed: number) => rowOf.get(`${c}/${p}/${seed}`)!;
   const k = options.detection.k;
   const measure = (c: number): Omit<ProxyMeasures, 'memorizedNoiseGapRatio'> => {
     const gaps: number[] = [];
@@ -300,7 +177,7 @@ export async function runProxyEvaluation(
       id: plan.id,
       kind: plan.kind,
       sparsity: plan.sparsity,
-      mask: plan.mask,
+      mask: of.name,
       pruned: plan.pruned,
       prunedFraction: plan.pruned / unitCount(of),
       ...(plan.units ? { units: plan.units } : {}),
