@@ -16,11 +16,9 @@ import { f32 } from '../diffusers/schedulers/noise-schedule';
 import type { Manifest } from '../manifest';
 import { type MaskSet, allOnes, stackMaskSets } from '../masks';
 import { gaussianNoise } from '../rng';
-import type { SampleResult } from './batch';
 import { throwIfAborted } from './context';
-import { condAttention, reportRowStep } from './organism-sampler';
+import { condAttention, emptySampleResult, guidedContext, reportCall, reportRowStep } from './organism-sampler';
 import type { ScienceSampler } from './sampler';
-import { promptsInWords } from './words';
 
 export interface LatentSamplerOptions {
   /** a scheduler other than the folder's (ddim, pndm, euler, dpm or a diffusers class name) */
@@ -98,25 +96,13 @@ export function latentSampler(
       const total = Math.ceil(rows.length / maxRows) * run;
       const guided = options.guidance > 1;
       const attention = !!(options.onAttention || options.reduceAttention);
-      const result: SampleResult = {
-        gaps: rows.map(() => new Float64Array(run)),
-        ...(options.keepFirstDifference ? { firstDifferences: new Array<Float32Array>(rows.length) } : {}),
-        ...(options.keepImages ? { images: new Array<Float32Array>(rows.length) } : {}),
-        unetCalls: 0,
-        unetMs: 0,
-        unetRows: 0,
-      };
+      const result = emptySampleResult(rows.length, run, options);
       let done = 0;
       for (let start = 0; start < rows.length; start += maxRows) {
         const chunk = rows.slice(start, start + maxRows);
         const n = chunk.length;
         const batch = 2 * n;
-        const { rowSize } = embeddings;
-        const context = new Float32Array(batch * rowSize);
-        chunk.forEach((r, i) => {
-          context.set(embeddings.empty, 2 * i * rowSize);
-          context.set(embeddings.cond.subarray(r.prompt * rowSize, (r.prompt + 1) * rowSize), (2 * i + 1) * rowSize);
-        });
+        const context = guidedContext(embeddings, chunk);
         const schedulers = chunk.map(() => scheduler(options.steps));
         const { timesteps } = schedulers[0];
         // diffusers: latents = randn * init_noise_sigma (float32)
@@ -166,10 +152,7 @@ export function latentSampler(
             return step.prevSample;
           });
           done++;
-          const detail = options.describe
-            ? options.describe(chunk)
-            : promptsInWords(chunk.map((r) => embeddings.prompts[r.prompt]));
-          ctx.onProgress?.({ stage, done, total, detail });
+          reportCall(ctx, options, embeddings, chunk, { stage, done, total });
         }
         if (result.images) {
           throwIfAborted(ctx.signal, `${stage}: before decoding`);

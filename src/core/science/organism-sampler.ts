@@ -93,26 +93,14 @@ async function sampleDdim(
   const maxRows = options.maxRows ?? 32;
   const stage = options.stage ?? 'sample';
   const total = Math.ceil(rows.length / maxRows) * run;
-  const { rowSize } = embeddings;
 
-  const result: SampleResult = {
-    gaps: rows.map(() => new Float64Array(run)),
-    ...(options.keepFirstDifference ? { firstDifferences: new Array<Float32Array>(rows.length) } : {}),
-    ...(options.keepImages ? { images: new Array<Float32Array>(rows.length) } : {}),
-    unetCalls: 0,
-    unetMs: 0,
-    unetRows: 0,
-  };
+  const result = emptySampleResult(rows.length, run, options);
   let done = 0;
   for (let start = 0; start < rows.length; start += maxRows) {
     const chunk = rows.slice(start, start + maxRows);
     const n = chunk.length;
     const batch = 2 * n;
-    const context = new Float32Array(batch * rowSize);
-    chunk.forEach((r, i) => {
-      context.set(embeddings.empty, 2 * i * rowSize);
-      context.set(embeddings.cond.subarray(r.prompt * rowSize, (r.prompt + 1) * rowSize), (2 * i + 1) * rowSize);
-    });
+    const context = guidedContext(embeddings, chunk);
     const masks = stackMaskSets(
       manifest,
       chunk.map((r) => maskSets[r.maskSet]),
@@ -159,10 +147,7 @@ async function sampleDdim(
         });
       }
       done++;
-      const detail = options.describe
-        ? options.describe(chunk)
-        : promptsInWords(chunk.map((r) => embeddings.prompts[r.prompt]));
-      ctx.onProgress?.({ stage, done, total, detail });
+      reportCall(ctx, options, embeddings, chunk, { stage, done, total });
     }
     if (result.images) chunk.forEach((_, i) => (result.images![start + i] = x0[i]));
   }
@@ -210,4 +195,41 @@ export function condAttention(crossAttention: Float32Array[] | undefined, batch:
     const size = layer.length / batch;
     return layer.subarray(row * size, (row + 1) * size);
   });
+}
+
+/** A sampleRows result before any call: a gap per row and step run, the arrays asked for. */
+export function emptySampleResult(rows: number, run: number, options: SampleOptions): SampleResult {
+  return {
+    gaps: Array.from({ length: rows }, () => new Float64Array(run)),
+    ...(options.keepFirstDifference ? { firstDifferences: new Array<Float32Array>(rows) } : {}),
+    ...(options.keepImages ? { images: new Array<Float32Array>(rows) } : {}),
+    unetCalls: 0,
+    unetMs: 0,
+    unetRows: 0,
+  };
+}
+
+/** The text context of one UNet call: [empty prompt, the row's prompt] per row. */
+export function guidedContext(embeddings: PromptEmbeddings, chunk: readonly SampleRow[]): Float32Array {
+  const { rowSize } = embeddings;
+  const context = new Float32Array(2 * chunk.length * rowSize);
+  chunk.forEach((r, i) => {
+    context.set(embeddings.empty, 2 * i * rowSize);
+    context.set(embeddings.cond.subarray(r.prompt * rowSize, (r.prompt + 1) * rowSize), (2 * i + 1) * rowSize);
+  });
+  return context;
+}
+
+/** Progress after a UNet call, with what the call was about in words. */
+export function reportCall(
+  ctx: RunContext,
+  options: SampleOptions,
+  embeddings: PromptEmbeddings,
+  chunk: readonly SampleRow[],
+  progress: { stage: string; done: number; total: number },
+): void {
+  const detail = options.describe
+    ? options.describe(chunk)
+    : promptsInWords(chunk.map((r) => embeddings.prompts[r.prompt]));
+  ctx.onProgress?.({ ...progress, detail });
 }
