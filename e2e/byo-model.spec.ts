@@ -163,6 +163,18 @@ test('a diffusers folder from disk: loads, reports its blocks, generates, a prun
   expect(await proxies.locator('thead').innerText()).toMatch(/replication \(95% interval\)/);
   expect(await proxies.locator('tbody tr').count()).toBeGreaterThan(1);
   expect(await proxies.getByTestId('proxy-replication').first().innerText()).toMatch(/^\d+% \[\d+%–\d+%\]$/);
+  // the evaluation's CSV: one row per condition as the table shows them, replication with its interval
+  const [evalCsv] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('science-evaluate-csv').click(),
+  ]);
+  expect(evalCsv.suggestedFilename()).toMatch(/-evaluate\.csv$/);
+  const evalRows = readFileSync(await evalCsv.path(), 'utf8')
+    .trim()
+    .split(/\r?\n/);
+  expect(evalRows[0]).toMatch(/^condition,kind,sparsity,.*,replication,replication_lo,replication_hi,/);
+  expect(evalRows.length - 1).toBe(await proxies.locator('tbody tr').count());
+  expect(evalRows[1]).toMatch(/^none,none,/);
   expect(files.lab.fatal).toEqual([]);
 }, 400_000);
 

@@ -8,7 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode } from 'fast-png';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DefaultJob, type JobEnv, type ScienceRequest, defaultRequest, runJob } from '../core/jobs';
+import { csvParse } from 'd3';
+import {
+  type DefaultJob,
+  type JobEnv,
+  type ScienceJob,
+  type ScienceRequest,
+  defaultRequest,
+  resultExports,
+  runJob,
+} from '../core/jobs';
 import type { PromptSet } from '../core/prompts/types';
 import { memoryCache } from '../core/science/cache';
 import type { Progress } from '../core/science/context';
@@ -66,11 +75,24 @@ describe('the science jobs on a model from a diffusers folder', () => {
       return r;
     };
     const heads = sd.manifest.unet.masks.find((m) => m.kind === 'cross-attention head')!;
+    const model = `${sd.manifest.id}@${sd.manifest.version}`;
+    // what "Export CSV" and "Export JSON" save: the CSV parsed back, the JSON naming its model
+    const exported = (job: ScienceJob, result: unknown) => {
+      const files = resultExports(sd.manifest, job, result as never);
+      // the JSON spells Infinity and NaN as strings (result-tables.ts): read them back as numbers
+      const nonFinite: Record<string, number> = { Infinity, '-Infinity': -Infinity, NaN };
+      const json = JSON.parse(files.json, (_k, v) => (typeof v === 'string' && v in nonFinite ? nonFinite[v] : v));
+      expect(json.model).toBe(model);
+      return { rows: csvParse(files.csv!), json };
+    };
+    const blockName = (row: { layer?: string }) => sd.manifest.unet.layers[Number(row.layer)].name;
 
     const detect = await runJob(env, request('detect'));
     const [d] = detect.outcome.result as { prompt: string; wen: number }[];
     expect(d.prompt).toBe(MEMORIZED[0]);
     for (const k of DETECTORS) expect(Number.isFinite((d as never)[k.key])).toBe(true);
+    const detectCsv = exported('detect', detect.outcome.result).rows;
+    expect(detectCsv.map((r) => [r.prompt, Number(r.wen)])).toEqual([[MEMORIZED[0], d.wen]]);
 
     const study = (await runJob(env, request('study'))).outcome.result as Awaited<ReturnType<typeof runDetectionStudy>>;
     expect(study.prompts.map((p) => p.group)).toEqual([
@@ -80,6 +102,12 @@ describe('the science jobs on a model from a diffusers folder', () => {
     ]);
     expect(study.rocs.map((r) => r.key)).toEqual(DETECTORS.map((k) => k.key));
     for (const r of study.rocs) expect(r.roc.auc).toBeGreaterThanOrEqual(0);
+    const studyFiles = exported('study', study);
+    expect(studyFiles.rows.map((r) => [r.prompt, r.set, r.label])).toEqual(
+      sets.flatMap((s) => s.prompts.map((p) => [p.caption, s.name, s.label])),
+    );
+    expect(studyFiles.rows.map((r) => Number(r.wen))).toEqual(study.scores.map((s) => s.wen));
+    expect(studyFiles.json.detectors.map((x: { auc: number }) => x.auc)).toEqual(study.rocs.map((r) => r.roc.auc));
 
     const attribution = (await runJob(env, request('attribution'))).outcome.result as {
       units: number[];
@@ -87,11 +115,22 @@ describe('the science jobs on a model from a diffusers folder', () => {
     };
     expect(attribution.units).toHaveLength(heads.layers * heads.units);
     expect(attribution.universal.every(Number.isFinite)).toBe(true);
+    const attributionCsv = exported('attribution', attribution).rows;
+    expect(attributionCsv).toHaveLength(heads.layers * heads.units);
+    expect(attributionCsv.map((r) => Number(r.universal))).toEqual(attribution.universal);
+    for (const r of attributionCsv) expect(r.layer_name).toBe(blockName(r));
+    expect(attributionCsv[0].layer_name).toMatch(/^down_blocks\.0\/attentions\.0/);
 
     const nemo = (await runJob(env, request('nemo'))).outcome.result as { prompt: string; z: number[]; target: number };
     expect(nemo.prompt).toBe(MEMORIZED[0]);
     expect(nemo.z.every(Number.isFinite)).toBe(true);
     expect(Number.isFinite(nemo.target)).toBe(true);
+    const nemoFiles = exported('nemo', nemo);
+    expect(nemoFiles.rows.map((r) => Number(r.z))).toEqual(nemo.z);
+    expect(nemoFiles.rows.filter((r) => r.kept === 'true').length).toBe(
+      (nemo as unknown as { search: { refined: number[] } }).search.refined.length,
+    );
+    expect(nemoFiles.json.result).toEqual(nemo);
 
     const universal = (await runJob(env, request('universal'))).outcome.result as {
       poolSize: number;
@@ -100,6 +139,9 @@ describe('the science jobs on a model from a diffusers folder', () => {
     // the pool: every imported prompt not labelled non-memorized, labels unread
     expect(universal.poolSize).toBe(MEMORIZED.length + POOL.length);
     expect(universal.scores).toHaveLength(heads.layers * heads.units);
+    const ranked = exported('universal', universal).rows;
+    expect(ranked.map((r) => Number(r.score))).toEqual([...universal.scores].sort((a, b) => b - a));
+    expect(ranked[0].rank).toBe('1');
 
     const evaluateRequest = request('evaluate');
     Object.assign((evaluateRequest.params as { options: object }).options, {
@@ -120,6 +162,11 @@ describe('the science jobs on a model from a diffusers folder', () => {
     expect(evaluation.conditions.map((c) => c.id)).toEqual(['none', 'universal@0.25', 'random@0.25']);
     expect(evaluation.conditions[0]).toMatchObject({ memorizedNoiseGapRatio: 1, neutralChange: 0, memorizedChange: 0 });
     for (const c of evaluation.conditions.slice(1)) expect(c.neutralChange).toBeGreaterThan(0);
+    const evaluationFiles = exported('evaluate', evaluation);
+    expect(evaluationFiles.rows.map((r) => [r.condition, Number(r.neutral_change)])).toEqual(
+      evaluation.conditions.map((c) => [c.id, c.neutralChange]),
+    );
+    expect(evaluationFiles.json.result).toEqual(evaluation);
   }, 120_000);
 
   it('says what a model without memorized prompts cannot study, and runs what needs none', async () => {

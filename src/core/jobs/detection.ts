@@ -6,7 +6,8 @@ import type { PromptSet } from '../prompts/types';
 import { runDetectionStudy } from '../science/study';
 import type { LabJobSpec } from './job';
 import { labSizes } from './sizes';
-import type { StudyResult } from './study-export';
+import { detectionTable } from './result-tables';
+import { type StudyResult, studyJson, studyTable } from './study-export';
 
 export interface DetectParams {
   prompts: string[];
@@ -19,6 +20,7 @@ export const detectJob: LabJobSpec<DetectParams, PromptDetection[]> = {
   defaults: (manifest, lab) => ({ prompts: [lab.prompt], detection: labSizes(manifest).detection }),
   cacheKey: (manifest, p) => experimentKey(manifest, 'detect', p),
   run: (env, p) => detectPrompts(env.runner, env.manifest, p.prompts, p.detection, env),
+  table: detectionTable,
 };
 
 export interface StudyParams {
@@ -55,4 +57,6 @@ export const studyJob: LabJobSpec<StudyParams, StudyResult> = {
     const sets = p.promptSets?.map((s) => ({ name: s.name, label: s.label, prompts: s.prompts.length }));
     return { ...study, detection: p.detection, ...(sets ? { sets } : {}) };
   },
+  table: (manifest, study) => studyTable(study, manifest),
+  json: (manifest, study) => studyJson(study, manifest),
 };

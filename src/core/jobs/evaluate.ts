@@ -14,6 +14,7 @@ import { type ProxyEvaluationReport, runProxyEvaluation } from '../science/proxy
 import type { StudyReferences } from '../science/proxy-replication';
 import { methodFor } from '../science/universal';
 import { type LabJobSpec, setsOf } from './job';
+import { evaluationTable } from './result-tables';
 import { labSizes, universalScoring } from './sizes';
 
 export interface EvaluateParams {
@@ -129,4 +130,5 @@ export const evaluateJob: LabJobSpec<EvaluateParams, EvaluationReport | ProxyEva
           env.cache,
           p.references ? decodeReferenceFiles(p.references, env.decodeJpeg) : undefined,
         ),
+  table: evaluationTable,
 };

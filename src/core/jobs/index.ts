@@ -3,6 +3,7 @@ export * from './effects';
 export * from './sizes';
 export * from './detection';
 export * from './study-export';
+export * from './result-tables';
 export * from './localization';
 export * from './universal';
 export * from './evaluate';

@@ -6,6 +6,7 @@
  */
 import type { JpegDecoder } from '../image-files';
 import type { Manifest } from '../manifest';
+import type { ResultTable } from './result-tables';
 import type { TrainIndex } from '../metrics/replication';
 import type { ModelRunner } from '../pipeline';
 import type { PromptSet } from '../prompts/types';
@@ -74,6 +75,10 @@ export interface JobSpec<P, R, C = never> {
   run: (env: JobEnv, params: P) => Promise<R>;
   /** what a finished job changes in the lab besides its own result */
   effects?: (manifest: Manifest, result: R) => JobEffects;
+  /** the result as rows for a CSV export (jobs whose result is images or a file have none) */
+  table?: (manifest: Manifest, result: R) => ResultTable;
+  /** the JSON export when it is more than the result with its model (default: resultJson) */
+  json?: (manifest: Manifest, result: R) => string;
 }
 
 /** A job the science panel's buttons start with the model's default params for the lab's prompt and unit kind. */

@@ -10,6 +10,7 @@ import type { PromptSet } from '../prompts/types';
 import { attributionScores } from './effects';
 import type { LabJobSpec } from './job';
 import { labSizes } from './sizes';
+import { attributionTable, nemoTable } from './result-tables';
 
 /** Per-head ablation: memorized captions (first n) against the reference half of the neutral prompts. */
 export interface AttributionParams {
@@ -60,6 +61,7 @@ export const attributionJob: LabJobSpec<AttributionParams, AblationAttribution> 
     );
   },
   effects: (_manifest, result) => ({ unitScores: attributionScores(result) }),
+  table: attributionTable,
 };
 
 /** How many chosen memorized prompts a job takes when the model has no memorized set of its own to size it by. */
@@ -117,4 +119,5 @@ export const nemoJob: LabJobSpec<NemoParams, NemoLocalization> = {
   },
   cacheKey: (manifest, p) => nemoKey(manifest, nemoInputs(manifest, p)),
   run: (env, p) => nemoLocalization(env.runner, env.manifest, nemoInputs(env.manifest, p), env, env.cache),
+  table: nemoTable,
 };

@@ -13,6 +13,7 @@ import type { JobEnv, JobSpec, PanelContext } from './job';
 import { attributionJob, nemoJob } from './localization';
 import { universalJob } from './universal';
 import { presetJob, variantTableJob, variantsJob } from './variants';
+import { resultJson, tableCsv } from './result-tables';
 
 const SPECS = {
   detect: detectJob,
@@ -107,4 +108,17 @@ export async function runJob<J extends ScienceJob>(
 /** What a finished job changes in the lab besides its own result. */
 export function sideEffectsOf<J extends ScienceJob>(manifest: Manifest, outcome: ScienceOutcome<J>): JobEffects {
   return JOBS[outcome.job].effects?.(manifest, outcome.result) ?? {};
+}
+
+/** A finished job's files to take away: CSV when the job's result has a table, JSON always. */
+export function resultExports<J extends ScienceJob>(
+  manifest: Manifest,
+  job: J,
+  result: ScienceResultMap[J],
+): { csv: string | null; json: string } {
+  const spec = JOBS[job];
+  return {
+    csv: spec.table ? tableCsv(spec.table(manifest, result)) : null,
+    json: spec.json ? spec.json(manifest, result) : resultJson(manifest, job, result),
+  };
 }

@@ -3,12 +3,12 @@
  * set, label, every detector's raw score) and a JSON with the same rows, the sets, the detector
  * settings and each detector's AUC and TPR at 1% FPR.
  */
-import { csvFormatRows } from 'd3';
 import type { Manifest } from '../manifest';
 import { promptSetsOfManifest } from '../prompts/model-sets';
 import type { PromptLabel } from '../prompts/types';
 import { DETECTORS, type DetectionOptions } from '../science/detect';
 import type { DetectionStudy, PromptGroup } from '../science/study';
+import { type ResultTable, tableCsv } from './result-tables';
 
 /** A set the study ran on, as the result remembers it (the prompts are the study's own). */
 export interface StudiedSet {
@@ -67,16 +67,17 @@ export function studyRows(study: StudyResult, manifest: Manifest): StudyRow[] {
   }));
 }
 
-/** One row per prompt; scores as JavaScript prints them (full precision). */
+/** One row per prompt: its set and label and every detector's raw score. */
+export function studyTable(study: StudyResult, manifest: Manifest): ResultTable {
+  return {
+    columns: ['prompt', 'set', 'label', ...DETECTORS.map((d) => d.key)],
+    rows: studyRows(study, manifest).map((r) => [r.prompt, r.set, r.label, ...DETECTORS.map((d) => r.scores[d.key])]),
+  };
+}
+
+/** The study's table as CSV; scores as JavaScript prints them (full precision). */
 export function studyCsv(study: StudyResult, manifest: Manifest): string {
-  const header = ['prompt', 'set', 'label', ...DETECTORS.map((d) => d.key)];
-  const rows = studyRows(study, manifest).map((r) => [
-    r.prompt,
-    r.set,
-    r.label,
-    ...DETECTORS.map((d) => String(r.scores[d.key])),
-  ]);
-  return `${csvFormatRows([header, ...rows])}\n`;
+  return tableCsv(studyTable(study, manifest));
 }
 
 export function studyJson(study: StudyResult, manifest: Manifest): string {

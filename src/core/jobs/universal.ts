@@ -15,6 +15,7 @@ import type { PromptSet } from '../prompts/types';
 import { universalMaskPreset } from './effects';
 import { type LabJobSpec, setsOf } from './job';
 import { universalScoring } from './sizes';
+import { universalTable } from './result-tables';
 
 /** neutralLimit: the reference is the first half of the first n neutral prompts */
 export type UniversalParams = UniversalMethod & {
@@ -45,4 +46,5 @@ export const universalJob: LabJobSpec<UniversalParams, UniversalScores> = {
   cacheKey: (manifest, p) => universalScoresKey(manifest, universalOptions(manifest, p)),
   run: (env, p) => universalScores(env.runner, env.manifest, universalOptions(env.manifest, p), env),
   effects: (manifest, result) => ({ pruningPreset: universalMaskPreset(manifest, result) }),
+  table: universalTable,
 };

@@ -18,6 +18,7 @@ import {
 } from '../science/variants';
 import { type JobEnv, type JobSpec, opener, trainingImages } from './job';
 import { isSmokeModel } from './sizes';
+import { variantReportTable } from './result-tables';
 
 /** A model of the lab's list by id and the URL of its directory (ends with /). */
 export interface ModelRef {
@@ -185,4 +186,5 @@ export const variantTableJob: JobSpec<VariantTableParams, VariantReport, Variant
   defaults: (manifest, { base, models, masks }) => variantTableParams(manifest, base, models, masks),
   cacheKey: (manifest, p) => experimentKey(manifest, 'variant-table', p),
   run: variantTable,
+  table: variantReportTable,
 };

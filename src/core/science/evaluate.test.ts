@@ -1,3 +1,5 @@
+import { csvParse } from 'd3';
+import { resultExports } from '../jobs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainIndexFromFiles, type TrainIndex } from '../metrics/replication';
 import { rateEstimate } from '../metrics/wilson';
@@ -94,6 +96,13 @@ describe('runEvaluation on the fixture model (plumbing: random weights copy noth
     expect([...stages]).toEqual(expect.arrayContaining(['detect', 'NeMo search', 'evaluate']));
     // JSON round trip is what the CLI writes
     expect(JSON.parse(JSON.stringify(report)).conditions).toHaveLength(6);
+    // the panel's CSV: one row per condition, replication with its interval, the ratio rule beside it
+    const csv = csvParse(resultExports(model.manifest, 'evaluate', report).csv!);
+    expect(csv.map((r) => r.condition)).toEqual(report.conditions.map((c) => c.id));
+    expect(csv.map((r) => [Number(r.replication_lo), Number(r.replication_hi), r.replication_rule])).toEqual(
+      report.conditions.map((c) => [c.replication.lo, c.replication.hi, 'ratio']),
+    );
+    expect(csv.map((r) => Number(r.adherence))).toEqual(report.conditions.map((c) => c.utility.adherence));
 
     const keys = cache.size();
     expect(keys).toBeGreaterThan(3);

@@ -1,3 +1,5 @@
+import { csvParse } from 'd3';
+import { resultExports } from '../jobs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../manifest';
 import type { CopyDetector, EmbeddingIndex } from '../metrics/copy-detection';
@@ -116,6 +118,12 @@ describe('runVariantTable on the fixture (plumbing)', () => {
     expect(md.split('\n')).toHaveLength(2 + 6);
     expect(md).toContain('| test stage 1 | four heads |');
     expect(md).not.toContain('forgotten (ratio rule)');
+    const csv = csvParse(resultExports(m, 'variant-table', report).csv!);
+    expect(csv.map((r) => `${r.model}/${r.mask}`)).toEqual(report.rows.map((r) => `${r.model}/${r.maskLabel}`));
+    expect(csv.map((r) => Number(r.forgotten_replication_n))).toEqual(
+      report.rows.map((r) => r.forgottenReplication.total),
+    );
+    expect(csv[2]).toMatchObject({ method: 'test', stage: '1', cost_seconds: '12' });
   });
 
   it('with a copy detector: counts by it, keeps the ratio rule as a second column, and gives the forget set its own seeds', async () => {

@@ -7,9 +7,11 @@
 import { format } from 'd3';
 import { chwToRgba } from '../../core/image';
 import { prunedCount } from '../../core/experiment/experiment';
+import type { RateEstimate } from '../../core/metrics/wilson';
 import { type VariantReport, rateOn } from '../../core/science/variants';
 import { familyOf } from '../../state/model-index';
 import type { ScienceResultMap } from '../../core/jobs';
+import { ExportResult } from '../science/ExportResult';
 import { Meta, RunningJob, useScienceIdle } from '../science/RunningJob';
 import { useLab, useLabActions } from '../StoreContext';
 import { Jargon } from '../glossary/InfoTip';
@@ -148,17 +150,22 @@ function VariantGrid({ result, labelOf }: { result: ScienceResultMap['variants']
 
 function VariantTable({ report, labelOf }: { report: VariantReport; labelOf: (id: string) => string }) {
   const base = report.rows.find((r) => r.method === null && r.mask === 'none');
+  const detector = report.calibration.rule === 'embedding';
   const short = (r: VariantReport['rows'][number]) =>
     r.method ? `${METHOD_LABEL[r.method] ?? r.method}${r.stage ? ` ${r.stage}` : ''}` : 'base';
   return (
     <div data-testid="variants-table">
       <p className="hint">
         Replication: share of memorized-caption generations ({report.options.seeds.length} seed
-        {report.options.seeds.length === 1 ? '' : 's'}) within the copy rule (a planted image nearest, Carlini&apos;s
-        normalised distance below α = {f3(report.calibration.alpha)}); “forgotten” is each variant&apos;s own forgotten
-        artworks, “base” the unchanged model on the same ones. Change: RMSE to the base model&apos;s image for the same
-        neutral prompt and seed.
+        {report.options.seeds.length === 1 ? '' : 's'}) the copy rule counts as copies (
+        {detector
+          ? `the copy detector: similarity to a training image above τ = ${f3(report.calibration.tau ?? 0)}`
+          : `a planted image nearest, Carlini's normalised distance below α = ${f3(report.calibration.alpha)}`}
+        ), with its 95% interval; “forgotten” is each variant&apos;s own forgotten artworks, “base” the unchanged model
+        on the same ones.{detector ? ' “Ratio rule”: the pixel rule the detector replaced, for comparison.' : ''}{' '}
+        Change: RMSE to the base model&apos;s image for the same neutral prompt and seed.
         <Meta job="variant-table" />
+        <ExportResult job="variant-table" />
       </p>
       <div style={{ overflowX: 'auto' }}>
         <table className="variants-table">
@@ -172,6 +179,11 @@ function VariantTable({ report, labelOf }: { report: VariantReport; labelOf: (id
               <th scope="col" title="the base model on the same artworks">
                 base
               </th>
+              {detector ? (
+                <th scope="col" title="the forgotten artworks by the pixel ratio rule">
+                  ratio rule
+                </th>
+              ) : null}
               <th scope="col">other memorized</th>
               <th scope="col">adherence</th>
               <th scope="col">change</th>
@@ -185,9 +197,14 @@ function VariantTable({ report, labelOf }: { report: VariantReport; labelOf: (id
                   {short(r)}
                 </th>
                 <td>{r.maskLabel}</td>
-                <td data-cell="forgotten">{pct(r.forgottenReplication.rate)}</td>
+                <td data-cell="forgotten">
+                  {pct(r.forgottenReplication.rate)} <Interval rate={r.forgottenReplication} />
+                </td>
                 <td>{base ? pct(rateOn(base, r.forgotten)) : '–'}</td>
-                <td data-cell="other">{pct(r.otherReplication.rate)}</td>
+                {detector ? <td data-cell="forgotten-ratio">{pct(r.forgottenReplication.byRule.ratio.rate)}</td> : null}
+                <td data-cell="other">
+                  {pct(r.otherReplication.rate)} <Interval rate={r.otherReplication} />
+                </td>
                 <td>{pct(r.utility.adherence)}</td>
                 <td>{f3(r.utility.imageChange)}</td>
                 <td>{r.cost ? `${r.cost.seconds.toFixed(0)} s` : '–'}</td>
@@ -197,5 +214,14 @@ function VariantTable({ report, labelOf }: { report: VariantReport; labelOf: (id
         </table>
       </div>
     </div>
+  );
+}
+
+/** A rate's 95% Wilson interval and counts, small beside the rate. */
+function Interval({ rate }: { rate: RateEstimate }) {
+  return (
+    <span className="hint" title={`${rate.count} of ${rate.total}`}>
+      [{Math.round(rate.lo * 100)}, {Math.round(rate.hi * 100)}]
+    </span>
   );
 }

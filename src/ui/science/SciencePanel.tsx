@@ -9,15 +9,15 @@ import { useId, useMemo } from 'react';
 import { format } from 'd3';
 import { DETECTORS, detectionCalls, formatDuration, upperBoundFromGeneration } from '../../core/science';
 import { type AblationUnits, prunedCount } from '../../core/science';
-import { type DefaultJob, isSmokeModel, labSizes, studyCsv, studyJson } from '../../core/jobs';
+import { type DefaultJob, isSmokeModel, labSizes } from '../../core/jobs';
 import { studySelectionOf } from '../../state/slices/prompt-sets';
-import { downloadBlob } from '../views';
 import { DetectionTable, ParetoChart, ProxyTable, RocChart } from '../views/science';
 import { useLab, useLabActions } from '../StoreContext';
 import { InfoTip } from '../glossary/InfoTip';
 import './science.css';
 import type { Manifest } from '../../core/manifest';
 import type { StudySelection } from '../../core/prompts';
+import { ExportResult } from './ExportResult';
 import { PromptSets } from './PromptSets';
 import { Meta, RunningJob, useScienceIdle } from './RunningJob';
 
@@ -50,13 +50,6 @@ export function SciencePanel() {
   const nemo = results.nemo ?? null;
   const universal = results.universal ?? null;
   const run = (job: DefaultJob) => () => actions.runScience(job);
-  const exportStudy = (kind: 'csv' | 'json') => {
-    const study = results.study;
-    if (!study) return;
-    const stem = `${manifest.id}-detection-study`;
-    if (kind === 'csv') downloadBlob(new Blob([studyCsv(study, manifest)], { type: 'text/csv' }), `${stem}.csv`);
-    else downloadBlob(new Blob([studyJson(study, manifest)], { type: 'application/json' }), `${stem}.json`);
-  };
   const button = (job: DefaultJob, label: string, needsPrompt = false, blocked = false) => (
     <button
       type="button"
@@ -104,7 +97,12 @@ export function SciencePanel() {
           ))}
         </dl>
       ) : null}
-      {detection ? <Meta job="detect" /> : null}
+      {detection ? (
+        <p className="hint">
+          <Meta job="detect" />
+          <ExportResult job="detect" />
+        </p>
+      ) : null}
       {results.study ? (
         <div data-testid="science-roc">
           <RocChart
@@ -115,24 +113,7 @@ export function SciencePanel() {
             }}
           />
           <Meta job="study" />
-          <div className="lab-controls">
-            <button
-              type="button"
-              className="secondary small"
-              onClick={() => exportStudy('csv')}
-              data-testid="science-study-csv"
-            >
-              Export CSV
-            </button>
-            <button
-              type="button"
-              className="secondary small"
-              onClick={() => exportStudy('json')}
-              data-testid="science-study-json"
-            >
-              Export JSON
-            </button>
-          </div>
+          <ExportResult job="study" />
           <details>
             <summary>Scores per prompt</summary>
             <div style={{ overflowX: 'auto' }}>
@@ -154,6 +135,7 @@ export function SciencePanel() {
         <p className="hint" data-testid="science-attribution">
           The head grid is coloured by {unitScores ? unitScores.label : 'ablation attribution'}.
           <Meta job="attribution" />
+          <ExportResult job="attribution" />
         </p>
       ) : null}
       {nemo ? (
@@ -173,6 +155,7 @@ export function SciencePanel() {
           >
             Apply mask
           </button>
+          <ExportResult job="nemo" />
         </div>
       ) : null}
 
@@ -229,6 +212,7 @@ export function SciencePanel() {
             Apply universal mask ({prunedCount(universal.scores.length, sparsity)}{' '}
             {universal.units === 'heads' ? 'heads' : 'neurons'})
           </button>
+          <ExportResult job="universal" />
         </div>
       ) : null}
 
@@ -241,6 +225,7 @@ export function SciencePanel() {
         <div data-testid="science-evaluation">
           <ProxyTable conditions={results.evaluate.conditions} reason={results.evaluate.replication.reason} />
           <Meta job="evaluate" />
+          <ExportResult job="evaluate" />
         </div>
       ) : results.evaluate ? (
         <div data-testid="science-evaluation">
@@ -257,6 +242,7 @@ export function SciencePanel() {
               : `meets the budget from ${Math.round(results.evaluate.claims.universal.sparsity * 100)}%`}
             .<Meta job="evaluate" />
           </p>
+          <ExportResult job="evaluate" />
         </div>
       ) : null}
     </section>

@@ -1,0 +1,39 @@
+/** "Export CSV" / "Export JSON" for a finished science job's result, named after the model and the job. */
+import { JOBS, type ScienceJob, resultExports } from '../../core/jobs';
+import { useLab } from '../StoreContext';
+import { downloadBlob } from '../views';
+
+export function ExportResult({ job }: { job: ScienceJob }) {
+  const manifest = useLab((s) => s.manifest);
+  const result = useLab((s) => s.science.results[job]);
+  if (!manifest || result === undefined) return null;
+  const stem = `${manifest.id}-${job}`;
+  const save = (kind: 'csv' | 'json') => {
+    // Built on click: a large study's CSV is not worth building on every render.
+    const files = resultExports(manifest, job, result);
+    if (kind === 'csv' && files.csv !== null) downloadBlob(new Blob([files.csv], { type: 'text/csv' }), `${stem}.csv`);
+    else downloadBlob(new Blob([files.json], { type: 'application/json' }), `${stem}.json`);
+  };
+  return (
+    <span className="lab-controls export-result">
+      {JOBS[job].table ? (
+        <button
+          type="button"
+          className="secondary small"
+          onClick={() => save('csv')}
+          data-testid={`science-${job}-csv`}
+        >
+          Export CSV
+        </button>
+      ) : null}
+      <button
+        type="button"
+        className="secondary small"
+        onClick={() => save('json')}
+        data-testid={`science-${job}-json`}
+      >
+        Export JSON
+      </button>
+    </span>
+  );
+}
