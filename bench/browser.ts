@@ -40,6 +40,8 @@ interface ClickTiming {
   firstPreviewMs: number;
   finalMs: number;
   nextFrameMs: number;
+  /** the image on screen TARGET_FINAL_MS after the click, against the final one (0-255 levels, RGB) */
+  atTarget: { kind: string; caption: string; meanLevels: number; maxLevels: number };
 }
 
 /**
@@ -53,14 +55,21 @@ const NEXT_FRAME = `(t0) => new Promise((resolve) => requestAnimationFrame(() =>
   channel.port2.postMessage(null);
 }))`;
 
-/** Clicks head `cell` and times the next frame, the first pruned preview and the final pruned image. */
-const TIME_CLICK = `(async ({ cell, prunedAfter }) => {
+/**
+ * Clicks head `cell` and times the next frame, the first pruned preview and the final pruned image.
+ * It also keeps the pixels on screen at AT_MS after the click (the preview then, a step's predicted
+ * clean image) and compares them with the final image: what a user sees within the target time.
+ */
+const TIME_CLICK = `(async ({ cell, prunedAfter, atMs }) => {
   const nextFrame = ${NEXT_FRAME};
   const caption = document.querySelector('[data-testid="image-caption"]');
+  const canvas = document.querySelector('[data-testid="result-image"]');
   const button = document.querySelectorAll('.mv-headcell')[cell];
-  if (!caption || !button) throw new Error('no caption or head cell');
+  if (!caption || !canvas || !button) throw new Error('no caption, canvas or head cell');
+  const pixels = () => Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data);
   let first = -1;
   let t0 = 0;
+  let shown = null;
   const final = new Promise((resolve, reject) => {
     const observer = new MutationObserver(() => {
       const now = performance.now();
@@ -77,9 +86,33 @@ const TIME_CLICK = `(async ({ cell, prunedAfter }) => {
   });
   t0 = performance.now();
   const frame = nextFrame(t0);
+  const snapshot = new Promise((resolve) => setTimeout(() => {
+    const pruned = caption.dataset.pruned === String(prunedAfter);
+    shown = { kind: pruned ? caption.dataset.kind : 'previous image', caption: caption.textContent, data: pixels() };
+    resolve();
+  }, atMs));
   button.click();
   const finalMs = await final;
-  return { firstPreviewMs: first < 0 ? finalMs : first, finalMs, nextFrameMs: await frame };
+  await snapshot;
+  // the final image's pixels, after React's passive effect has drawn it
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  const last = pixels();
+  let sum = 0;
+  let max = 0;
+  let n = 0;
+  for (let i = 0; i < last.length; i++) {
+    if (i % 4 === 3) continue;
+    const d = Math.abs(last[i] - shown.data[i]);
+    sum += d;
+    n++;
+    if (d > max) max = d;
+  }
+  return {
+    firstPreviewMs: first < 0 ? finalMs : first,
+    finalMs,
+    nextFrameMs: await frame,
+    atTarget: { kind: shown.kind, caption: shown.caption, meanLevels: sum / n, maxLevels: max },
+  };
 })`;
 
 /**
@@ -212,9 +245,10 @@ async function main(): Promise<void> {
 
     const clicks: (ClickTiming & { bare2Ms: number; bare4Ms: number })[] = [];
     for (let i = 0; i < CLICKS; i++) {
-      const click = await inPage<{ cell: number; prunedAfter: number }, ClickTiming>(page, TIME_CLICK, {
+      const click = await inPage<{ cell: number; prunedAfter: number; atMs: number }, ClickTiming>(page, TIME_CLICK, {
         cell: i,
         prunedAfter: i + 1,
+        atMs: TARGET_FINAL_MS,
       });
       // let the analysis of the run settle, so it does not share the cores with the bare loop
       await page.waitForTimeout(500);
@@ -262,6 +296,12 @@ async function main(): Promise<void> {
         bareBatch4Ms: { ...stats(clicks.map((c) => c.bare4Ms)), all: clicks.map((c) => round(c.bare4Ms)) },
         finalOverBareBatch2: { median: +median(ratios).toFixed(3), all: ratios.map((r) => +r.toFixed(3)) },
         target: `final pruned image <= ${TARGET_FINAL_MS} ms on an unloaded machine`,
+        shownAtTarget: {
+          note: `the pruned preview on screen ${TARGET_FINAL_MS} ms after the click (a step's predicted clean image) against the final pruned image, mean and max absolute difference in 0-255 levels over RGB`,
+          meanLevels: stats(clicks.map((c) => c.atTarget.meanLevels)),
+          maxLevels: stats(clicks.map((c) => c.atTarget.maxLevels)),
+          captions: clicks.map((c) => `${c.atTarget.kind}: ${c.atTarget.caption}`),
+        },
       },
       clickToNextFrame: {
         target: `median <= ${TARGET_FRAME_MS} ms`,
@@ -291,6 +331,9 @@ async function main(): Promise<void> {
         `final / bare batch 2: ${c.finalOverBareBatch2.median} ${verdict(median(final) <= TARGET_FINAL_MS)}`,
     );
     console.log(`click -> first pruned preview: median ${c.firstPreviewMs.median} ms`);
+    console.log(
+      `on screen ${TARGET_FINAL_MS} ms after the click vs the final pruned image: mean ${c.shownAtTarget.meanLevels.median} levels, max ${c.shownAtTarget.maxLevels.median} (medians over clicks)`,
+    );
     const f = report.clickToNextFrame;
     console.log(
       `click -> next frame: timed clicks median ${f.timedClicksMs.median} ms; burst of ${BURST_CLICKS} median ${f.burst.nextFrameMs.median} ms ` +

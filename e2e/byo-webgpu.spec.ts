@@ -56,9 +56,11 @@ async function generateFrom(page: Page, backend: 'wasm' | 'webgpu', dir: string)
   await page
     .locator('[data-testid="image-caption"][data-kind="result"]', { hasText: '2 steps' })
     .waitFor({ timeout: 400_000 });
+  const onGpu = page.getByTestId('context-on-gpu');
   return {
     pixels: (await readResultPixels(page)).data,
     backend: await page.getByTestId('backend').getAttribute('data-backend'),
+    contextOnGpu: (await onGpu.count()) > 0 ? await onGpu.innerText() : null,
   };
 }
 
@@ -75,6 +77,12 @@ test('the plain and the fused export generate on WebGPU as on WebAssembly', asyn
     const gpu = await generateFrom(page, 'webgpu', dir);
     if (!wasm.pixels || !gpu.pixels) throw new Error(`${name}: ${wasm.error ?? gpu.error}`);
     expect(gpu.backend).toBe('webgpu');
+    // the text context is uploaded once and every later UNet call of the run finds it on the GPU
+    expect(wasm.contextOnGpu).toBeNull();
+    const calls = gpu.contextOnGpu?.match(/uploaded once, reused by (\d+) of the (\d+) model calls/);
+    expect(calls, String(gpu.contextOnGpu)).not.toBeNull();
+    expect(Number(calls![1])).toBe(Number(calls![2]) - 1);
+    expect(Number(calls![2])).toBeGreaterThanOrEqual(2);
     const diff = maxDiff(gpu.pixels, wasm.pixels);
     console.info(`byo ${name}: WebGPU vs WebAssembly max difference ${diff} levels`);
     expect(diff).toBeLessThanOrEqual(2);

@@ -120,6 +120,7 @@ export function reduceEvent(state: LabData, event: WorkerEvent): EventPatch | nu
           totalMs: event.timings.totalMs,
           meanStepMs: steps.length > 0 ? steps.reduce((a, b) => a + b, 0) / steps.length : 0,
           hasAttention: event.sharedAttention === true,
+          ...(event.contextOnGpu ? { contextOnGpu: event.contextOnGpu } : {}),
         },
         pendingParams: null,
         pendingMasks: null,

@@ -38,6 +38,12 @@ export function RunDetails() {
         </p>
       ) : null}
       {result.truncated ? <p className="warn">The prompt was cut to the model’s token limit.</p> : null}
+      {result.contextOnGpu ? (
+        <p className="hint" data-testid="context-on-gpu">
+          The prompt’s text encoding stayed on the GPU: uploaded {times(result.contextOnGpu.uploads)}, reused by{' '}
+          {result.contextOnGpu.reuses} of the {result.contextOnGpu.uploads + result.contextOnGpu.reuses} model calls.
+        </p>
+      ) : null}
       <h3>
         <Jargon term="noiseGap">Noise gap</Jargon> per step
       </h3>
@@ -50,3 +56,5 @@ export function RunDetails() {
     </section>
   );
 }
+
+const times = (n: number) => (n === 1 ? 'once' : `${n} times`);

@@ -126,6 +126,8 @@ async function runLatentGeneration(
   );
   const attention: Float32Array[][][] = [];
   const zeros = () => sets.map(() => 0);
+  const gpu = model.contextOnGpu;
+  const before = gpu ? { ...gpu } : null;
   for (;;) {
     await yieldToEventLoop();
     if (signal.aborted) {
@@ -157,6 +159,9 @@ async function runLatentGeneration(
           stepMs: result.timings.stepMs,
           totalMs: result.timings.totalMs,
         },
+        ...(gpu && before
+          ? { contextOnGpu: { uploads: gpu.uploads - before.uploads, reuses: gpu.reuses - before.reuses } }
+          : {}),
       });
       return;
     }

@@ -15,6 +15,7 @@ import {
 } from '../core/diffusers/folder';
 import { latentManifest } from '../core/diffusers/lab-manifest';
 import type { LatentRunner } from '../core/diffusers/latent-pipeline';
+import { type ResidentStats, residentInputFor } from '../gpu/resident-input';
 import { type LatentSessions, sessionsRunner } from '../core/diffusers/sessions-runner';
 import type { Manifest } from '../core/manifest';
 import { UnsupportedModelError } from '../core/onnx/errors';
@@ -34,6 +35,8 @@ export interface LoadedLatentModel {
   runner: LatentRunner & { release(): Promise<void> };
   backend: BackendChoice;
   files: { path: string; bytes: number; fromCache: boolean }[];
+  /** on WebGPU: how often the text context was uploaded and how often it stayed on the GPU (live counts) */
+  contextOnGpu: ResidentStats | null;
 }
 
 /** The folder as the diffusers reader wants it: a missing file reads as undefined. */
@@ -148,9 +151,11 @@ export async function loadLatentModel(
       const sample = sessions.unet.inputMetadata.find((m) => m.name === 'sample');
       applyGraphLatentShape(model, sample?.isTensor ? sample.shape : []);
       const attentionOutputs = description.layers.map((l) => l.crossAttentionOutput);
+      const resident = await residentInputFor(ort, backend.backend);
       const runner = sessionsRunner(ort.Tensor, sessions, {
         attentionOutputs,
         ...(description.captures ? { valueOutput: description.valueOutput } : {}),
+        ...(resident ? { contextTensor: (values, dims) => resident.tensor(values, dims) } : {}),
       });
       const source =
         folder.kind === 'url' && folder.baseUrl
@@ -164,9 +169,18 @@ export async function loadLatentModel(
         bytes: files.reduce((sum, f) => sum + f.bytes, 0),
       });
       const release = async () => {
+        resident?.release();
         await Promise.allSettled([sessions.text.release(), sessions.unet.release(), sessions.vae.release()]);
       };
-      return { kind: 'latent', manifest, model, runner: { ...runner, release }, backend, files };
+      return {
+        kind: 'latent',
+        manifest,
+        model,
+        runner: { ...runner, release },
+        backend,
+        files,
+        contextOnGpu: resident?.stats ?? null,
+      };
     } catch (err) {
       await Promise.allSettled([sessions.text.release(), sessions.unet.release(), sessions.vae.release()]);
       throw err;

@@ -121,6 +121,8 @@ export type WorkerEvent =
       sharedAttention?: boolean;
       tokens: TokenInfo;
       timings: GenerateTimings;
+      /** on WebGPU, a latent model: UNet calls of this run that found the text context already on the GPU */
+      contextOnGpu?: { uploads: number; reuses: number };
     }
   | { type: 'bench'; id: number; result: PipelineBench | BareBench }
   /** throttled; `stage` names the sub-computation, done/total count its model calls */

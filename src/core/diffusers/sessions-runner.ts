@@ -62,6 +62,11 @@ export interface SessionsRunnerOptions {
   attentionOutputs?: string[];
   /** the UNet output with the cross-attention value projections (an instrumented UNet), for NeMo */
   valueOutput?: string;
+  /**
+   * The text context's tensor, when it can stay where the UNet runs (a GPU buffer on WebGPU, kept
+   * while the values do not change; gpu/resident-input.ts); a CPU tensor per call otherwise.
+   */
+  contextTensor?: (values: Float32Array, dims: readonly number[]) => Tensor;
 }
 
 /**
@@ -85,6 +90,8 @@ export function sessionsRunner(
   }
   const attentionOutputs = options.attentionOutputs ?? [];
   const { valueOutput } = options;
+  const contextTensor =
+    options.contextTensor ?? ((values: Float32Array, dims: readonly number[]) => new T('float32', values, dims));
   const missing = [...attentionOutputs, ...(valueOutput ? [valueOutput] : [])].filter(
     (n) => !unet.outputNames.includes(n),
   );
@@ -118,7 +125,7 @@ export function sessionsRunner(
       const inputs: Record<string, Tensor> = {
         sample: new T('float32', feeds.sample, [batch, latent.channels, latent.height, latent.width]),
         timestep: timestepTensor(T, timestepMeta, feeds.timestep),
-        encoder_hidden_states: new T('float32', feeds.context, [batch, feeds.contextTokens, width]),
+        encoder_hidden_states: contextTensor(feeds.context, [batch, feeds.contextTokens, width]),
       };
       for (const [name, scales] of Object.entries(feeds.masks)) {
         const meta = unet.inputMetadata.find((m) => m.name === name);

@@ -48,6 +48,8 @@ export interface Generation {
   meanStepMs: number;
   /** attention was captured (it went to the analysis worker, not the store) */
   hasAttention: boolean;
+  /** WebGPU, a latent model: UNet calls that uploaded the text context, and those that found it on the GPU */
+  contextOnGpu?: { uploads: number; reuses: number };
 }
 
 export interface GenerationData {
