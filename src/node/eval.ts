@@ -21,7 +21,7 @@ import {
 import { formatRate } from '../core/metrics/wilson';
 import { reportSvg } from '../core/science/plot';
 import { type ProxyEvaluationReport, runProxyEvaluation } from '../core/science/proxy-evaluate';
-import type { ScienceRunner } from '../core/science/sampler';
+import { type ScienceRunner, samplerOf } from '../core/science/sampler';
 import { studyPrompts } from '../core/science/study';
 import { type UniversalMethod, checkUniversalMethod } from '../core/science/universal';
 import { type Command, runIfMain } from './command';
@@ -364,7 +364,8 @@ async function detectionCostLine(
   const shape = {
     prompts: studyPrompts(manifest, { promptSets: options.promptSets }).length,
     seeds: d.seeds.length,
-    steps: Math.min(d.k, d.steps),
+    // UNet calls, not scheduler steps: PNDM as SD ships it calls the UNet once more than it steps
+    steps: Math.min(d.k, samplerOf(runner, manifest).callsFor(d.steps)),
     guided: true,
     maxRows: d.maxRows,
   };
