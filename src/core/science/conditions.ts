@@ -6,7 +6,7 @@
  */
 import type { Manifest } from '../manifest';
 import { type MaskSet, allOnes } from '../masks';
-import type { SampleRow } from './batch';
+import { type SampleResult, type SampleRow, encodePrompts, sampleRows } from './batch';
 import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
 import type { ConditionKind, EvaluationOptions } from './evaluate';
@@ -194,4 +194,25 @@ export function conditionRows(
   });
   const row = (plan: number, prompt: number, seed: number) => rowOf.get(`${plan}/${prompt}/${seed}`)!;
   return { rows, add, row };
+}
+
+/** The one batched generation run of both evaluations: every row of every condition, images kept. */
+export async function sampleConditionRows(
+  runner: ScienceRunner,
+  manifest: Manifest,
+  prompts: readonly string[],
+  maskSets: readonly MaskSet[],
+  rows: readonly SampleRow[],
+  options: Pick<EvaluationOptions, 'steps' | 'guidance' | 'maxRows'>,
+  ctx: RunContext,
+): Promise<SampleResult> {
+  return sampleRows(
+    runner,
+    manifest,
+    await encodePrompts(runner, manifest, prompts, ctx),
+    maskSets,
+    rows,
+    { steps: options.steps, guidance: options.guidance, keepImages: true, maxRows: options.maxRows, stage: 'evaluate' },
+    ctx,
+  );
 }

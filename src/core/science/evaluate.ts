@@ -37,8 +37,7 @@ import {
 } from '../metrics/replication';
 import { type Interval, type RateEstimate, rateEstimate } from '../metrics/wilson';
 import type { PromptSet } from '../prompts/types';
-import { encodePrompts, sampleRows } from './batch';
-import { conditionRows, planConditions, stageTimer } from './conditions';
+import { conditionRows, planConditions, sampleConditionRows, stageTimer } from './conditions';
 import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
 import type { ScienceRunner } from './sampler';
@@ -378,24 +377,9 @@ export async function runEvaluation(
   const prompts = [...memorized.map((m) => m.caption), ...split.evaluation, ...calibrationPrompts];
   const { rows, add, row } = conditionRows(plans, memorized.length, split.evaluation.length, options);
   calibrationPrompts.forEach((_, q) => options.utilitySeeds.forEach((seed) => add(0, calibrationAt + q, seed, 0)));
-  const sampled = await timed('generation', async () => {
-    const emb = await encodePrompts(runner, manifest, prompts, ctx);
-    return sampleRows(
-      runner,
-      manifest,
-      emb,
-      maskSets,
-      rows,
-      {
-        steps: options.steps,
-        guidance: options.guidance,
-        keepImages: true,
-        maxRows: options.maxRows,
-        stage: 'evaluate',
-      },
-      ctx,
-    );
-  });
+  const sampled = await timed('generation', () =>
+    sampleConditionRows(runner, manifest, prompts, maskSets, rows, options, ctx),
+  );
   const images = sampled.images!;
   const image = (c: number, p: number, seed: number) => images[row(c, p, seed)];
 

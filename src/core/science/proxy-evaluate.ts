@@ -22,8 +22,7 @@ import type { Manifest } from '../manifest';
 import { noiseGapScore } from '../metrics/detection';
 import { rgbImageOfChw } from '../metrics/embedding';
 import { REFERENCE_NAMING } from '../prompts/references';
-import { encodePrompts, sampleRows } from './batch';
-import { conditionRows, planConditions, stageTimer } from './conditions';
+import { conditionRows, planConditions, sampleConditionRows, stageTimer } from './conditions';
 import type { ExperimentCache } from './cache';
 import type { RunContext } from './context';
 import { type EvaluationOptions, imageRmse } from './evaluate';
@@ -126,22 +125,8 @@ export async function runProxyEvaluation(
 
   const prompts = [...memorized, ...split.evaluation];
   const { rows, row } = conditionRows(plans, memorized.length, split.evaluation.length, options);
-  const sampled = await timed('generation', async () =>
-    sampleRows(
-      runner,
-      manifest,
-      await encodePrompts(runner, manifest, prompts, ctx),
-      maskSets,
-      rows,
-      {
-        steps: options.steps,
-        guidance: options.guidance,
-        keepImages: true,
-        maxRows: options.maxRows,
-        stage: 'evaluate',
-      },
-      ctx,
-    ),
+  const sampled = await timed('generation', () =>
+    sampleConditionRows(runner, manifest, prompts, maskSets, rows, options, ctx),
   );
   const k = options.detection.k;
   const measure = (c: number): Omit<ProxyMeasures, 'memorizedNoiseGapRatio'> => {
