@@ -1,9 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { parseManifest, type Manifest } from '../core/manifest';
-import type { BackendChoice } from '../gpu/backend';
-import type { WorkerEvent, WorkerRequest } from '../workers/protocol';
 import { readStoredPromptSets } from './prompt-set-storage';
 import {
   MAX_PROMPT_FILE_BYTES,
@@ -13,19 +8,9 @@ import {
   listedPromptSets,
   studySelectionOf,
 } from './slices/prompt-sets';
-import { createLabStore } from './store';
+import { fixtureManifest, loadedLabStore, testLabStore } from './test-support';
 
-function fixtureManifest(): Manifest {
-  const json = JSON.parse(
-    readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8'),
-  );
-  const parsed = parseManifest(json);
-  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-  return parsed.manifest;
-}
 const manifest = fixtureManifest();
-const backend: BackendChoice = { backend: 'wasm', reason: 'test', unet: 'int8', threads: 1 };
-const index = { default: 'm', models: [{ id: 'm', path: 'm', label: 'M' }] };
 
 /** Storage in memory, as IndexedDB would keep it: a structured copy per save. */
 function memoryStorage(initial: StoredPromptSets | null = null) {
@@ -41,28 +26,8 @@ function memoryStorage(initial: StoredPromptSets | null = null) {
   return { storage, read: () => value, saves: () => saves };
 }
 
-function setup(storage?: PromptSetStorage) {
-  const sent: WorkerRequest[] = [];
-  const store = createLabStore({
-    send: (r) => sent.push(r),
-    analyze: () => undefined,
-    fetchJson: async () => index,
-    pageUrl: 'http://127.0.0.1:5173/',
-    backendPreference: 'auto',
-    requestedModel: null,
-    reloadPage: () => undefined,
-    promptSetStorage: storage,
-  });
-  return { store, sent };
-}
-
-async function ready(storage?: PromptSetStorage) {
-  const s = setup(storage);
-  await s.store.getState().init();
-  const load = s.sent[0];
-  s.store.getState().applyEvent({ type: 'ready', id: load.id, manifest, backend, files: [], loadMs: 1 } as WorkerEvent);
-  return s;
-}
+const setup = (storage?: PromptSetStorage) => testLabStore({ promptSetStorage: storage });
+const ready = (storage?: PromptSetStorage) => loadedLabStore({ promptSetStorage: storage }, manifest);
 
 /** Lets the storage's promise chains (read back once, then save) run. */
 const settled = () => new Promise((resolve) => setTimeout(resolve, 0));

@@ -1,13 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { encode } from 'fast-png';
 import { describe, expect, test } from 'vitest';
-import { type Manifest, parseManifest } from '../core/manifest';
 import type { PromptSet } from '../core/prompts/types';
-import type { BackendChoice } from '../gpu/backend';
-import type { WorkerEvent, WorkerRequest } from '../workers/protocol';
 import { type ReferenceFileInput, referenceSelection, referenceSelectionOf } from './slices/prompt-sets';
-import { createLabStore } from './store';
+import { loadedLabStore } from './test-support';
 
 const memorized: PromptSet = {
   name: 'wen',
@@ -51,15 +46,6 @@ describe('matching reference images to the ticked memorized sets', () => {
   });
 });
 
-function fixtureManifest(): Manifest {
-  const json = JSON.parse(
-    readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8'),
-  );
-  const parsed = parseManifest(json);
-  if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-  return parsed.manifest;
-}
-
 const bytesFile = (name: string, bytes: Uint8Array): ReferenceFileInput => ({
   name,
   size: bytes.byteLength,
@@ -69,26 +55,7 @@ const bytesFile = (name: string, bytes: Uint8Array): ReferenceFileInput => ({
 
 describe('reference images in the lab', () => {
   test('held files are checked, matched to an imported memorized set, and sent with the evaluation only when matched', async () => {
-    const sent: WorkerRequest[] = [];
-    const store = createLabStore({
-      send: (r) => sent.push(r),
-      analyze: () => undefined,
-      fetchJson: async () => ({ default: 'm', models: [{ id: 'm', path: 'm', label: 'M' }] }),
-      pageUrl: 'http://127.0.0.1:5173/',
-      backendPreference: 'auto',
-      requestedModel: null,
-      reloadPage: () => undefined,
-    });
-    await store.getState().init();
-    const backend: BackendChoice = { backend: 'wasm', reason: 'test', unet: 'int8', threads: 1 };
-    store.getState().applyEvent({
-      type: 'ready',
-      id: sent[0].id,
-      manifest: fixtureManifest(),
-      backend,
-      files: [],
-      loadMs: 1,
-    } as WorkerEvent);
+    const { store, sent } = await loadedLabStore();
     const jsonl = ['a photo of a cat', 'a red bicycle']
       .map((caption, index) => JSON.stringify({ caption, index }))
       .join('\n');

@@ -1,39 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { jobTiming } from '../core/jobs';
-import { parseManifest } from '../core/manifest';
-import type { WorkerRequest } from '../workers/protocol';
-import { createLabStore } from './store';
-
-const parsed = parseManifest(
-  JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')),
-);
-if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+import { loadedLabStore } from './test-support';
 
 test('a running job keeps what it is doing and its timing: elapsed since sent, the stage ETA from its rate', async () => {
   let now = 10_000;
-  const sent: WorkerRequest[] = [];
-  const store = createLabStore({
-    send: (r) => sent.push(r),
-    analyze: () => undefined,
-    fetchJson: async () => ({ default: 'm', models: [{ id: 'm', path: 'm', label: 'M' }] }),
-    pageUrl: 'http://127.0.0.1:5173/',
-    backendPreference: 'auto',
-    requestedModel: null,
-    reloadPage: () => undefined,
-    now: () => now,
-  });
+  const { store, sent } = await loadedLabStore({ now: () => now });
   const s = () => store.getState();
-  await s().init();
-  s().applyEvent({
-    type: 'ready',
-    id: sent[0].id,
-    manifest: parsed.manifest,
-    backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 },
-    files: [],
-    loadMs: 1,
-  });
   s().runScience('attribution');
   const job = sent.at(-1)!;
   const progress = (done: number, detail: string) =>

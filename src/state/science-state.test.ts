@@ -1,16 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { parseManifest } from '../core/manifest';
 import type { UniversalScores } from '../core/science';
-import type { WorkerRequest } from '../workers/protocol';
-import { createLabStore } from './store';
+import { ONE_MODEL_INDEX, fixtureManifest, loadedLabStore } from './test-support';
 
-const parsed = parseManifest(
-  JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')),
-);
-if (!parsed.ok) throw new Error(parsed.problems.join('; '));
-const manifest = parsed.manifest;
+const manifest = fixtureManifest();
 
 const FAMILY = {
   default: 'm',
@@ -22,28 +14,7 @@ const FAMILY = {
   ],
 };
 
-async function ready(index: unknown = { default: 'm', models: [{ id: 'm', path: 'm', label: 'M' }] }) {
-  const sent: WorkerRequest[] = [];
-  const store = createLabStore({
-    send: (r) => sent.push(r),
-    analyze: () => undefined,
-    fetchJson: async () => index,
-    pageUrl: 'http://127.0.0.1:5173/',
-    backendPreference: 'auto',
-    requestedModel: null,
-    reloadPage: () => undefined,
-  });
-  await store.getState().init();
-  store.getState().applyEvent({
-    type: 'ready',
-    id: sent[0].id,
-    manifest,
-    backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 },
-    files: [],
-    loadMs: 1,
-  });
-  return { store, sent };
-}
+const ready = (index: unknown = ONE_MODEL_INDEX) => loadedLabStore({ index }, manifest);
 
 const universal: UniversalScores = {
   mode: 'activation',

@@ -1,15 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { type Manifest, parseManifest } from '../core/manifest';
+import type { Manifest } from '../core/manifest';
 import type { UniversalScores } from '../core/science';
-import type { WorkerRequest } from '../workers/protocol';
-import { createLabStore } from './store';
+import { fixtureManifest, loadedLabStore } from './test-support';
 
-const parsed = parseManifest(
-  JSON.parse(readFileSync(join(import.meta.dirname, '../../public/models/fixture-random/manifest.json'), 'utf8')),
-);
-if (!parsed.ok) throw new Error(parsed.problems.join('; '));
+const fixture = fixtureManifest();
 const entry = {
   id: 'universal-heads-40',
   method: 'universal',
@@ -21,7 +15,7 @@ const entry = {
   sha256: 'b'.repeat(64),
 };
 /** The fixture with a shipped universal mask listed beside its own preset. */
-const manifest: Manifest = { ...parsed.manifest, presets: [...(parsed.manifest.presets ?? []), entry] };
+const manifest: Manifest = { ...fixture, presets: [...(fixture.presets ?? []), entry] };
 const presetFile = {
   id: 'universal-heads-40',
   method: 'universal',
@@ -44,31 +38,13 @@ function deferred<T>() {
 }
 
 async function ready(m: Manifest = manifest) {
-  const sent: WorkerRequest[] = [];
   const fetched: { modelUrl: string; path: string; sha256: string }[] = [];
   const file = deferred<unknown>();
-  const store = createLabStore({
-    send: (r) => sent.push(r),
-    analyze: () => undefined,
-    fetchJson: async () => ({ default: 'm', models: [{ id: 'm', path: 'm', label: 'M' }] }),
-    fetchModelJson: (modelUrl, e) => {
-      fetched.push({ modelUrl, path: e.path, sha256: e.sha256 });
-      return file.promise;
-    },
-    pageUrl: 'http://127.0.0.1:5173/',
-    backendPreference: 'auto',
-    requestedModel: null,
-    reloadPage: () => undefined,
-  });
-  await store.getState().init();
-  store.getState().applyEvent({
-    type: 'ready',
-    id: sent[0].id,
-    manifest: m,
-    backend: { backend: 'wasm', reason: 't', unet: 'int8', threads: 1 },
-    files: [],
-    loadMs: 1,
-  });
+  const fetchModelJson = (modelUrl: string, e: { path: string; sha256: string }) => {
+    fetched.push({ modelUrl, path: e.path, sha256: e.sha256 });
+    return file.promise;
+  };
+  const { store, sent } = await loadedLabStore({ fetchModelJson }, m);
   return { store, sent, fetched, file };
 }
 
@@ -160,7 +136,7 @@ describe('the "Universal mask" preset from the mask the model ships', () => {
   });
 
   test('a model that ships no universal mask fetches nothing', async () => {
-    const { fetched } = await ready(parsed.manifest);
+    const { fetched } = await ready(fixture);
     expect(fetched).toEqual([]);
   });
 });
