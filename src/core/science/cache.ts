@@ -1,5 +1,5 @@
 /**
- * Per-experiment result cache. A key is the model (id@version) plus the computation's name and its
+ * Per-experiment result cache. A key is the model (id@version, and the weights' hash) plus the computation's name and its
  * parameters, canonicalised (object keys sorted) and hashed, so the same experiment asked twice
  * is computed once. Values must be JSON-serialisable (plain numbers, strings, arrays, objects):
  * the browser worker can keep them in IndexedDB or memory, Node in files (src/node/eval.ts).
@@ -33,13 +33,22 @@ export function fnv1a64(text: string): string {
   return h.toString(16).padStart(16, '0');
 }
 
-/** "<computation>/<model id>@<version>/<hash of parameters>" */
-export function experimentKey(
-  model: { id: string; version: string },
-  computation: string,
-  parameters: unknown,
-): string {
-  return `${computation}/${model.id}@${model.version}/${fnv1a64(canonicalJson(parameters))}`;
+/** What a key calls the model: the fields of a manifest it reads. */
+export interface CachedModel {
+  id: string;
+  version: string;
+  files?: { unet?: { int8?: { sha256: string } } };
+}
+
+/**
+ * "<computation>/<model id>@<version>[#<UNet hash>]/<hash of parameters>". The organism's version
+ * names its training step, not its weights: a variant made again by a revised recipe keeps it, so
+ * the UNet file's hash is in the key (a latent model's version is that hash already).
+ */
+export function experimentKey(model: CachedModel, computation: string, parameters: unknown): string {
+  const weights = model.files?.unet?.int8?.sha256;
+  const tag = `${model.id}@${model.version}${weights ? `#${weights.slice(0, 12)}` : ''}`;
+  return `${computation}/${tag}/${fnv1a64(canonicalJson(parameters))}`;
 }
 
 /** The cached value for a key, or the computed one (stored before it is returned). */

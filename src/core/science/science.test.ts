@@ -282,6 +282,9 @@ describe('pure pieces', () => {
     const model = { id: 'm', version: '1' };
     expect(experimentKey(model, 'x', { a: 1, b: 2 })).toBe(experimentKey(model, 'x', { b: 2, a: 1 }));
     expect(experimentKey(model, 'x', { a: 1 })).not.toBe(experimentKey({ id: 'm', version: '2' }, 'x', { a: 1 }));
+    // a variant made again by a revised recipe keeps its version: its weights' hash tells the two apart
+    const made = (sha256: string) => ({ id: 'v', version: '1.6005.0', files: { unet: { int8: { sha256 } } } });
+    expect(experimentKey(made('a'.repeat(64)), 'x', {})).not.toBe(experimentKey(made('b'.repeat(64)), 'x', {}));
     const cache = memoryCache();
     let calls = 0;
     const compute = async () => ({ n: ++calls });
