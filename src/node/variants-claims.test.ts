@@ -4,14 +4,16 @@
  * here through runVariantsCommand with the CLI's own argument parser), and every variant lowers
  * the replication rate of the artworks it was made to forget, measured against the base model on
  * the same artworks, same captions and seeds. Copies are counted by the base's copy detector.
- * Size per model (as small as the unit stage allows): 2 seeds x the 20 memorized captions, 32
- * neutral prompts, 10 DDIM steps, no masks (the masked rows are the CLI's default and the lab's;
- * they are not claims). A variant forgets 1 to 4 artworks: 2 to 8 generations. The narrow
- * intervals are the CLI's (`npm run eval:variants`, 11 seeds and 42 per forgotten caption).
+ * Size per model (as small as the unit stage allows): 2 seeds x the other memorized captions and 8
+ * x each forgotten one, 32 neutral prompts, 10 DDIM steps, no masks (the masked rows are the CLI's
+ * default and the lab's; they are not claims). A variant forgets 1 to 4 artworks: 8 to 32
+ * generations. The narrow intervals are the CLI's (docs/variant-table.md: 11 seeds, 42 per
+ * forgotten caption).
  *
  * What the copy detector changed: by the pixel ratio rule every variant at least halved the copies
- * of its forgotten artworks. By the detector only EraseDiff does; Forget-Me-Not and DUGE stages 2-4
- * redraw them recoloured (the ratio rule missed those), and these tests say so.
+ * of its forgotten artworks. By the detector only EraseDiff does; Forget-Me-Not and every DUGE
+ * stage (made again with the recipe checked against the paper) redraw them recoloured, which the
+ * ratio rule missed, and these tests say so.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,7 +48,7 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
         '--seeds',
         '2',
         '--forgotten-seeds',
-        '2',
+        '8',
         '--steps',
         '10',
         '--out',
@@ -83,14 +85,16 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
     }
   });
 
-  it('Forget-Me-Not and DUGE stages 2-4 still copy what they were told to forget, recoloured: the ratio rule counted them as forgotten', () => {
-    const rows = report.rows.filter((r) => r.method === 'fmn' || (r.method === 'duge' && (r.stage ?? 0) >= 2));
-    expect(rows).toHaveLength(4);
+  it('Forget-Me-Not and every DUGE stage still copy what they were told to forget, recoloured: the ratio rule counted them as forgotten', () => {
+    const rows = report.rows.filter((r) => r.method === 'fmn' || r.method === 'duge');
+    expect(rows).toHaveLength(5);
     for (const row of rows) {
       const detector = row.forgottenReplication;
       const ratio = rateEstimateOn(row, row.forgotten, 'ratio');
       const what = `${row.model}: detector ${formatRate(detector)}, ratio rule ${formatRate(ratio)}`;
-      expect(detector.lo, what).toBeGreaterThanOrEqual(0.5);
+      // DUGE stage 1 forgets one artwork: 8 generations here, too few for a bound (the CLI's 168: 81% [74, 86])
+      if (row.forgotten.length > 1) expect(detector.lo, what).toBeGreaterThanOrEqual(0.5);
+      else expect(detector.rate, what).toBeGreaterThanOrEqual(0.5);
       expect(ratio.rate, what).toBeLessThanOrEqual(0.5 * detector.rate);
     }
   });
