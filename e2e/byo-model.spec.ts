@@ -168,7 +168,7 @@ test('a diffusers folder from disk: loads, reports its blocks, generates, a prun
     page.waitForEvent('download'),
     page.getByTestId('science-evaluate-csv').click(),
   ]);
-  expect(evalCsv.suggestedFilename()).toMatch(/-evaluate\.csv$/);
+  expect(evalCsv.suggestedFilename()).toMatch(/-evaluation\.csv$/);
   const evalRows = readFileSync(await evalCsv.path(), 'utf8')
     .trim()
     .split(/\r?\n/);

@@ -66,7 +66,7 @@ test('preset, side by side, table across variants', async () => {
         '[data-testid="variants-table"] tbody tr[data-model="fixture-random-variant"][data-mask="none"] td[data-cell="forgotten"]',
       )
       .innerText(),
-  ).toMatch(/^\d+%$/);
+  ).toMatch(/^\d+% \[\d+, \d+\]$/); // the rate and its 95% interval
   await page.getByTestId('variants-panel').screenshot({ path: join(OUTPUT, 'variants.png') });
 
   // switching to the variant keeps the experiment (same interface): the mask runs on the variant

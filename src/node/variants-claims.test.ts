@@ -4,9 +4,9 @@
  * here through runVariantsCommand with the CLI's own argument parser), and every variant lowers
  * the replication rate of the artworks it was made to forget, measured against the base model on
  * the same artworks, same captions and seeds. Copies are counted by the base's copy detector.
- * Size per model (as small as the unit stage allows): 2 seeds x the other memorized captions and 8
+ * Size per model (as small as the unit stage allows): 2 seeds x the other memorized captions and 4
  * x each forgotten one, 32 neutral prompts, 10 DDIM steps, no masks (the masked rows are the CLI's
- * default and the lab's; they are not claims). A variant forgets 1 to 4 artworks: 8 to 32
+ * default and the lab's; they are not claims). A variant forgets 1 to 4 artworks: 4 to 16
  * generations. The narrow intervals are the CLI's (docs/variant-table.md: 11 seeds, 42 per
  * forgotten caption).
  *
@@ -48,7 +48,7 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
         '--seeds',
         '2',
         '--forgotten-seeds',
-        '8',
+        '4',
         '--steps',
         '10',
         '--out',
@@ -92,7 +92,7 @@ describe.runIf(variants().length > 0)(`unlearning variants of ${BASE}`, () => {
       const detector = row.forgottenReplication;
       const ratio = rateEstimateOn(row, row.forgotten, 'ratio');
       const what = `${row.model}: detector ${formatRate(detector)}, ratio rule ${formatRate(ratio)}`;
-      // DUGE stage 1 forgets one artwork: 8 generations here, too few for a bound (the CLI's 168: 81% [74, 86])
+      // DUGE stage 1 forgets one artwork: 4 generations here, too few for a bound (the CLI's 168: 81% [74, 86])
       if (row.forgotten.length > 1) expect(detector.lo, what).toBeGreaterThanOrEqual(0.5);
       else expect(detector.rate, what).toBeGreaterThanOrEqual(0.5);
       expect(ratio.rate, what).toBeLessThanOrEqual(0.5 * detector.rate);

@@ -15,6 +15,17 @@ import type { VariantReport } from '../science/variants';
 
 export type Cell = string | number | boolean | null;
 
+/** What an exported file is called after the model id: "<model>-<name>.csv". */
+export const EXPORT_NAMES: Record<string, string> = {
+  detect: 'detection',
+  study: 'detection-study',
+  attribution: 'head-attribution',
+  nemo: 'nemo-neurons',
+  universal: 'universal-scores',
+  evaluate: 'evaluation',
+  'variant-table': 'variant-table',
+};
+
 export interface ResultTable {
   columns: string[];
   rows: Cell[][];

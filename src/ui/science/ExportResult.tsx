@@ -1,5 +1,5 @@
 /** "Export CSV" / "Export JSON" for a finished science job's result, named after the model and the job. */
-import { JOBS, type ScienceJob, resultExports } from '../../core/jobs';
+import { EXPORT_NAMES, JOBS, type ScienceJob, resultExports } from '../../core/jobs';
 import { useLab } from '../StoreContext';
 import { downloadBlob } from '../views';
 
@@ -7,7 +7,7 @@ export function ExportResult({ job }: { job: ScienceJob }) {
   const manifest = useLab((s) => s.manifest);
   const result = useLab((s) => s.science.results[job]);
   if (!manifest || result === undefined) return null;
-  const stem = `${manifest.id}-${job}`;
+  const stem = `${manifest.id}-${EXPORT_NAMES[job] ?? job}`;
   const save = (kind: 'csv' | 'json') => {
     // Built on click: a large study's CSV is not worth building on every render.
     const files = resultExports(manifest, job, result);
