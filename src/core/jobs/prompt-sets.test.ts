@@ -4,8 +4,8 @@ import { type NodeModel, loadNodeModel } from '../../node/runner';
 import { detectionStudyKey } from '../science/shared-computations';
 import { memoryCache } from '../science/cache';
 import type { PromptSet } from '../prompts/types';
-import { JOBS, defaultRequest, runJob } from './registry';
-import { studyCsv, studyJson, studyRows } from './study-export';
+import { JOBS, defaultRequest, resultExports, runJob } from './registry';
+import { studyJson, studyRows } from './study-export';
 
 const DIR = 'public/models/fixture-random';
 
@@ -84,7 +84,8 @@ describe('science jobs on chosen prompt sets', () => {
     ]);
     expect(study.rocs.map((r) => r.roc.auc).every((a) => a >= 0 && a <= 1)).toBe(true);
 
-    const rows = csvParse(studyCsv(study, m));
+    // the CSV "Export CSV" saves
+    const rows = csvParse(resultExports(m, 'study', study).csv!);
     expect(rows.columns).toEqual([
       'prompt',
       'set',

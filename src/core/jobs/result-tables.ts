@@ -10,6 +10,7 @@ import { DETECTORS, type PromptDetection } from '../science/detect';
 import type { ConditionResult, EvaluationReport } from '../science/evaluate';
 import type { AblationAttribution, NemoLocalization } from '../science/localize';
 import type { ProxyConditionResult, ProxyEvaluationReport } from '../science/proxy-evaluate';
+import { layerName } from '../science/units';
 import type { UniversalScores } from '../science/universal';
 import type { VariantReport } from '../science/variants';
 
@@ -51,7 +52,7 @@ export function resultJson(manifest: Manifest, job: string, result: unknown): st
 /** A flat unit index as the grid names it: block index, the model's block name, unit within the block. */
 function unitColumns(manifest: Manifest, spec: Pick<MaskSpec, 'units'>, flat: number): Cell[] {
   const layer = Math.floor(flat / spec.units);
-  return [layer, manifest.unet.layers[layer]?.name ?? String(layer), flat % spec.units];
+  return [layer, layerName(manifest, layer), flat % spec.units];
 }
 
 const detectorColumns = DETECTORS.map((d) => d.key);

@@ -8,7 +8,7 @@ import { promptSetsOfManifest } from '../prompts/model-sets';
 import type { PromptLabel } from '../prompts/types';
 import { DETECTORS, type DetectionOptions } from '../science/detect';
 import type { DetectionStudy, PromptGroup } from '../science/study';
-import { type ResultTable, tableCsv } from './result-tables';
+import type { ResultTable } from './result-tables';
 
 /** A set the study ran on, as the result remembers it (the prompts are the study's own). */
 export interface StudiedSet {
@@ -67,17 +67,12 @@ export function studyRows(study: StudyResult, manifest: Manifest): StudyRow[] {
   }));
 }
 
-/** One row per prompt: its set and label and every detector's raw score. */
+/** One row per prompt: its set and label and every detector's raw score (full precision in the CSV). */
 export function studyTable(study: StudyResult, manifest: Manifest): ResultTable {
   return {
     columns: ['prompt', 'set', 'label', ...DETECTORS.map((d) => d.key)],
     rows: studyRows(study, manifest).map((r) => [r.prompt, r.set, r.label, ...DETECTORS.map((d) => r.scores[d.key])]),
   };
-}
-
-/** The study's table as CSV; scores as JavaScript prints them (full precision). */
-export function studyCsv(study: StudyResult, manifest: Manifest): string {
-  return tableCsv(studyTable(study, manifest));
 }
 
 export function studyJson(study: StudyResult, manifest: Manifest): string {

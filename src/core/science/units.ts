@@ -31,9 +31,12 @@ export function unitCount(spec: MaskSpec): number {
   return spec.layers * spec.units;
 }
 
+/** A block's name as the grid shows it (the model's own module path), else its index. */
+export function layerName(manifest: Manifest, layer: number): string {
+  return manifest.unet.layers[layer]?.name ?? `${layer}`;
+}
+
 /** One unit in words for progress lines: "cross-attention head 2 of layer down.8". */
 export function unitInWords(manifest: Manifest, spec: MaskSpec, flat: number): string {
-  const layer = Math.floor(flat / spec.units);
-  const name = manifest.unet.layers[layer]?.name ?? `${layer}`;
-  return `${spec.kind} ${flat % spec.units} of layer ${name}`;
+  return `${spec.kind} ${flat % spec.units} of layer ${layerName(manifest, Math.floor(flat / spec.units))}`;
 }

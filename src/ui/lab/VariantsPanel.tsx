@@ -220,7 +220,7 @@ function VariantTable({ report, labelOf }: { report: VariantReport; labelOf: (id
 /** A rate's 95% Wilson interval and counts, small beside the rate. */
 function Interval({ rate }: { rate: RateEstimate }) {
   return (
-    <span className="hint" title={`${rate.count} of ${rate.total}`}>
+    <span className="hint rate-interval" title={`${rate.count} of ${rate.total}`}>
       [{Math.round(rate.lo * 100)}, {Math.round(rate.hi * 100)}]
     </span>
   );

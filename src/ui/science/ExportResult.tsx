@@ -14,26 +14,21 @@ export function ExportResult({ job }: { job: ScienceJob }) {
     if (kind === 'csv' && files.csv !== null) downloadBlob(new Blob([files.csv], { type: 'text/csv' }), `${stem}.csv`);
     else downloadBlob(new Blob([files.json], { type: 'application/json' }), `${stem}.json`);
   };
+  // A job whose result is images or a file has no table: JSON only.
+  const kinds = JOBS[job].table ? (['csv', 'json'] as const) : (['json'] as const);
   return (
     <span className="lab-controls export-result">
-      {JOBS[job].table ? (
+      {kinds.map((kind) => (
         <button
+          key={kind}
           type="button"
           className="secondary small"
-          onClick={() => save('csv')}
-          data-testid={`science-${job}-csv`}
+          onClick={() => save(kind)}
+          data-testid={`science-${job}-${kind}`}
         >
-          Export CSV
+          Export {kind.toUpperCase()}
         </button>
-      ) : null}
-      <button
-        type="button"
-        className="secondary small"
-        onClick={() => save('json')}
-        data-testid={`science-${job}-json`}
-      >
-        Export JSON
-      </button>
+      ))}
     </span>
   );
 }
